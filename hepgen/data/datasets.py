@@ -1,0 +1,132 @@
+"""torch ``Dataset`` s over the HDF5 layout: gen→reco pairs (fast-sim) and single-sided jets
+(generation), with seeded splits grouped by event, plus a reader for JetNet ``.hdf5`` files.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+
+import h5py
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from hepgen.io import h5
+from hepgen.io.root import HepgenInputError
+
+SPLITS = ("train", "valid", "test")
+
+
+def split_indices(
+    event_keys: np.ndarray, fractions: Sequence[float] = (0.7, 0.15, 0.15), seed: int = 0
+) -> dict[str, np.ndarray]:
+    """Seeded train/valid/test jet indices; jets of one event always land in the same split.
+
+    ``event_keys`` identifies the event of each jet (e.g. source_file · 2^40 + event_number).
+    """
+    if abs(sum(fractions) - 1) > 1e-6 or len(fractions) != 3:
+        raise ValueError(f"split fractions must be three numbers summing to 1, got {fractions}")
+    events, inverse = np.unique(event_keys, return_inverse=True)
+    perm = np.random.default_rng(seed).permutation(len(events))
+    rank = np.empty_like(perm)
+    rank[perm] = np.arange(len(events))
+    bounds = np.cumsum(np.array(fractions) * len(events))
+    which = np.searchsorted(bounds, rank[inverse], side="right")
+    return {name: np.flatnonzero(which == i) for i, name in enumerate(SPLITS)}
+
+
+def event_keys(pairs: h5.JetPairs, file_index: int = 0) -> np.ndarray:
+    return (np.int64(file_index) << 48) + (pairs.source_file.astype(np.int64) << 40) + pairs.event_number
+
+
+def load_pairs(paths: Sequence[str | os.PathLike], k: int | None = None,
+               sides: tuple[str, ...] = h5.SIDES) -> tuple[h5.JetPairs, np.ndarray]:
+    """Concatenate several dataset files; returns the pairs and per-jet event keys."""
+    if isinstance(paths, (str, os.PathLike)):
+        paths = [paths]
+    parts = [h5.read(p, sides=sides, k=k) for p in paths]
+    keys = np.concatenate([event_keys(p, i) for i, p in enumerate(parts)])
+
+    def cat_side(name):
+        if parts[0].__dict__[name] is None:
+            return None
+        return h5.JetSide(*(np.concatenate([getattr(getattr(p, name), f) for p in parts])
+                            for f in ("constituents", "pid", "jet")))
+
+    pairs = h5.JetPairs(
+        cat_side("gen"), cat_side("reco"),
+        np.concatenate([p.match_dr for p in parts]),
+        np.concatenate([p.event_number for p in parts]),
+        np.concatenate([p.source_file for p in parts]),
+        dict(parts[0].attrs),
+    )
+    return pairs, keys
+
+
+class JetPairDataset(Dataset):
+    """gen → reco jet pairs for fast simulation: items are (gen (k, 3), reco (k, 3)) float32.
+
+    ``reco_min_pt`` restricts to the training phase space (seed 001 §5: reco pT > 130 GeV).
+    """
+
+    def __init__(self, paths, split: str = "train", k: int | None = None,
+                 fractions: Sequence[float] = (0.7, 0.15, 0.15), seed: int = 0,
+                 reco_min_pt: float | None = None) -> None:
+        if split not in SPLITS + ("all",):
+            raise ValueError(f"split must be one of {SPLITS + ('all',)}, got {split!r}")
+        pairs, keys = load_pairs(paths, k=k)
+        idx = np.arange(len(pairs)) if split == "all" else split_indices(keys, fractions, seed)[split]
+        if reco_min_pt is not None:
+            idx = idx[pairs.reco.jet[idx, 0] > reco_min_pt]
+        self.index = idx
+        self.gen = torch.from_numpy(pairs.gen.constituents[idx])
+        self.reco = torch.from_numpy(pairs.reco.constituents[idx])
+        self.gen_jet = pairs.gen.jet[idx]
+        self.reco_jet = pairs.reco.jet[idx]
+        self.event_keys = keys[idx]
+        self.attrs = pairs.attrs
+
+    def __len__(self) -> int:
+        return len(self.gen)
+
+    def __getitem__(self, i):
+        return self.gen[i], self.reco[i]
+
+
+class JetDataset(Dataset):
+    """Single-sided jets for generation: items are constituents (k, 3) float32 (px, py, pz)."""
+
+    def __init__(self, paths, side: str = "reco", split: str = "train", k: int | None = 30,
+                 fractions: Sequence[float] = (0.7, 0.15, 0.15), seed: int = 0) -> None:
+        pairs, keys = load_pairs(paths, k=k, sides=(side,))
+        idx = np.arange(len(pairs)) if split == "all" else split_indices(keys, fractions, seed)[split]
+        s = getattr(pairs, side)
+        self.constituents = torch.from_numpy(s.constituents[idx])
+        self.jet = s.jet[idx]
+        self.attrs = pairs.attrs
+
+    def __len__(self) -> int:
+        return len(self.constituents)
+
+    def __getitem__(self, i):
+        return self.constituents[i]
+
+
+def read_jetnet(path: str | os.PathLike, k: int = 30) -> tuple[np.ndarray, np.ndarray]:
+    """A JetNet ``.hdf5`` file → (particles (N, k, 3) as (η_rel, φ_rel, pT_rel), jets (N, 4)).
+
+    JetNet stores ``particle_features`` (η_rel, φ_rel, pT_rel, mask) and ``jet_features``
+    (type, pT, η, mass, n). Padded particles are zeroed via the mask.
+    """
+    path = os.fspath(path)
+    try:
+        with h5py.File(path, "r") as f:
+            if "particle_features" not in f:
+                raise HepgenInputError(f"{path}: not a JetNet file (no 'particle_features')")
+            pf = f["particle_features"][:, :k]
+            jf = f["jet_features"][...] if "jet_features" in f else np.zeros((len(pf), 5))
+    except OSError as exc:
+        raise HepgenInputError(f"{path}: not a readable HDF5 file ({exc})") from exc
+    parts = pf[..., :3] * (pf[..., 3:4] if pf.shape[-1] > 3 else 1)
+    return parts.astype(np.float32), jf[:, 1:5].astype(np.float32)

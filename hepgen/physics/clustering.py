@@ -1,0 +1,62 @@
+"""Jet clustering with fastjet (anti-kt, E-scheme) on the common particle format."""
+
+from __future__ import annotations
+
+import awkward as ak
+import fastjet
+import numpy as np
+
+from hepgen.physics.kinematics import pt_eta_phi_mass
+
+_ALGORITHMS = {
+    "antikt": fastjet.antikt_algorithm,
+    "kt": fastjet.kt_algorithm,
+    "cambridge": fastjet.cambridge_algorithm,
+}
+
+
+def cluster(
+    particles: ak.Array, R: float, min_pt: float = 0.0, algorithm: str = "antikt"
+) -> ak.Array:
+    """Cluster each event's particles into jets, sorted by decreasing pT.
+
+    ``particles``: events × var × {px, py, pz, E, pid}. Returns events × var × jet records
+    {px, py, pz, E, pt, eta, phi, mass, n_constituents, constituents}, where
+    ``constituents`` holds each jet's particles (all their fields) in input order.
+    """
+    if algorithm not in _ALGORITHMS:
+        raise ValueError(f"unknown algorithm {algorithm!r}; choose from {sorted(_ALGORITHMS)}")
+    jetdef = fastjet.JetDefinition(_ALGORITHMS[algorithm], R)
+    momenta = ak.zip({f: ak.values_astype(particles[f], np.float64) for f in ("px", "py", "pz", "E")})
+    cs = fastjet.ClusterSequence(momenta, jetdef)
+    jets = cs.inclusive_jets(min_pt=min_pt)
+    index = cs.constituent_index(min_pt=min_pt)
+    pt, eta, phi, mass = pt_eta_phi_mass(
+        *(ak.to_numpy(ak.flatten(jets[f])) for f in ("px", "py", "pz", "E"))
+    )
+    counts = ak.num(jets)
+    out = ak.zip(
+        {
+            "px": jets.px, "py": jets.py, "pz": jets.pz, "E": jets.E,
+            "pt": ak.unflatten(pt, counts), "eta": ak.unflatten(eta, counts),
+            "phi": ak.unflatten(phi, counts), "mass": ak.unflatten(mass, counts),
+            "n_constituents": ak.num(index, axis=2),
+        }
+    )
+    gathered = particles[ak.flatten(index, axis=2)]
+    constituents = ak.unflatten(gathered, ak.flatten(ak.num(index, axis=2)), axis=1)
+    out = ak.with_field(out, constituents, "constituents")
+    return out[ak.argsort(out.pt, axis=1, ascending=False, stable=True)]
+
+
+def sorted_constituents(jets: ak.Array) -> ak.Array:
+    """Each jet's constituents sorted by decreasing pT = hypot(px, py)."""
+    c = jets.constituents
+    pt = np.hypot(c.px, c.py)
+    return c[ak.argsort(pt, axis=-1, ascending=False, stable=True)]
+
+
+def delta_r(eta1, phi1, eta2, phi2):
+    """ΔR in (η, φ) with φ wrapped."""
+    dphi = (phi1 - phi2 + np.pi) % (2 * np.pi) - np.pi
+    return np.sqrt((eta1 - eta2) ** 2 + dphi**2)

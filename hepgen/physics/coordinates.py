@@ -1,0 +1,85 @@
+"""Coordinate systems for jet constituents, numpy and torch alike.
+
+- cartesian ``(px, py, pz)`` — the dataset layout and the fast-sim model's table;
+- hadronic ``(pT, η, φ)``;
+- JetNet relative ``(η_rel, φ_rel, pT_rel)`` = (η − η_jet, wrap(φ − φ_jet), pT / pT_jet),
+  as in Kansal et al. (jetnet ``JetNet`` particle features), with φ wrapped into [-π, π).
+
+Zero padding is kept: a padded input row (all zeros) maps to an all-zero output row.
+"""
+
+from __future__ import annotations
+
+import awkward as ak
+import numpy as np
+
+from hepgen.physics.kinematics import Array, _Ops, jet_features, wrap_phi
+
+
+def _mask(x: Array) -> Array:
+    o = _Ops(x)
+    return o.sum((x != 0) * 1, axis=-1) > 0
+
+
+def cartesian_to_ptetaphi(c: Array) -> Array:
+    """(..., 3) px, py, pz → (..., 3) pT, η, φ; padding stays zero."""
+    o = _Ops(c)
+    px, py, pz = c[..., 0], c[..., 1], c[..., 2]
+    pt = o.hypot(px, py)
+    safe = o.where(pt > 0, pt, pt * 0 + 1)
+    eta = o.where(pt > 0, o.asinh(pz / safe), pt * 0)
+    phi = o.where(pt > 0, o.atan2(py, px), pt * 0)
+    return o.stack([pt, eta, phi], axis=-1)
+
+
+def ptetaphi_to_cartesian(h: Array) -> Array:
+    """(..., 3) pT, η, φ → (..., 3) px, py, pz (massless)."""
+    o = _Ops(h)
+    pt, eta, phi = h[..., 0], h[..., 1], h[..., 2]
+    return o.stack([pt * o.cos(phi), pt * o.sin(phi), pt * o.sinh(eta)], axis=-1)
+
+
+def to_relative(c: Array, jet: Array | None = None) -> Array:
+    """Cartesian constituents (..., k, 3) → JetNet relative (η_rel, φ_rel, pT_rel).
+
+    ``jet`` holds (pT, η, φ, ...) per jet; computed from the constituents when omitted.
+    """
+    o = _Ops(c)
+    if jet is None:
+        jet = jet_features(c)
+    mask = _mask(c)
+    h = cartesian_to_ptetaphi(c)
+    jpt, jeta, jphi = jet[..., 0:1], jet[..., 1:2], jet[..., 2:3]
+    safe_pt = o.where(jpt > 0, jpt, jpt * 0 + 1)
+    rel = o.stack(
+        [h[..., 1] - jeta, wrap_phi(h[..., 2] - jphi), h[..., 0] / safe_pt],
+        axis=-1,
+    )
+    return rel * mask[..., None]
+
+
+def from_relative(rel: Array, jet: Array) -> Array:
+    """JetNet relative (η_rel, φ_rel, pT_rel) + jet (pT, η, φ, ...) → cartesian (..., k, 3)."""
+    o = _Ops(rel)
+    mask = rel[..., 2] != 0
+    h = o.stack(
+        [
+            rel[..., 2] * jet[..., 0:1],
+            rel[..., 0] + jet[..., 1:2],
+            wrap_phi(rel[..., 1] + jet[..., 2:3]),
+        ],
+        axis=-1,
+    )
+    return ptetaphi_to_cartesian(h) * mask[..., None]
+
+
+def pad(jagged: ak.Array, k: int, fields: tuple[str, ...] = ("px", "py", "pz")) -> np.ndarray:
+    """Jagged per-jet constituents (records with ``fields``) → dense (N, k, len(fields)).
+
+    Keeps the first ``k`` entries in the given order; callers sort first.
+    """
+    cols = []
+    for f in fields:
+        x = ak.pad_none(jagged[f], k, clip=True, axis=1)
+        cols.append(ak.to_numpy(ak.fill_none(x, 0.0)).astype(np.float64))
+    return np.stack(cols, axis=-1)

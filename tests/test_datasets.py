@@ -1,0 +1,68 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from hepgen.data.datasets import JetDataset, JetPairDataset, read_jetnet, split_indices
+from hepgen.data.normalise import Normalisation
+from tests.conftest import DATA
+
+EXPECTED = DATA / "samples" / "delphes_ww_pu50_highpt_25ev.expected.h5"
+
+
+def test_splits_are_seeded_disjoint_and_grouped_by_event():
+    keys = np.repeat(np.arange(1000), 3)
+    a = split_indices(keys, seed=1)
+    b = split_indices(keys, seed=1)
+    c = split_indices(keys, seed=2)
+    for name in a:
+        np.testing.assert_array_equal(a[name], b[name])
+    assert not np.array_equal(a["train"], c["train"])
+    all_idx = np.concatenate(list(a.values()))
+    assert sorted(all_idx.tolist()) == list(range(3000))
+    sets = [set(keys[v]) for v in a.values()]
+    assert not (sets[0] & sets[1]) and not (sets[0] & sets[2]) and not (sets[1] & sets[2])
+    assert abs(len(a["train"]) / 3000 - 0.7) < 0.01
+    with pytest.raises(ValueError):
+        split_indices(keys, fractions=(0.5, 0.2, 0.2))
+
+
+def test_pair_dataset():
+    full = JetPairDataset(EXPECTED, split="all")
+    parts = [JetPairDataset(EXPECTED, split=s, seed=3) for s in ("train", "valid", "test")]
+    assert sum(len(p) for p in parts) == len(full) == 87
+    gen, reco = full[0]
+    assert gen.shape == (50, 3) and reco.dtype == torch.float32
+    hi = JetPairDataset(EXPECTED, split="all", reco_min_pt=130.0)
+    assert np.all(hi.reco_jet[:, 0] > 130) and len(hi) < len(full)
+    single = JetDataset(EXPECTED, side="gen", split="all", k=30)
+    assert single[0].shape == (30, 3)
+
+
+@pytest.mark.parametrize("kind", ["standardise", "minmax", "identity"])
+def test_normalisation_round_trip(kind):
+    x = np.random.default_rng(0).normal(3.0, 2.0, size=(500, 30, 3))
+    n = Normalisation.fit(kind, x)
+    y = n.forward(x)
+    if kind == "standardise":
+        np.testing.assert_allclose(y.reshape(-1, 3).mean(0), 0, atol=1e-9)
+        np.testing.assert_allclose(y.reshape(-1, 3).std(0), 1, atol=1e-9)
+    if kind == "minmax":
+        assert y.min() == pytest.approx(0) and y.max() == pytest.approx(1)
+    np.testing.assert_allclose(n.inverse(y), x, atol=1e-9)
+    t = torch.tensor(x, dtype=torch.float32)
+    np.testing.assert_allclose(n.inverse(n.forward(t)).numpy(), x, rtol=1e-5, atol=1e-4)
+    assert Normalisation.from_dict(n.to_dict()) == n
+
+
+def test_read_jetnet(tmp_path):
+    import h5py
+
+    pf = np.random.default_rng(0).random((4, 30, 4)).astype(np.float32)
+    pf[:, 20:, 3] = 0
+    with h5py.File(tmp_path / "g.hdf5", "w") as f:
+        f["particle_features"] = pf
+        f["jet_features"] = np.ones((4, 5), np.float32)
+    parts, jets = read_jetnet(tmp_path / "g.hdf5")
+    assert parts.shape == (4, 30, 3) and np.all(parts[:, 20:] == 0) and jets.shape == (4, 4)

@@ -1,0 +1,124 @@
+"""Physics core against independent references: vector, fastjet, and closed forms."""
+
+from __future__ import annotations
+
+import awkward as ak
+import numpy as np
+import pytest
+import torch
+import vector
+
+from hepgen.physics.clustering import cluster, sorted_constituents
+from hepgen.physics.coordinates import (
+    cartesian_to_ptetaphi,
+    from_relative,
+    pad,
+    ptetaphi_to_cartesian,
+    to_relative,
+)
+from hepgen.physics.cuts import apply_constituent_acceptance, constituent_mask, jet_mask
+from hepgen.physics.kinematics import jet_features, n_constituents, wrap_phi
+from hepgen.physics.substructure import momentum_flows
+
+
+@pytest.fixture(scope="module")
+def real_jets(ww_events):
+    """Reco jets of the shipped sample: dense constituents (massless) and fastjet's jets."""
+    jets = ak.flatten(cluster(ww_events.reco, R=0.5, min_pt=30.0))
+    return jets, pad(sorted_constituents(jets), 200)
+
+
+def test_jet_features_match_vector(real_jets):
+    jets, c = real_jets
+    feats = jet_features(c)
+    E = np.linalg.norm(c, axis=-1)
+    v = vector.array({"px": c[..., 0], "py": c[..., 1], "pz": c[..., 2], "E": E}).sum(axis=1)
+    np.testing.assert_allclose(feats[:, 0], v.pt, rtol=1e-9)
+    np.testing.assert_allclose(feats[:, 1], v.eta, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(feats[:, 2], v.phi, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(feats[:, 3], v.mass, rtol=1e-7, atol=1e-6)
+    np.testing.assert_allclose(feats[:, 4], v.E, rtol=1e-9)
+
+
+def test_jet_features_match_fastjet(real_jets):
+    """With all constituents kept (k ≥ n), constituent sums equal fastjet's E-scheme jets."""
+    jets, c = real_jets
+    assert int(ak.max(jets.n_constituents)) <= c.shape[1]
+    feats = jet_features(c)
+    for i, name in enumerate(["pt", "eta", "phi", "mass", "E"]):
+        np.testing.assert_allclose(feats[:, i], ak.to_numpy(jets[name]), rtol=1e-7, atol=1e-6, err_msg=name)
+    np.testing.assert_array_equal(n_constituents(c), ak.to_numpy(jets.n_constituents))
+
+
+def test_torch_twin_is_identical_and_differentiable(real_jets):
+    _, c = real_jets
+    t = torch.tensor(c, requires_grad=True)
+    feats = jet_features(t)
+    np.testing.assert_allclose(feats.detach().numpy(), jet_features(c), rtol=1e-12, atol=1e-9)
+    feats[:, [0, 3]].sum().backward()
+    assert torch.isfinite(t.grad).all()
+    # padded rows get no gradient from pT (they contribute 0 to the sum)... but still finite
+    np.testing.assert_allclose(
+        to_relative(t).detach().numpy(), to_relative(c), rtol=1e-10, atol=1e-12
+    )
+
+
+def test_coordinate_round_trips(real_jets):
+    _, c = real_jets
+    h = cartesian_to_ptetaphi(c)
+    np.testing.assert_allclose(ptetaphi_to_cartesian(h), c, atol=1e-9)
+    jet = jet_features(c)
+    rel = to_relative(c, jet)
+    np.testing.assert_allclose(from_relative(rel, jet), c, atol=1e-8)
+    mask = np.linalg.norm(c, axis=-1) > 0
+    assert np.all(rel[~mask] == 0)
+    assert np.all(np.abs(rel[..., 1]) <= np.pi)
+    # pT_rel sums to ≈ 1 for jets whose constituents are all kept (scalar vs vector sum: ≥ 1)
+    assert np.all(rel[..., 2].sum(-1) >= 1 - 1e-9)
+
+
+def test_phi_wrapping():
+    np.testing.assert_allclose(wrap_phi(np.array([3.0 * np.pi, -3.0 * np.pi + 0.1, 0.2])), [-np.pi, -np.pi + 0.1, 0.2])
+    # constituents just across the ±π boundary from the jet axis stay close in φ_rel
+    c = np.array([[[1.0 * np.cos(3.1), np.sin(3.1), 0.0], [np.cos(-3.1), np.sin(-3.1), 0.0]]])
+    rel = to_relative(c)
+    assert np.all(np.abs(rel[..., 1]) < 0.1)
+
+
+def test_momentum_flows_against_manual_count(real_jets):
+    _, c = real_jets
+    jet = jet_features(c)
+    flows = momentum_flows(c, R=0.5, jet=jet)
+    h = cartesian_to_ptetaphi(c)
+    for j in range(5):
+        m = h[j, :, 0] > 0
+        dr = np.hypot(h[j, m, 1] - jet[j, 1], wrap_phi(h[j, m, 2] - jet[j, 2]))
+        for n in range(4):
+            sel = (dr >= n * 0.125) & (dr < (n + 1) * 0.125)
+            assert flows[j, n] == pytest.approx(h[j, m, 0][sel].sum() / jet[j, 0], rel=1e-9)
+    assert np.all(flows.sum(-1) <= 1.5)
+
+
+def test_cuts():
+    c = np.array([[[0.2, 0.0, 0.0], [10.0, 0.0, 0.0], [1.0, 0.0, np.sinh(3.5)], [0, 0, 0]]])
+    np.testing.assert_array_equal(constituent_mask(c), [[False, True, False, False]])
+    out = apply_constituent_acceptance(c)
+    np.testing.assert_array_equal(out[0, 0], [10.0, 0.0, 0.0])
+    assert np.all(out[0, 1:] == 0)
+    jets = np.array([[250.0, 1.0], [150.0, 0.0], [300.0, 2.6]])
+    np.testing.assert_array_equal(jet_mask(jets), [True, False, False])
+
+
+def test_cluster_matches_classic_fastjet(ww_events):
+    import fastjet
+
+    ev = ww_events.gen[0]
+    jets = cluster(ww_events.gen[:1], R=0.5, min_pt=20.0)[0]
+    pjs = [fastjet.PseudoJet(p.px, p.py, p.pz, p.E) for p in ev]
+    cs = fastjet.ClusterSequence(pjs, fastjet.JetDefinition(fastjet.antikt_algorithm, 0.5))
+    ref = fastjet.sorted_by_pt(cs.inclusive_jets(20.0))
+    assert len(jets) == len(ref)
+    for j, r in zip(jets, ref):
+        assert j.pt == pytest.approx(r.pt(), rel=1e-12)
+        assert j.mass == pytest.approx(r.m(), rel=1e-9, abs=1e-9)
+        assert j.n_constituents == len(r.constituents())
