@@ -1,0 +1,117 @@
+"""A generic training loop: Adam, progress bar with the loss terms, periodic validation metric,
+best-epoch selection, early stopping, and resumable checkpoints."""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+
+import torch
+from torch.utils.data import DataLoader
+from tqdm.auto import tqdm
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    epochs: int = 30
+    batch_size: int = 128
+    learning_rate: float = 1e-4
+    eval_every: int = 1
+    patience: int = 10
+    seed: int = 0
+    device: str = "auto"
+    max_train_jets: int | None = None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def pick_device(device: str = "auto") -> torch.device:
+    """'auto' → CUDA when available, else CPU."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def fit(
+    model: torch.nn.Module,
+    loss_fn: Callable[[torch.nn.Module, tuple, torch.Generator], dict[str, torch.Tensor]],
+    train_data: torch.utils.data.Dataset,
+    validate: Callable[[torch.nn.Module], dict[str, float]],
+    metric: str,
+    config: TrainConfig,
+    save_best: Callable[[dict], None],
+    resume_path: str | os.PathLike | None = None,
+    progress: bool = True,
+    on_epoch: Callable[[int, float], None] | None = None,
+) -> dict:
+    """Train ``model``; returns the training record (history, best epoch, time).
+
+    ``loss_fn(model, batch, generator)`` returns a dict with ``loss`` and any named terms;
+    ``validate(model)`` returns metrics, of which ``metric`` (lower is better) selects the best
+    epoch; ``save_best(record)`` is called whenever it improves. ``resume_path`` holds the
+    optimizer and RNG state after every epoch so an interrupted run continues where it stopped.
+    ``on_epoch(epoch, value)`` is called after each validation (Optuna reports/prunes there).
+    """
+    device = pick_device(config.device)
+    model.to(device)
+    opt = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
+    gen = torch.Generator().manual_seed(config.seed)
+    record = {"history": [], "best_epoch": -1, "best_metric": math.inf, "metric": metric,
+              "train_config": config.to_dict(), "time_s": 0.0, "device": str(device)}
+    start_epoch = 0
+    if resume_path and os.path.exists(resume_path):
+        state = torch.load(resume_path, map_location=device, weights_only=True)
+        model.load_state_dict(state["model_state"])
+        opt.load_state_dict(state["optimizer"])
+        gen.set_state(state["rng"])
+        record = state["record"]
+        start_epoch = record["history"][-1]["epoch"] + 1 if record["history"] else 0
+    loader = DataLoader(train_data, batch_size=config.batch_size, shuffle=True, generator=gen, drop_last=False)
+    bad = 0 if not record["history"] else _evals_since_best(record)
+    t0 = time.perf_counter() - record["time_s"]
+    for epoch in range(start_epoch, config.epochs):
+        model.train()
+        sums: dict[str, float] = {}
+        bar = tqdm(loader, desc=f"epoch {epoch + 1}/{config.epochs}", leave=False, disable=not progress)
+        for batch in bar:
+            batch = tuple(b.to(device) for b in batch) if isinstance(batch, (tuple, list)) else (batch.to(device),)
+            terms = loss_fn(model, batch, gen)
+            opt.zero_grad(set_to_none=True)
+            terms["loss"].backward()
+            opt.step()
+            for k, v in terms.items():
+                sums[k] = sums.get(k, 0.0) + float(v.detach()) * len(batch[0])
+            bar.set_postfix({k: f"{v.item():.3g}" for k, v in terms.items()})
+        entry = {"epoch": epoch, **{f"train_{k}": v / len(train_data) for k, v in sums.items()}}
+        if (epoch + 1) % config.eval_every == 0 or epoch + 1 == config.epochs:
+            model.eval()
+            entry.update(validate(model))
+            value = entry[metric]
+            if value < record["best_metric"]:
+                record["best_metric"], record["best_epoch"], bad = value, epoch, 0
+                record["time_s"] = time.perf_counter() - t0
+                save_best(record)
+            else:
+                bad += 1
+            if on_epoch is not None:
+                on_epoch(epoch, value)
+        record["history"].append(entry)
+        record["time_s"] = time.perf_counter() - t0
+        shown = {k: f"{v:.4g}" for k, v in entry.items() if k != "epoch"}
+        tqdm.write(f"epoch {epoch + 1}: {shown}") if progress else None
+        if resume_path:
+            torch.save({"model_state": model.state_dict(), "optimizer": opt.state_dict(), "rng": gen.get_state(),
+                        "record": record}, resume_path)
+        if bad >= config.patience:
+            tqdm.write(f"early stop: no improvement of {metric} in {bad} evaluations") if progress else None
+            break
+    return record
+
+
+def _evals_since_best(record: dict) -> int:
+    evals = [h for h in record["history"] if record["metric"] in h]
+    return sum(1 for h in evals if h["epoch"] > record["best_epoch"])
