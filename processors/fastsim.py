@@ -86,19 +86,37 @@ class FastSimProcessor(processor.ProcessorABC):
         key = f"{md.get('filename', '')}:{md.get('entrystart', 0)}".encode()
         return (self.seed * 1_000_003 + zlib.crc32(key)) % (2**31)
 
+    # --- building blocks, usable from any analysis processor (see notebooks/fastsim_dijet.ipynb) ---
+    def gen_jets(self, events) -> ak.Array:
+        """Generator-level anti-kt jets above ``gen_min_pt`` (the fast-sim's input), pT-sorted."""
+        gen, _ = read_particles(events, need_reco=False)
+        return cluster(gen, self.runner.R, min_pt=self.gen_min_pt)
+
+    def hepgen_jets(self, events, gen_jets: ak.Array | None = None) -> ak.Array:
+        """Fast-simulated reco jets: model on every gen jet, reclustered, acceptance applied."""
+        gen_jets = self.gen_jets(events) if gen_jets is None else gen_jets
+        pred = predicted_particles(self.runner, gen_jets, self.chunk_seed(events), self.acceptance)
+        return self.select(cluster(pred, self.runner.R, min_pt=self.acceptance.jet_min_pt))
+
+    def delphes_jets(self, events) -> ak.Array:
+        """The file's own reco particles (Delphes EFlow or PFCands) reclustered the same way."""
+        _, reco = read_particles(events, need_reco=True)
+        if reco is None:
+            raise HepgenInputError(f"{events.metadata.get('filename', '?')}: no reconstructed particles")
+        return self.select(cluster(reco, self.runner.R, min_pt=self.acceptance.jet_min_pt))
+
     def process(self, events):
         R = self.runner.R
-        gen, reco = read_particles(events, self.with_reference)
         half = event_numbers(events) % 2
         hists = book()
         cutflow: dict[str, dict[str, int]] = {}
-        gen_jets = cluster(gen, R, min_pt=self.gen_min_pt)
-        pred = predicted_particles(self.runner, gen_jets, self.chunk_seed(events), self.acceptance)
-        sources = {"gen": gen_jets, "hepgen": cluster(pred, R, min_pt=self.acceptance.jet_min_pt)}
-        if reco is not None:
-            sources["delphes"] = cluster(reco, R, min_pt=self.acceptance.jet_min_pt)
+        gen_jets = self.gen_jets(events)
+        sources = {"gen": self.select(gen_jets), "hepgen": self.hepgen_jets(events, gen_jets)}
+        if self.with_reference and ("EFlowTrack" in events.fields or "PFCands" in events.fields
+                                    or "ParticleFlowCandidate" in events.fields):
+            sources["delphes"] = self.delphes_jets(events)
         for name, jets in sources.items():
-            cutflow[name] = fill(hists, name, self.select(jets), half, R)
+            cutflow[name] = fill(hists, name, jets, half, R)
         cutflow["hepgen"]["gen jets simulated"] = int(ak.sum(ak.num(gen_jets)))
         return {"hists": hists, "cutflow": cutflow, "events": len(events)}
 
