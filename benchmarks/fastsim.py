@@ -42,7 +42,7 @@ def model_speed(checkpoint: str, device: str, repeat: int) -> dict[int, float]:
     for batch in (1, 1_000, 10_000):
         n_calls = {1: 200, 1_000: 5, 10_000: 1}[batch]
 
-        def run():
+        def run(n_calls=n_calls, batch=batch):
             for _ in range(n_calls):
                 r.simulate(gen[:batch])
             if device.startswith("cuda"):
@@ -56,8 +56,8 @@ def stage_speed(checkpoint: str, path: str, repeat: int) -> dict[str, float]:
     from coffea import processor
     from coffea.nanoevents import DelphesSchema
 
-    from hepgen.io import iterate_particles
     from hepgen.inference import Runner
+    from hepgen.io import iterate_particles
     from hepgen.physics.clustering import cluster
     from processors.fastsim import FastSimProcessor
 
@@ -75,25 +75,39 @@ def stage_speed(checkpoint: str, path: str, repeat: int) -> dict[str, float]:
     proc = FastSimProcessor(checkpoint)
 
     def full():
-        runner = processor.Runner(processor.IterativeExecutor(status=False), schema=DelphesSchema, chunksize=1000)
+        runner = processor.Runner(
+            processor.IterativeExecutor(status=False), schema=DelphesSchema, chunksize=1000
+        )
         runner({"bench": [path]}, processor_instance=proc, treename="Delphes")
 
     full()  # warm-up: model load, numba/awkward first calls
-    return {name: n / best_of(fn, repeat) for name, fn in
-            (("read only", read), ("read + gen clustering", read_cluster), ("full processor", full))}
+    return {
+        name: n / best_of(fn, repeat)
+        for name, fn in (
+            ("read only", read),
+            ("read + gen clustering", read_cluster),
+            ("full processor", full),
+        )
+    }
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--checkpoint", default=str(ROOT / "data" / "models" / "fastsim_ww_pu50.pt"))
-    p.add_argument("--file", default=str(ROOT / "data" / "samples" / "delphes_ww_pu50_highpt_100ev.root"))
+    p.add_argument(
+        "--file", default=str(ROOT / "data" / "samples" / "delphes_ww_pu50_highpt_100ev.root")
+    )
     p.add_argument("--repeat", type=int, default=3)
     args = p.parse_args()
     torch.set_num_threads(max(1, torch.get_num_threads()))
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
     print(f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads, devices: {devices}\n")
     print("model alone (µs per jet):")
-    print(f"{'device':8s} {'batch 1':>10s} {'batch 1e3':>10s} {'batch 1e4':>10s} {'1/1e4 ratio':>12s}")
+    print(
+        f"{'device':8s} {'batch 1':>10s} {'batch 1e3':>10s} {'batch 1e4':>10s} {'1/1e4 ratio':>12s}"
+    )
     for d in devices:
         s = model_speed(args.checkpoint, d, args.repeat)
         print(f"{d:8s} {s[1]:10.1f} {s[1000]:10.2f} {s[10000]:10.2f} {s[1] / s[10000]:12.1f}")
@@ -101,10 +115,14 @@ def main() -> None:
     st = stage_speed(args.checkpoint, args.file, args.repeat)
     base = st["read only"]
     for name, v in st.items():
-        print(f"  {name:24s} {v:9.1f} ev/s  {1e3 / v:8.2f} ms/event  ({v / base:5.2f} × read-only rate)")
+        print(
+            f"  {name:24s} {v:9.1f} ev/s  {1e3 / v:8.2f} ms/event  ({v / base:5.2f} × read-only rate)"
+        )
     full_ms = 1e3 / st["full processor"]
-    print(f"\nDelphes CMS + PU50 reference: {DELPHES_MS_PER_EVENT} ms/event → hepgen full processor is "
-          f"{DELPHES_MS_PER_EVENT / full_ms:.1f}× faster per event (includes reading and histogramming)")
+    print(
+        f"\nDelphes CMS + PU50 reference: {DELPHES_MS_PER_EVENT} ms/event → hepgen full processor is "
+        f"{DELPHES_MS_PER_EVENT / full_ms:.1f}× faster per event (includes reading and histogramming)"
+    )
 
 
 if __name__ == "__main__":

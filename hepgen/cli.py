@@ -27,14 +27,18 @@ def _build_dataset(args: argparse.Namespace) -> int:
 
 
 def make_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="hepgen", description=__doc__ + " ML fast simulation and generation of jets.")
+    p = argparse.ArgumentParser(
+        prog="hepgen", description=__doc__ + " ML fast simulation and generation of jets."
+    )
     p.add_argument("--version", action="version", version=f"hepgen {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
 
     b = sub.add_parser("build-dataset", help="ROOT files → matched gen/reco jet pairs (HDF5)")
     b.add_argument("inputs", nargs="+", type=Path, help="Delphes or PFNanoAOD ROOT files")
     b.add_argument("-o", "--output", required=True, type=Path)
-    b.add_argument("--preset", choices=["ww", "gluon"], default="ww", help="defaults of the shared sets")
+    b.add_argument(
+        "--preset", choices=["ww", "gluon"], default="ww", help="defaults of the shared sets"
+    )
     b.add_argument("--R", type=float, default=None, help="jet radius (ww 0.5, gluon 0.8)")
     b.add_argument("--n-particles", type=int, default=None, help="constituents kept per jet (k)")
     b.add_argument("--reco-min-pt", type=float, default=None)

@@ -40,8 +40,14 @@ def take(pairs: h5.JetPairs, idx: np.ndarray) -> h5.JetPairs:
     def side(s):
         return None if s is None else h5.JetSide(s.constituents[idx], s.pid[idx], s.jet[idx])
 
-    return h5.JetPairs(side(pairs.gen), side(pairs.reco), pairs.match_dr[idx], pairs.event_number[idx],
-                       pairs.source_file[idx], dict(pairs.attrs))
+    return h5.JetPairs(
+        side(pairs.gen),
+        side(pairs.reco),
+        pairs.match_dr[idx],
+        pairs.event_number[idx],
+        pairs.source_file[idx],
+        dict(pairs.attrs),
+    )
 
 
 def _obs_all(constituents: np.ndarray, R: float, acc: Acceptance) -> tuple[dict, np.ndarray]:
@@ -50,9 +56,16 @@ def _obs_all(constituents: np.ndarray, R: float, acc: Acceptance) -> tuple[dict,
     return obs, jet_mask(np.stack([obs["pt"], obs["eta"]], -1), acc.jet_min_pt, acc.jet_max_eta)
 
 
-def evaluate_fastsim(reference: h5.JetPairs, samples: Mapping[str, np.ndarray], outdir: str | os.PathLike,
-                     R: float, acceptance: Acceptance = Acceptance(), n_splits: int = 5, seed: int = 0,
-                     reference_name: str = "delphes") -> dict:
+def evaluate_fastsim(
+    reference: h5.JetPairs,
+    samples: Mapping[str, np.ndarray],
+    outdir: str | os.PathLike,
+    R: float,
+    acceptance: Acceptance = Acceptance(),
+    n_splits: int = 5,
+    seed: int = 0,
+    reference_name: str = "delphes",
+) -> dict:
     """Fidelity of each aligned sample (name → reco constituents (N, k, 3)) against ``reference.reco``."""
     out = Path(outdir)
     out.mkdir(parents=True, exist_ok=True)
@@ -60,25 +73,36 @@ def evaluate_fastsim(reference: h5.JetPairs, samples: Mapping[str, np.ndarray], 
     ref_obs, ref_ok = _obs_all(reference.reco.constituents, R, acceptance)
     all_obs = {name: _obs_all(c, R, acceptance) for name, c in samples.items()}
 
-    results: dict = {"mode": "fastsim", "n_jets": int(len(reference)), "n_splits": n_splits,
-                     "selection": f"jet pT > {acceptance.jet_min_pt} GeV, |eta| < {acceptance.jet_max_eta}",
-                     "features": {}}
+    results: dict = {
+        "mode": "fastsim",
+        "n_jets": int(len(reference)),
+        "n_splits": n_splits,
+        "selection": f"jet pT > {acceptance.jet_min_pt} GeV, |eta| < {acceptance.jet_max_eta}",
+        "features": {},
+    }
     for name, (obs, ok) in all_obs.items():
+
         def metric(a, b, side, obs=obs, ok=ok):
             other, other_ok = (ref_obs, ref_ok) if side == "real" else (obs, ok)
             ia, ib = a[ref_ok[a]], b[other_ok[b]]
-            fid = detector.fidelity({f: ref_obs[f][ia] for f in detector.FEATURES},
-                                    {f: other[f][ib] for f in detector.FEATURES})
+            fid = detector.fidelity(
+                {f: ref_obs[f][ia] for f in detector.FEATURES},
+                {f: other[f][ib] for f in detector.FEATURES},
+            )
             return {f"{f}/{m}": v for f, d in fid.items() for m, v in d.items()}
 
-        results["features"][name] = floor.with_floor(metric, keys, model_aligned=True, n_splits=n_splits, seed=seed)
+        results["features"][name] = floor.with_floor(
+            metric, keys, model_aligned=True, n_splits=n_splits, seed=seed
+        )
 
     # response and resolution in bins of gen pT, for every source paired with its gen jet
     gen_feats = jet_features(reference.gen.constituents.astype(np.float64))
     bins = np.array([130, 200, 300, 400, 600, 1000, 2000], float)
     results["response"] = {}
-    for name, (obs, ok) in {reference_name: (ref_obs, ref_ok), **all_obs}.items():
-        results["response"][name] = detector.response(gen_feats[:, 0], gen_feats[:, 3], obs["pt"], obs["mass"], bins)
+    for name, (obs, _) in {reference_name: (ref_obs, ref_ok), **all_obs}.items():
+        results["response"][name] = detector.response(
+            gen_feats[:, 0], gen_feats[:, 3], obs["pt"], obs["mass"], bins
+        )
 
     # figures: every feature for all sources after the jet acceptance
     figs = []
@@ -86,28 +110,45 @@ def evaluate_fastsim(reference: h5.JetPairs, samples: Mapping[str, np.ndarray], 
         vals = {reference_name: ref_obs[f][ref_ok]}
         vals.update({name: obs[f][ok] for name, (obs, ok) in all_obs.items()})
         bins_f = np.arange(-0.5, 51.5, 2) if f == "n_constituents" else 40
-        figs.append(ratio_plot(vals, reference_name, out / f"jet_{f}.png", LABELS.get(f, f), bins=bins_f))
+        figs.append(
+            ratio_plot(vals, reference_name, out / f"jet_{f}.png", LABELS.get(f, f), bins=bins_f)
+        )
     rel = {reference_name: _rel(reference.reco.constituents, acceptance, ref_ok)}
     rel.update({name: _rel(samples[name], acceptance, ok) for name, (_, ok) in all_obs.items()})
     for i, f in enumerate(("eta_rel", "phi_rel", "pt_rel")):
         vals = {n: r[..., i][r[..., 2] > 0] for n, r in rel.items()}
-        figs.append(ratio_plot(vals, reference_name, out / f"particle_{f}.png", LABELS[f], logy=(f == "pt_rel")))
-    figs.append(jet_images_plot({n: jet_image(r, extent=R) for n, r in rel.items()}, out / "jet_images.png", extent=R))
+        figs.append(
+            ratio_plot(
+                vals, reference_name, out / f"particle_{f}.png", LABELS[f], logy=(f == "pt_rel")
+            )
+        )
+    figs.append(
+        jet_images_plot(
+            {n: jet_image(r, extent=R) for n, r in rel.items()}, out / "jet_images.png", extent=R
+        )
+    )
     results["figures"] = [os.path.basename(p) for p in figs]
     _write(results, out, _fastsim_table(results))
     return results
 
 
 def _rel(constituents: np.ndarray, acc: Acceptance, ok: np.ndarray) -> np.ndarray:
-    c = apply_constituent_acceptance(np.asarray(constituents, np.float64)[ok], acc.constituent_min_pt, acc.constituent_max_eta)
+    c = apply_constituent_acceptance(
+        np.asarray(constituents, np.float64)[ok], acc.constituent_min_pt, acc.constituent_max_eta
+    )
     return to_relative(c)
 
 
 def _fastsim_table(results: dict) -> str:
-    lines = [f"Fast-sim fidelity ({results['selection']}; W1 in feature units; floor = Delphes half vs half, "
-             f"{results['n_splits']} event splits)", "",
-             "| feature | " + " | ".join(f"{n} W1 | ratio to floor" for n in results["features"]) + " | floor W1 |",
-             "|---|" + "---|---|" * len(results["features"]) + "---|"]
+    lines = [
+        f"Fast-sim fidelity ({results['selection']}; W1 in feature units; floor = Delphes half vs half, "
+        f"{results['n_splits']} event splits)",
+        "",
+        "| feature | "
+        + " | ".join(f"{n} W1 | ratio to floor" for n in results["features"])
+        + " | floor W1 |",
+        "|---|" + "---|---|" * len(results["features"]) + "---|",
+    ]
     first = next(iter(results["features"].values()))
     for f in detector.FEATURES:
         cells = []
@@ -117,9 +158,16 @@ def _fastsim_table(results: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def evaluate_generation(reference: np.ndarray, sample: np.ndarray | None, outdir: str | os.PathLike,
-                        R: float = 0.8, n_splits: int = 3, seed: int = 0, fast: bool = False,
-                        sample_name: str = "model") -> dict:
+def evaluate_generation(
+    reference: np.ndarray,
+    sample: np.ndarray | None,
+    outdir: str | os.PathLike,
+    R: float = 0.8,
+    n_splits: int = 3,
+    seed: int = 0,
+    fast: bool = False,
+    sample_name: str = "model",
+) -> dict:
     """JetNet metrics + EMD_sum of generated cartesian constituents vs real ones, with floors.
 
     With ``sample`` None only the floors are computed (real half vs real half).
@@ -131,12 +179,16 @@ def evaluate_generation(reference: np.ndarray, sample: np.ndarray | None, outdir
     ref_jet = jet_features(np.asarray(reference, np.float64))
     sam_rel = None if sample is None else to_relative(np.asarray(sample, np.float64))
     sam_jet = None if sample is None else jet_features(np.asarray(sample, np.float64))
-    cov_batches, fpd_kw, kpd_kw = (3, {"n_batches": 5, "n_points": 4}, {"n_batches": 5}) if fast else (10, {}, {})
+    cov_batches, fpd_kw, kpd_kw = (
+        (3, {"n_batches": 5, "n_points": 4}, {"n_batches": 5}) if fast else (10, {}, {})
+    )
     ref_efp = jetnet.fpd_kpd_features(ref_rel)
     sam_efp = None if sample is None else jetnet.fpd_kpd_features(sam_rel)
 
     def metric(a, b, side):
-        orel, ojet, oefp = (ref_rel, ref_jet, ref_efp) if side == "real" else (sam_rel, sam_jet, sam_efp)
+        orel, ojet, oefp = (
+            (ref_rel, ref_jet, ref_efp) if side == "real" else (sam_rel, sam_jet, sam_efp)
+        )
         w1m, _ = jetnet.w1m(ref_rel[a], orel[b], seed=seed)
         w1p, _ = jetnet.w1p(ref_rel[a], orel[b], seed=seed)
         w1efp, _ = jetnet.w1efp(ref_rel[a], orel[b], seed=seed)
@@ -144,20 +196,42 @@ def evaluate_generation(reference: np.ndarray, sample: np.ndarray | None, outdir
         kpd, _ = jetnet.kpd(ref_efp[a], oefp[b], seed=seed, **kpd_kw)
         cov, mmd = jetnet.cov_mmd(ref_rel[a], orel[b], seed=seed, n_batches=cov_batches, R=R)
         names = ("pt", "eta", "phi", "mass", "E")
-        emd = emd_sum({n: ref_jet[a, i] for i, n in enumerate(names)}, {n: ojet[b, i] for i, n in enumerate(names)})
-        return {"W1M": w1m, "W1P": float(np.mean(w1p)), "W1EFP": float(np.mean(w1efp)), "FPD": fpd,
-                "KPD": kpd, "COV": cov, "MMD": mmd, "EMD_sum": emd}
+        emd = emd_sum(
+            {n: ref_jet[a, i] for i, n in enumerate(names)},
+            {n: ojet[b, i] for i, n in enumerate(names)},
+        )
+        return {
+            "W1M": w1m,
+            "W1P": float(np.mean(w1p)),
+            "W1EFP": float(np.mean(w1efp)),
+            "FPD": fpd,
+            "KPD": kpd,
+            "COV": cov,
+            "MMD": mmd,
+            "EMD_sum": emd,
+        }
 
     keys = np.arange(len(reference))
     if sample is None:
+
         def metric_floor_only(a, b, side):
             return metric(a, b, "real")
+
         res = floor.with_floor(metric_floor_only, keys, n_splits=n_splits, seed=seed)
     else:
-        res = floor.with_floor(metric, keys, model_aligned=False, n_model=len(sample), n_splits=n_splits, seed=seed)
-    results = {"mode": "generation", "n_reference": int(len(reference)), "n_splits": n_splits, "fast": fast,
-               "note": "COV/MMD on 100-jet batches as jetnet; " + ("reduced bootstrap (fast)" if fast else "jetnet batch sizes"),
-               "metrics": res, "sample": sample_name if sample is not None else None}
+        res = floor.with_floor(
+            metric, keys, model_aligned=False, n_model=len(sample), n_splits=n_splits, seed=seed
+        )
+    results = {
+        "mode": "generation",
+        "n_reference": int(len(reference)),
+        "n_splits": n_splits,
+        "fast": fast,
+        "note": "COV/MMD on 100-jet batches as jetnet; "
+        + ("reduced bootstrap (fast)" if fast else "jetnet batch sizes"),
+        "metrics": res,
+        "sample": sample_name if sample is not None else None,
+    }
     figs = []
     names = ("pt", "eta", "phi", "mass", "E")
     for i, f in enumerate(names):
@@ -169,19 +243,27 @@ def evaluate_generation(reference: np.ndarray, sample: np.ndarray | None, outdir
         vals = {"real": ref_rel[..., i][ref_rel[..., 2] > 0]}
         if sample is not None:
             vals[sample_name] = sam_rel[..., i][sam_rel[..., 2] > 0]
-        figs.append(ratio_plot(vals, "real", out / f"particle_{f}.png", LABELS[f], logy=(f == "pt_rel")))
+        figs.append(
+            ratio_plot(vals, "real", out / f"particle_{f}.png", LABELS[f], logy=(f == "pt_rel"))
+        )
     imgs = {"real": jet_image(ref_rel, extent=R)}
     if sample is not None:
         imgs[sample_name] = jet_image(sam_rel, extent=R)
     figs.append(jet_images_plot(imgs, out / "jet_images.png", extent=R))
     results["figures"] = [os.path.basename(p) for p in figs]
-    lines = [f"Generation metrics ({results['note']}; floor = real half vs real half, {n_splits} splits)", ""]
+    lines = [
+        f"Generation metrics ({results['note']}; floor = real half vs real half, {n_splits} splits)",
+        "",
+    ]
     if sample is None:
         lines += ["| metric | floor | std over splits |", "|---|---|---|"]
         lines += [f"| {k} | {d['floor']:.4g} | {d['floor_std']:.2g} |" for k, d in res.items()]
     else:
         lines += [f"| metric | {sample_name} | floor | ratio |", "|---|---|---|---|"]
-        lines += [f"| {k} | {d['model']:.4g} | {d['floor']:.4g} | {d['ratio']:.2f} |" for k, d in res.items()]
+        lines += [
+            f"| {k} | {d['model']:.4g} | {d['floor']:.4g} | {d['ratio']:.2f} |"
+            for k, d in res.items()
+        ]
     _write(results, out, "\n".join(lines) + "\n")
     return results
 
@@ -197,7 +279,11 @@ def run_evaluate(args) -> dict:
     from hepgen.io.root import HepgenInputError
 
     ref_all, keys = load_pairs(args.reference)
-    idx = np.arange(len(ref_all)) if args.split == "all" else split_indices(keys, seed=args.split_seed)[args.split]
+    idx = (
+        np.arange(len(ref_all))
+        if args.split == "all"
+        else split_indices(keys, seed=args.split_seed)[args.split]
+    )
     ref = take(ref_all, idx)
     # event keys must stay distinct across reference files
     ref.source_file = (keys[idx] >> 40).astype(np.int16)
@@ -212,7 +298,11 @@ def run_evaluate(args) -> dict:
         mode = args.mode or runner.kind.replace("generator", "generation")
     elif sample_path is not None:
         sample_pairs = h5.read(sample_path)  # validates the file
-        mode = args.mode or ("fastsim" if sample_pairs.attrs.get("hepgen_kind", "fastsim") == "fastsim" else "generation")
+        mode = args.mode or (
+            "fastsim"
+            if sample_pairs.attrs.get("hepgen_kind", "fastsim") == "fastsim"
+            else "generation"
+        )
     else:
         mode = args.mode or ("fastsim" if ref.gen is not None else "generation")
 
@@ -221,16 +311,24 @@ def run_evaluate(args) -> dict:
         if runner is not None:
             from hepgen.simulate import simulate_pairs
 
-            samples = {"hepgen": simulate_pairs(runner, ref, seed=args.seed).reco.constituents, **samples}
+            samples = {
+                "hepgen": simulate_pairs(runner, ref, seed=args.seed).reco.constituents,
+                **samples,
+            }
         elif sample_pairs is not None:
             if len(sample_pairs) == len(ref_all):
                 sample_pairs = take(sample_pairs, idx)
-            if len(sample_pairs) != len(ref) or not np.array_equal(sample_pairs.event_number, ref.event_number):
+            if len(sample_pairs) != len(ref) or not np.array_equal(
+                sample_pairs.event_number, ref.event_number
+            ):
                 raise HepgenInputError(
                     f"{sample_path}: its jets do not line up with the reference {args.split} split; "
-                    "simulate the same reference file (hepgen simulate CHECKPOINT REF.h5)")
+                    "simulate the same reference file (hepgen simulate CHECKPOINT REF.h5)"
+                )
             samples = {"hepgen": sample_pairs.reco.constituents, **samples}
-        return evaluate_fastsim(ref, samples, args.output, R=R, n_splits=args.n_splits, seed=args.seed)
+        return evaluate_fastsim(
+            ref, samples, args.output, R=R, n_splits=args.n_splits, seed=args.seed
+        )
 
     k = args.n_particles or 30
     real = ref.reco.constituents[:, :k]
@@ -242,5 +340,13 @@ def run_evaluate(args) -> dict:
     elif sample_pairs is not None:
         sample = sample_pairs.reco.constituents[:, :k]
         name = str(sample_pairs.attrs.get("hepgen_model", "model"))
-    return evaluate_generation(real, sample, args.output, R=R, n_splits=min(args.n_splits, 3), seed=args.seed,
-                               fast=args.fast, sample_name=name)
+    return evaluate_generation(
+        real,
+        sample,
+        args.output,
+        R=R,
+        n_splits=min(args.n_splits, 3),
+        seed=args.seed,
+        fast=args.fast,
+        sample_name=name,
+    )

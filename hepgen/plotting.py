@@ -14,24 +14,42 @@ import numpy as np  # noqa: E402
 
 COLOURS = ("black", "tab:red", "tab:blue", "tab:green", "tab:orange", "tab:purple")
 LABELS = {
-    "pt": r"Jet $p_T$ [GeV]", "mass": r"Jet mass [GeV]", "eta": r"Jet $\eta$", "phi": r"Jet $\phi$",
-    "E": r"Jet energy [GeV]", "n_constituents": "Number of constituents",
-    "flow1": r"Flow$_1$", "flow2": r"Flow$_2$", "flow3": r"Flow$_3$", "flow4": r"Flow$_4$",
-    "eta_rel": r"Particle $\eta^{rel}$", "phi_rel": r"Particle $\phi^{rel}$",
-    "pt_rel": r"Particle $p_T^{rel}$", "mjj": r"$m_{jj}$ [GeV]", "deta_jj": r"$|\Delta\eta_{jj}|$",
+    "pt": r"Jet $p_T$ [GeV]",
+    "mass": r"Jet mass [GeV]",
+    "eta": r"Jet $\eta$",
+    "phi": r"Jet $\phi$",
+    "E": r"Jet energy [GeV]",
+    "n_constituents": "Number of constituents",
+    "flow1": r"Flow$_1$",
+    "flow2": r"Flow$_2$",
+    "flow3": r"Flow$_3$",
+    "flow4": r"Flow$_4$",
+    "eta_rel": r"Particle $\eta^{rel}$",
+    "phi_rel": r"Particle $\phi^{rel}$",
+    "pt_rel": r"Particle $p_T^{rel}$",
+    "mjj": r"$m_{jj}$ [GeV]",
+    "deta_jj": r"$|\Delta\eta_{jj}|$",
 }
 
 
-def auto_bins(reference: np.ndarray, n: int = 40, quantiles: tuple[float, float] = (0.001, 0.999)) -> np.ndarray:
+def auto_bins(
+    reference: np.ndarray, n: int = 40, quantiles: tuple[float, float] = (0.001, 0.999)
+) -> np.ndarray:
     lo, hi = np.quantile(reference, quantiles) if len(reference) else (0.0, 1.0)
     if hi <= lo:
         hi = lo + 1.0
     return np.linspace(lo, hi, n + 1)
 
 
-def ratio_plot(samples: Mapping[str, np.ndarray], reference: str, path: str | os.PathLike,
-               xlabel: str | None = None, bins: np.ndarray | int = 40,
-               density: bool = True, logy: bool = False) -> str:
+def ratio_plot(
+    samples: Mapping[str, np.ndarray],
+    reference: str,
+    path: str | os.PathLike,
+    xlabel: str | None = None,
+    bins: np.ndarray | int = 40,
+    density: bool = True,
+    logy: bool = False,
+) -> str:
     """Histogram every sample over ``bins`` and draw :func:`ratio_plot_counts`."""
     if np.isscalar(bins):
         bins = auto_bins(np.asarray(samples[reference]), int(bins))
@@ -39,22 +57,34 @@ def ratio_plot(samples: Mapping[str, np.ndarray], reference: str, path: str | os
     return ratio_plot_counts(counts, np.asarray(bins), reference, path, xlabel, density, logy)
 
 
-def ratio_plot_counts(counts: Mapping[str, np.ndarray], bins: np.ndarray, reference: str,
-                      path: str | os.PathLike, xlabel: str | None = None, density: bool = True,
-                      logy: bool = False) -> str:
+def ratio_plot_counts(
+    counts: Mapping[str, np.ndarray],
+    bins: np.ndarray,
+    reference: str,
+    path: str | os.PathLike,
+    xlabel: str | None = None,
+    density: bool = True,
+    logy: bool = False,
+) -> str:
     """Step histograms of binned counts with a ratio panel to ``reference``.
 
     The grey band is the reference's relative statistical uncertainty (√N); error bars on the
     other samples are theirs. Returns the path written.
     """
     plt.style.use(mplhep.style.CMS)
-    fig, (ax, rax) = plt.subplots(2, 1, figsize=(8, 8), sharex=True, gridspec_kw={"height_ratios": [3, 1], "hspace": 0.05})
+    fig, (ax, rax) = plt.subplots(
+        2, 1, figsize=(8, 8), sharex=True, gridspec_kw={"height_ratios": [3, 1], "hspace": 0.05}
+    )
     width = np.diff(bins)
 
     def norm(c):
         c = np.asarray(c, dtype=float)
         total = c.sum()
-        return (c / (total * width), np.sqrt(c) / (total * width)) if density and total else (c, np.sqrt(c))
+        return (
+            (c / (total * width), np.sqrt(c) / (total * width))
+            if density and total
+            else (c, np.sqrt(c))
+        )
 
     ref_y, ref_e = norm(counts[reference])
     centres = 0.5 * (bins[1:] + bins[:-1])
@@ -63,7 +93,15 @@ def ratio_plot_counts(counts: Mapping[str, np.ndarray], bins: np.ndarray, refere
         mplhep.histplot(y, bins, yerr=e, ax=ax, label=f"{name} ({int(np.sum(c))})", color=colour)
         if name == reference:
             rel = np.divide(ref_e, ref_y, out=np.zeros_like(ref_y), where=ref_y > 0)
-            rax.stairs(1 + rel, bins, baseline=1 - rel, fill=True, color="grey", alpha=0.4, label="stat. unc.")
+            rax.stairs(
+                1 + rel,
+                bins,
+                baseline=1 - rel,
+                fill=True,
+                color="grey",
+                alpha=0.4,
+                label="stat. unc.",
+            )
             continue
         r = np.divide(y, ref_y, out=np.full_like(y, np.nan), where=ref_y > 0)
         re = np.divide(e, ref_y, out=np.zeros_like(y), where=ref_y > 0)
@@ -82,7 +120,9 @@ def ratio_plot_counts(counts: Mapping[str, np.ndarray], bins: np.ndarray, refere
     return os.fspath(path)
 
 
-def hist_ratio_plots(hists: Mapping, outdir: str | os.PathLike, reference: str = "delphes") -> list[str]:
+def hist_ratio_plots(
+    hists: Mapping, outdir: str | os.PathLike, reference: str = "delphes"
+) -> list[str]:
     """One ratio plot per ``hist.Hist`` with a ``source`` axis (summed over other category axes)."""
     paths = []
     for name, h in hists.items():
@@ -92,8 +132,11 @@ def hist_ratio_plots(hists: Mapping, outdir: str | os.PathLike, reference: str =
         ref = reference if reference in sources else sources[0]
         proj = {s: h[{"source": s}].project(h.axes[-1].name).values() for s in sources}
         order = {ref: proj[ref], **{s: v for s, v in proj.items() if s != ref}}
-        paths.append(ratio_plot_counts(order, h.axes[-1].edges, ref, os.path.join(outdir, f"{name}.png"),
-                                       h.axes[-1].label))
+        paths.append(
+            ratio_plot_counts(
+                order, h.axes[-1].edges, ref, os.path.join(outdir, f"{name}.png"), h.axes[-1].label
+            )
+        )
     return paths
 
 
@@ -101,11 +144,15 @@ def jet_image(rel: np.ndarray, bins: int = 100, extent: float = 0.8) -> np.ndarr
     """Average jet image: pT_rel-weighted 2-D histogram in (η_rel, φ_rel), averaged over jets."""
     edges = np.linspace(-extent, extent, bins + 1)
     m = rel[..., 2] > 0
-    img, _, _ = np.histogram2d(rel[..., 0][m], rel[..., 1][m], bins=(edges, edges), weights=rel[..., 2][m])
+    img, _, _ = np.histogram2d(
+        rel[..., 0][m], rel[..., 1][m], bins=(edges, edges), weights=rel[..., 2][m]
+    )
     return img / max(len(rel), 1)
 
 
-def jet_images_plot(images: Mapping[str, np.ndarray], path: str | os.PathLike, extent: float = 0.8) -> str:
+def jet_images_plot(
+    images: Mapping[str, np.ndarray], path: str | os.PathLike, extent: float = 0.8
+) -> str:
     """Side-by-side average jet images on a common log colour scale."""
     from matplotlib.colors import LogNorm
 
@@ -113,8 +160,13 @@ def jet_images_plot(images: Mapping[str, np.ndarray], path: str | os.PathLike, e
     fig, axes = plt.subplots(1, len(images), figsize=(6 * len(images), 5.5), squeeze=False)
     vmax = max(float(i.max()) for i in images.values()) or 1.0
     for ax, (name, img) in zip(axes[0], images.items()):
-        im = ax.imshow(img.T + 1e-12, origin="lower", extent=(-extent, extent, -extent, extent),
-                       norm=LogNorm(vmin=vmax * 1e-5, vmax=vmax), cmap="viridis")
+        im = ax.imshow(
+            img.T + 1e-12,
+            origin="lower",
+            extent=(-extent, extent, -extent, extent),
+            norm=LogNorm(vmin=vmax * 1e-5, vmax=vmax),
+            cmap="viridis",
+        )
         ax.set_title(name, fontsize=16)
         ax.set_xlabel(r"$\eta^{rel}$")
         ax.set_ylabel(r"$\phi^{rel}$")

@@ -49,14 +49,24 @@ def make_executor(name: str, workers: int):
     if name == "dask":
         from dask.distributed import Client, LocalCluster
 
-        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None)
+        cluster = LocalCluster(
+            n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None
+        )
         client = Client(cluster)
         return processor.DaskExecutor(client=client, status=False), client
     raise ValueError(f"unknown executor {name!r}: iterative, futures or dask")
 
 
-def run_processor(fileset: dict[str, list[str]], checkpoint: str, executor: str = "iterative", workers: int = 2,
-                  chunksize: int = 50, device: str | None = None, seed: int = 0, maxchunks: int | None = None) -> dict:
+def run_processor(
+    fileset: dict[str, list[str]],
+    checkpoint: str,
+    executor: str = "iterative",
+    workers: int = 2,
+    chunksize: int = 50,
+    device: str | None = None,
+    seed: int = 0,
+    maxchunks: int | None = None,
+) -> dict:
     """Run the fast-sim processor over ``fileset``; returns the accumulator."""
     from coffea import processor
     from coffea.nanoevents import DelphesSchema, NanoAODSchema
@@ -102,19 +112,36 @@ def fidelity_table(hists: dict, reference: str = "delphes") -> tuple[str, dict]:
         entry = {"floor": fl}
         for s in ("hepgen", "gen"):
             if s in sources:
-                w = np.nanmean([hist_w1(h, {"source": reference, "half": 0}, {"source": s, "half": 1}),
-                                hist_w1(h, {"source": reference, "half": 1}, {"source": s, "half": 0})])
+                w = np.nanmean(
+                    [
+                        hist_w1(h, {"source": reference, "half": 0}, {"source": s, "half": 1}),
+                        hist_w1(h, {"source": reference, "half": 1}, {"source": s, "half": 0}),
+                    ]
+                )
                 entry[s] = float(w)
         data[name] = entry
-        rows.append(f"| {name} | {entry.get('hepgen', float('nan')):.4g} | {entry.get('gen', float('nan')):.4g} | "
-                    f"{fl:.4g} | {entry.get('hepgen', float('nan')) / fl if fl else float('nan'):.2f} |")
-    head = ["| observable | hepgen W1 | gen (identity) W1 | Delphes floor W1 | hepgen / floor |",
-            "|---|---|---|---|---|"]
+        rows.append(
+            f"| {name} | {entry.get('hepgen', float('nan')):.4g} | {entry.get('gen', float('nan')):.4g} | "
+            f"{fl:.4g} | {entry.get('hepgen', float('nan')) / fl if fl else float('nan'):.2f} |"
+        )
+    head = [
+        "| observable | hepgen W1 | gen (identity) W1 | Delphes floor W1 | hepgen / floor |",
+        "|---|---|---|---|---|",
+    ]
     return "\n".join(head + rows) + "\n", data
 
 
-def main_job(files=None, fileset=None, checkpoint=None, executor="iterative", workers=2, chunksize=50,
-             device=None, output="hepgen-output", seed=0) -> Path:
+def main_job(
+    files=None,
+    fileset=None,
+    checkpoint=None,
+    executor="iterative",
+    workers=2,
+    chunksize=50,
+    device=None,
+    output="hepgen-output",
+    seed=0,
+) -> Path:
     from coffea.util import save
 
     from hepgen.plotting import hist_ratio_plots
@@ -130,13 +157,18 @@ def main_job(files=None, fileset=None, checkpoint=None, executor="iterative", wo
     plots = hist_ratio_plots(acc["hists"], out)
     table, data = fidelity_table(acc["hists"])
     n = acc["events"]
-    summary = (f"hepgen fast-sim: {n} events from {sum(len(v) for v in fs.values())} file(s), checkpoint {ckpt}\n"
-               f"executor {executor}, {elapsed:.1f} s ({1e3 * elapsed / max(n, 1):.1f} ms/event incl. start-up)\n\n"
-               "Jets with pT > 200 GeV, |eta| < 2.5, reclustered anti-kt; W1 from the histograms' bins.\n\n" + table)
+    summary = (
+        f"hepgen fast-sim: {n} events from {sum(len(v) for v in fs.values())} file(s), checkpoint {ckpt}\n"
+        f"executor {executor}, {elapsed:.1f} s ({1e3 * elapsed / max(n, 1):.1f} ms/event incl. start-up)\n\n"
+        "Jets with pT > 200 GeV, |eta| < 2.5, reclustered anti-kt; W1 from the histograms' bins.\n\n"
+        + table
+    )
     (out / "fidelity.md").write_text(summary)
     (out / "fidelity.json").write_text(json.dumps(data, indent=2))
     (out / "cutflow.json").write_text(json.dumps(acc["cutflow"], indent=2))
     print(summary)
     print("cutflow:", json.dumps(acc["cutflow"]))
-    print(f"wrote hists.coffea, {len(plots)} plots, fidelity.md and cutflow.json to {out.resolve()}")
+    print(
+        f"wrote hists.coffea, {len(plots)} plots, fidelity.md and cutflow.json to {out.resolve()}"
+    )
     return out

@@ -59,10 +59,15 @@ def jet_observables(jets: ak.Array, R: float, k_flow: int = 200) -> dict[str, ak
     flows = momentum_flows(dense, R, jet) if len(dense) else np.zeros((0, 4))
     obs = {f"jet_{f}": flat[f] for f in ("pt", "mass", "eta", "phi", "E", "n_constituents")}
     obs.update({f"jet_flow{i + 1}": flows[:, i] for i in range(4)})
-    return {k: ak.unflatten(np.asarray(ak.to_numpy(v), dtype=np.float64), counts) for k, v in obs.items()}
+    return {
+        k: ak.unflatten(np.asarray(ak.to_numpy(v), dtype=np.float64), counts)
+        for k, v in obs.items()
+    }
 
 
-def fill(hists: dict[str, hist.Hist], source: str, jets: ak.Array, half: np.ndarray, R: float) -> dict[str, int]:
+def fill(
+    hists: dict[str, hist.Hist], source: str, jets: ak.Array, half: np.ndarray, R: float
+) -> dict[str, int]:
     """Fill every histogram for ``source`` from selected jets (events × var, pT-sorted).
 
     Returns the event counts by jet multiplicity (0, 1, ≥2) for the cutflow.
@@ -71,14 +76,26 @@ def fill(hists: dict[str, hist.Hist], source: str, jets: ak.Array, half: np.ndar
     n = ak.num(jets)
     half_j = ak.flatten(ak.broadcast_arrays(half, jets.pt)[0])
     for name, values in obs.items():
-        hists[name].fill(source=source, half=ak.to_numpy(half_j), **{name: ak.to_numpy(ak.flatten(values))})
+        hists[name].fill(
+            source=source, half=ak.to_numpy(half_j), **{name: ak.to_numpy(ak.flatten(values))}
+        )
     two = jets[n >= 2]
     if len(two):
         j1, j2 = two[:, 0], two[:, 1]
         px, py, pz, E = (j1[f] + j2[f] for f in ("px", "py", "pz", "E"))
         mjj = np.sqrt(np.maximum(E**2 - px**2 - py**2 - pz**2, 0))
         h2 = half[ak.to_numpy(n >= 2)]
-        for name, v in (("mjj", mjj), ("deta_jj", np.abs(j1.eta - j2.eta)), ("pt_lead", j1.pt), ("pt_sublead", j2.pt)):
+        for name, v in (
+            ("mjj", mjj),
+            ("deta_jj", np.abs(j1.eta - j2.eta)),
+            ("pt_lead", j1.pt),
+            ("pt_sublead", j2.pt),
+        ):
             hists[name].fill(source=source, half=h2, **{name: ak.to_numpy(v)})
-    return {"events": int(len(n)), "0 jets": int(ak.sum(n == 0)), "1 jet": int(ak.sum(n == 1)),
-            ">=2 jets": int(ak.sum(n >= 2)), "jets": int(ak.sum(n))}
+    return {
+        "events": int(len(n)),
+        "0 jets": int(ak.sum(n == 0)),
+        "1 jet": int(ak.sum(n == 1)),
+        ">=2 jets": int(ak.sum(n >= 2)),
+        "jets": int(ak.sum(n)),
+    }

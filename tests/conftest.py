@@ -27,4 +27,6 @@ def ww_events():
     """The shipped 25-event Delphes file in the common particle format (one chunk)."""
     from hepgen.io import iterate_particles
 
-    return next(iterate_particles(DATA / "samples" / "delphes_ww_pu50_highpt_25ev.root", step_size=25))
+    return next(
+        iterate_particles(DATA / "samples" / "delphes_ww_pu50_highpt_25ev.root", step_size=25)
+    )

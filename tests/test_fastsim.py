@@ -29,8 +29,14 @@ SMALL = FastSimVAEConfig(channels=(4, 8, 8), dense=(32, 16), latent_dim=4, resid
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
     out = tmp_path_factory.mktemp("tiny") / "tiny.pt"
-    record = train_fastsim([EXPECTED], out, SMALL, TrainConfig(epochs=2, batch_size=16, learning_rate=1e-3),
-                           reco_min_pt=30.0, progress=False)
+    record = train_fastsim(
+        [EXPECTED],
+        out,
+        SMALL,
+        TrainConfig(epochs=2, batch_size=16, learning_rate=1e-3),
+        reco_min_pt=30.0,
+        progress=False,
+    )
     return out, record
 
 
@@ -40,7 +46,9 @@ def test_training_writes_self_describing_checkpoint(tiny):
     assert ckpt["model"] == "fastsim_vae" and ckpt["config"]["residual"] is True
     assert set(ckpt["normalisation"]) == {"gen", "reco"}
     assert ckpt["dataset"]["R"] == 0.5 and ckpt["dataset"]["k"] == 50
-    assert len(ckpt["training"]["history"]) == 2 and "valid_kld_sum" in ckpt["training"]["history"][0]
+    assert (
+        len(ckpt["training"]["history"]) == 2 and "valid_kld_sum" in ckpt["training"]["history"][0]
+    )
     assert ckpt["training"]["best_epoch"] in (0, 1) and "torch" in ckpt["versions"]
 
 
@@ -48,8 +56,15 @@ def test_resume_continues_where_it_stopped(tmp_path):
     out = tmp_path / "r.pt"
     cfg = TrainConfig(epochs=1, batch_size=16, learning_rate=1e-3)
     train_fastsim([EXPECTED], out, SMALL, cfg, reco_min_pt=30.0, progress=False)
-    record = train_fastsim([EXPECTED], out, SMALL, TrainConfig(epochs=3, batch_size=16, learning_rate=1e-3),
-                           reco_min_pt=30.0, resume=True, progress=False)
+    record = train_fastsim(
+        [EXPECTED],
+        out,
+        SMALL,
+        TrainConfig(epochs=3, batch_size=16, learning_rate=1e-3),
+        reco_min_pt=30.0,
+        resume=True,
+        progress=False,
+    )
     assert [h["epoch"] for h in record["history"]] == [0, 1, 2]
 
 
@@ -82,22 +97,44 @@ def test_simulate_and_evaluate_cli(tiny, tmp_path):
     with h5py.File(sim) as f:
         assert f.attrs["hepgen_kind"] == "fastsim" and f["reco/jet"].shape == (len(ref), 6)
     ev = tmp_path / "eval"
-    assert main(["evaluate", str(sim), "--reference", str(EXPECTED), "--split", "all", "--n-splits", "2",
-                 "-o", str(ev)]) == 0
+    assert (
+        main(
+            [
+                "evaluate",
+                str(sim),
+                "--reference",
+                str(EXPECTED),
+                "--split",
+                "all",
+                "--n-splits",
+                "2",
+                "-o",
+                str(ev),
+            ]
+        )
+        == 0
+    )
     res = json.loads((ev / "metrics.json").read_text())
     assert {"hepgen", "gen (identity)"} == set(res["features"])
     assert res["features"]["hepgen"]["pt/w1"]["floor"] > 0
-    assert (ev / "metrics.md").exists() and all((ev / f).stat().st_size > 10_000 for f in res["figures"])
+    assert (ev / "metrics.md").exists() and all(
+        (ev / f).stat().st_size > 10_000 for f in res["figures"]
+    )
     # a file that does not line up with the reference is refused
     bad = tmp_path / "bad.h5"
     h5.write(bad, h5.read(sim, stop=10))
-    assert main(["evaluate", str(bad), "--reference", str(EXPECTED), "--split", "all", "-o", str(ev)]) == 2
+    assert (
+        main(["evaluate", str(bad), "--reference", str(EXPECTED), "--split", "all", "-o", str(ev)])
+        == 2
+    )
 
 
 def _run(executor, workers=2):
     from hepgen.run import run_processor
 
-    return run_processor({"ww": [str(SAMPLE)]}, str(SHIPPED), executor=executor, workers=workers, chunksize=10)
+    return run_processor(
+        {"ww": [str(SAMPLE)]}, str(SHIPPED), executor=executor, workers=workers, chunksize=10
+    )
 
 
 def test_processor_cutflow_and_histograms():
@@ -120,7 +157,11 @@ def test_executors_give_identical_histograms():
         for name, h in ref["hists"].items():
             o = other["hists"][name]
             for s in h.axes["source"]:
-                np.testing.assert_array_equal(o[{"source": s}].values(), h[{"source": s}].values(), err_msg=f"{executor} {name}")
+                np.testing.assert_array_equal(
+                    o[{"source": s}].values(),
+                    h[{"source": s}].values(),
+                    err_msg=f"{executor} {name}",
+                )
 
 
 def test_main_job_cli(tmp_path):

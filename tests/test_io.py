@@ -60,7 +60,7 @@ def test_bad_inputs(tmp_path, ww_sample):
     with pytest.raises(HepgenInputError, match="notroot.root: not a readable ROOT file"):
         next(iterate_particles(text))
     truncated = tmp_path / "truncated.root"
-    truncated.write_bytes(ww_sample.read_bytes()[: 200_000])
+    truncated.write_bytes(ww_sample.read_bytes()[:200_000])
     with pytest.raises(HepgenInputError, match="truncated.root"):
         for _ in iterate_particles(truncated):
             pass
@@ -109,7 +109,9 @@ def assert_same_dataset(out, ref):
                 np.testing.assert_array_equal(x, y, err_msg=n)
             elif n.endswith("jet"):
                 # pt, eta, phi, E to float32 precision; the mass (E² − p² cancels) to 0.01 GeV
-                np.testing.assert_allclose(x[:, [0, 1, 2, 4]], y[:, [0, 1, 2, 4]], rtol=2e-6, atol=1e-5, err_msg=n)
+                np.testing.assert_allclose(
+                    x[:, [0, 1, 2, 4]], y[:, [0, 1, 2, 4]], rtol=2e-6, atol=1e-5, err_msg=n
+                )
                 np.testing.assert_allclose(x[:, 3], y[:, 3], atol=1e-2, err_msg=n)
                 np.testing.assert_array_equal(x[:, 5], y[:, 5], err_msg=n)
             else:
@@ -120,7 +122,9 @@ def test_builder_reproduces_shipped_expected(tmp_path):
     from tests.conftest import DATA
 
     out = tmp_path / "out.h5"
-    build([DATA / "samples" / "delphes_ww_pu50_highpt_25ev.root"], out, Selection.ww(), progress=False)
+    build(
+        [DATA / "samples" / "delphes_ww_pu50_highpt_25ev.root"], out, Selection.ww(), progress=False
+    )
     assert_same_dataset(out, DATA / "samples" / "delphes_ww_pu50_highpt_25ev.expected.h5")
 
 
@@ -131,8 +135,26 @@ def test_cli_builder_reproduces_shared_sets(shared, tmp_path, name):
     local = tmp_path / src.name  # source_files stores base names
     shutil.copy(src, local)
     out = tmp_path / "out.h5"
-    args = ["build-dataset", str(local), "-o", str(out), "-q", "--step-size", "7",
-            "--R", str(sel.R), "--n-particles", str(sel.k), "--reco-min-pt", str(sel.reco_min_pt),
-            "--gen-min-pt", str(sel.gen_min_pt), "--max-eta", str(sel.max_eta), "--max-jets", str(sel.max_jets)]
+    args = [
+        "build-dataset",
+        str(local),
+        "-o",
+        str(out),
+        "-q",
+        "--step-size",
+        "7",
+        "--R",
+        str(sel.R),
+        "--n-particles",
+        str(sel.k),
+        "--reco-min-pt",
+        str(sel.reco_min_pt),
+        "--gen-min-pt",
+        str(sel.gen_min_pt),
+        "--max-eta",
+        str(sel.max_eta),
+        "--max-jets",
+        str(sel.max_jets),
+    ]
     assert main(args) == 0
     assert_same_dataset(out, shared / "samples" / "expected" / f"{name}.h5")

@@ -49,7 +49,11 @@ def test_emd_sum():
 
 
 def test_jetnet_metrics_order_and_analytic_shift():
-    real, same, shifted = gaussian_jets(2000, 0), gaussian_jets(2000, 1), gaussian_jets(2000, 2, shift=0.05)
+    real, same, shifted = (
+        gaussian_jets(2000, 0),
+        gaussian_jets(2000, 1),
+        gaussian_jets(2000, 2, shift=0.05),
+    )
     w_same, _ = jetnet.w1p(real, same, seed=0)
     w_shift, _ = jetnet.w1p(real, shifted, seed=0)
     assert w_shift[0] == pytest.approx(0.05, abs=0.01)  # η_rel shifted by 0.05
@@ -64,9 +68,14 @@ def test_jetnet_metrics_order_and_analytic_shift():
     fpd_same = jetnet.fpd(f_real, f_same, seed=0, n_batches=4, n_points=3)[0]
     fpd_shift = jetnet.fpd(f_real, f_shift, seed=0, n_batches=4, n_points=3)[0]
     assert fpd_shift > fpd_same
-    assert jetnet.kpd(f_real, f_shift, seed=0, n_batches=3)[0] > jetnet.kpd(f_real, f_same, seed=0, n_batches=3)[0]
+    assert (
+        jetnet.kpd(f_real, f_shift, seed=0, n_batches=3)[0]
+        > jetnet.kpd(f_real, f_same, seed=0, n_batches=3)[0]
+    )
     cov_same, mmd_same = jetnet.cov_mmd(real, same, seed=0, n_samples=30, n_batches=2)
-    cov_shift, mmd_shift = jetnet.cov_mmd(real, gaussian_jets(2000, 3, shift=0.3), seed=0, n_samples=30, n_batches=2)
+    cov_shift, mmd_shift = jetnet.cov_mmd(
+        real, gaussian_jets(2000, 3, shift=0.3), seed=0, n_samples=30, n_batches=2
+    )
     assert mmd_shift > mmd_same and 0 < cov_same <= 1
     # explicit seeds make every metric reproducible
     assert jetnet.w1p(real, same, seed=5)[0].tolist() == jetnet.w1p(real, same, seed=5)[0].tolist()
@@ -86,8 +95,8 @@ def test_floor_model_equal_to_real_gives_ratio_one():
 
 
 def test_detector_observables_and_response():
-    from tests.conftest import DATA
     from hepgen.io import h5
+    from tests.conftest import DATA
 
     pairs = h5.read(DATA / "samples" / "delphes_ww_pu50_highpt_25ev.expected.h5")
     obs = detector.observables(pairs.reco.constituents, R=0.5)
@@ -95,6 +104,11 @@ def test_detector_observables_and_response():
     assert np.all(obs["pt"] > 200) and np.all(np.abs(obs["eta"]) < 2.5)
     fid = detector.fidelity(obs, obs)
     assert all(v["w1"] == 0 and v["kld"] == pytest.approx(0, abs=1e-12) for v in fid.values())
-    r = detector.response(pairs.gen.jet[:, 0], pairs.gen.jet[:, 3], pairs.gen.jet[:, 0], pairs.gen.jet[:, 3],
-                          np.array([0, 1000.0]))
+    r = detector.response(
+        pairs.gen.jet[:, 0],
+        pairs.gen.jet[:, 3],
+        pairs.gen.jet[:, 0],
+        pairs.gen.jet[:, 3],
+        np.array([0, 1000.0]),
+    )
     assert r["pt_median"][0] == 1.0 and r["pt_iqr"][0] == 0.0

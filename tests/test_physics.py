@@ -46,7 +46,9 @@ def test_jet_features_match_fastjet(real_jets):
     assert int(ak.max(jets.n_constituents)) <= c.shape[1]
     feats = jet_features(c)
     for i, name in enumerate(["pt", "eta", "phi", "mass", "E"]):
-        np.testing.assert_allclose(feats[:, i], ak.to_numpy(jets[name]), rtol=1e-7, atol=1e-6, err_msg=name)
+        np.testing.assert_allclose(
+            feats[:, i], ak.to_numpy(jets[name]), rtol=1e-7, atol=1e-6, err_msg=name
+        )
     np.testing.assert_array_equal(n_constituents(c), ak.to_numpy(jets.n_constituents))
 
 
@@ -78,7 +80,9 @@ def test_coordinate_round_trips(real_jets):
 
 
 def test_phi_wrapping():
-    np.testing.assert_allclose(wrap_phi(np.array([3.0 * np.pi, -3.0 * np.pi + 0.1, 0.2])), [-np.pi, -np.pi + 0.1, 0.2])
+    np.testing.assert_allclose(
+        wrap_phi(np.array([3.0 * np.pi, -3.0 * np.pi + 0.1, 0.2])), [-np.pi, -np.pi + 0.1, 0.2]
+    )
     # constituents just across the ±π boundary from the jet axis stay close in φ_rel
     c = np.array([[[1.0 * np.cos(3.1), np.sin(3.1), 0.0], [np.cos(-3.1), np.sin(-3.1), 0.0]]])
     rel = to_relative(c)

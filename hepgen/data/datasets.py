@@ -37,11 +37,16 @@ def split_indices(
 
 
 def event_keys(pairs: h5.JetPairs, file_index: int = 0) -> np.ndarray:
-    return (np.int64(file_index) << 48) + (pairs.source_file.astype(np.int64) << 40) + pairs.event_number
+    return (
+        (np.int64(file_index) << 48)
+        + (pairs.source_file.astype(np.int64) << 40)
+        + pairs.event_number
+    )
 
 
-def load_pairs(paths: Sequence[str | os.PathLike], k: int | None = None,
-               sides: tuple[str, ...] = h5.SIDES) -> tuple[h5.JetPairs, np.ndarray]:
+def load_pairs(
+    paths: Sequence[str | os.PathLike], k: int | None = None, sides: tuple[str, ...] = h5.SIDES
+) -> tuple[h5.JetPairs, np.ndarray]:
     """Concatenate several dataset files; returns the pairs and per-jet event keys."""
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
@@ -51,11 +56,16 @@ def load_pairs(paths: Sequence[str | os.PathLike], k: int | None = None,
     def cat_side(name):
         if parts[0].__dict__[name] is None:
             return None
-        return h5.JetSide(*(np.concatenate([getattr(getattr(p, name), f) for p in parts])
-                            for f in ("constituents", "pid", "jet")))
+        return h5.JetSide(
+            *(
+                np.concatenate([getattr(getattr(p, name), f) for p in parts])
+                for f in ("constituents", "pid", "jet")
+            )
+        )
 
     pairs = h5.JetPairs(
-        cat_side("gen"), cat_side("reco"),
+        cat_side("gen"),
+        cat_side("reco"),
         np.concatenate([p.match_dr for p in parts]),
         np.concatenate([p.event_number for p in parts]),
         np.concatenate([p.source_file for p in parts]),
@@ -70,13 +80,24 @@ class JetPairDataset(Dataset):
     ``reco_min_pt`` restricts to the training phase space (seed 001 §5: reco pT > 130 GeV).
     """
 
-    def __init__(self, paths, split: str = "train", k: int | None = None,
-                 fractions: Sequence[float] = (0.7, 0.15, 0.15), seed: int = 0,
-                 reco_min_pt: float | None = None) -> None:
+    def __init__(
+        self,
+        paths,
+        split: str = "train",
+        k: int | None = None,
+        fractions: Sequence[float] = (0.7, 0.15, 0.15),
+        seed: int = 0,
+        reco_min_pt: float | None = None,
+        exclude_events: np.ndarray | None = None,
+    ) -> None:
         if split not in SPLITS + ("all",):
             raise ValueError(f"split must be one of {SPLITS + ('all',)}, got {split!r}")
         pairs, keys = load_pairs(paths, k=k)
-        idx = np.arange(len(pairs)) if split == "all" else split_indices(keys, fractions, seed)[split]
+        idx = (
+            np.arange(len(pairs)) if split == "all" else split_indices(keys, fractions, seed)[split]
+        )
+        if exclude_events is not None:  # e.g. hold out the events of a demo sample
+            idx = idx[~np.isin(pairs.event_number[idx], exclude_events)]
         if reco_min_pt is not None:
             idx = idx[pairs.reco.jet[idx, 0] > reco_min_pt]
         self.index = idx
@@ -97,10 +118,19 @@ class JetPairDataset(Dataset):
 class JetDataset(Dataset):
     """Single-sided jets for generation: items are constituents (k, 3) float32 (px, py, pz)."""
 
-    def __init__(self, paths, side: str = "reco", split: str = "train", k: int | None = 30,
-                 fractions: Sequence[float] = (0.7, 0.15, 0.15), seed: int = 0) -> None:
+    def __init__(
+        self,
+        paths,
+        side: str = "reco",
+        split: str = "train",
+        k: int | None = 30,
+        fractions: Sequence[float] = (0.7, 0.15, 0.15),
+        seed: int = 0,
+    ) -> None:
         pairs, keys = load_pairs(paths, k=k, sides=(side,))
-        idx = np.arange(len(pairs)) if split == "all" else split_indices(keys, fractions, seed)[split]
+        idx = (
+            np.arange(len(pairs)) if split == "all" else split_indices(keys, fractions, seed)[split]
+        )
         s = getattr(pairs, side)
         self.constituents = torch.from_numpy(s.constituents[idx])
         self.jet = s.jet[idx]

@@ -54,4 +54,6 @@ class Normalisation:
 
     @classmethod
     def from_dict(cls, d: dict) -> Normalisation:
-        return cls(str(d["kind"]), tuple(float(v) for v in d["shift"]), tuple(float(v) for v in d["scale"]))
+        return cls(
+            str(d["kind"]), tuple(float(v) for v in d["shift"]), tuple(float(v) for v in d["scale"])
+        )

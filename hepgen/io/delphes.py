@@ -54,11 +54,18 @@ def massless(pt: ak.Array, eta: ak.Array, phi: ak.Array, pid: ak.Array) -> ak.Ar
     eta = ak.values_astype(eta, np.float32)
     phi = ak.values_astype(phi, np.float32)
     f64 = np.float64
-    px, py, pz = (ak.values_astype(v, f64) for v in (pt * np.cos(phi), pt * np.sin(phi), pt * np.sinh(eta)))
+    px, py, pz = (
+        ak.values_astype(v, f64) for v in (pt * np.cos(phi), pt * np.sin(phi), pt * np.sinh(eta))
+    )
     E = np.sqrt(px**2 + py**2 + pz**2)
     parts = ak.zip(
-        {"px": ak.values_astype(px, f64), "py": ak.values_astype(py, f64), "pz": ak.values_astype(pz, f64),
-         "E": ak.values_astype(E, f64), "pid": ak.values_astype(pid, np.int32)}
+        {
+            "px": ak.values_astype(px, f64),
+            "py": ak.values_astype(py, f64),
+            "pz": ak.values_astype(pz, f64),
+            "E": ak.values_astype(E, f64),
+            "pid": ak.values_astype(pid, np.int32),
+        }
     )
     return parts[(pt > RECO_MIN_PT) & (np.abs(eta) < RECO_MAX_ETA)]
 
@@ -69,7 +76,9 @@ def reco_particles(track: ak.Array, photon: ak.Array, neutral_hadron: ak.Array) 
         massless(track.PT, track.Eta, track.Phi, track.PID),
         massless(photon.ET, photon.Eta, photon.Phi, ak.full_like(photon.ET, 22, dtype=np.int32)),
         massless(
-            neutral_hadron.ET, neutral_hadron.Eta, neutral_hadron.Phi,
+            neutral_hadron.ET,
+            neutral_hadron.Eta,
+            neutral_hadron.Phi,
             ak.full_like(neutral_hadron.ET, 130, dtype=np.int32),
         ),
     ]
@@ -100,10 +109,12 @@ def branches(tree, path: str, need_reco: bool = True) -> list[str]:
 
 def _collection(arrays: ak.Array, name: str) -> ak.Array:
     prefix = name + "."
-    return ak.zip({f[len(prefix):]: arrays[f] for f in arrays.fields if f.startswith(prefix)})
+    return ak.zip({f[len(prefix) :]: arrays[f] for f in arrays.fields if f.startswith(prefix)})
 
 
-def from_arrays(arrays: ak.Array, need_reco: bool = True) -> tuple[ak.Array, ak.Array | None, np.ndarray]:
+def from_arrays(
+    arrays: ak.Array, need_reco: bool = True
+) -> tuple[ak.Array, ak.Array | None, np.ndarray]:
     """uproot arrays of :func:`branches` → (gen, reco, event number)."""
     gen = gen_particles(_collection(arrays, "Particle"))
     reco = None

@@ -63,8 +63,13 @@ def write(path: str | os.PathLike, pairs: JetPairs) -> None:
             f.attrs[key] = value
 
 
-def read(path: str | os.PathLike, sides: tuple[str, ...] = SIDES, k: int | None = None,
-         start: int = 0, stop: int | None = None) -> JetPairs:
+def read(
+    path: str | os.PathLike,
+    sides: tuple[str, ...] = SIDES,
+    k: int | None = None,
+    start: int = 0,
+    stop: int | None = None,
+) -> JetPairs:
     """Read a dataset file; ``k`` keeps the leading k constituents, ``start:stop`` a slice of jets."""
     path = os.fspath(path)
     if not os.path.exists(path):
@@ -96,9 +101,12 @@ def read(path: str | os.PathLike, sides: tuple[str, ...] = SIDES, k: int | None 
         sl = slice(start, stop)
         attrs = {key: f.attrs[key] for key in f.attrs}
         if "source_files" in attrs:
-            attrs["source_files"] = [s.decode() if isinstance(s, bytes) else str(s) for s in attrs["source_files"]]
+            attrs["source_files"] = [
+                s.decode() if isinstance(s, bytes) else str(s) for s in attrs["source_files"]
+            ]
         return JetPairs(
-            out["gen"], out["reco"],
+            out["gen"],
+            out["reco"],
             f["match_dr"][sl] if "match_dr" in f else np.zeros(n, np.float32)[sl],
             f["event_number"][sl],
             f["source_file"][sl] if "source_file" in f else np.zeros(n, np.int16)[sl],

@@ -23,7 +23,9 @@ def particles(coll: ak.Array) -> ak.Array:
     m = ak.values_astype(coll.mass, np.float64)
     px, py, pz = pt * np.cos(phi), pt * np.sin(phi), pt * np.sinh(eta)
     E = np.sqrt(px**2 + py**2 + pz**2 + m**2)
-    return ak.zip({"px": px, "py": py, "pz": pz, "E": E, "pid": ak.values_astype(coll.pdgId, np.int32)})
+    return ak.zip(
+        {"px": px, "py": py, "pz": pz, "E": E, "pid": ak.values_astype(coll.pdgId, np.int32)}
+    )
 
 
 def branches(tree, path: str, need_reco: bool = True) -> list[str]:

@@ -26,7 +26,9 @@ def open_tree(path: str | os.PathLike, treename: str | None = None) -> tuple[upr
     try:
         f = uproot.open(path)
     except Exception as exc:  # uproot raises many types for non-ROOT or truncated files
-        raise HepgenInputError(f"{path}: not a readable ROOT file ({type(exc).__name__}: {exc})") from exc
+        raise HepgenInputError(
+            f"{path}: not a readable ROOT file ({type(exc).__name__}: {exc})"
+        ) from exc
     keys = {k.split(";")[0] for k in f.keys(recursive=False)}
     if treename is None:
         found = [fmt for fmt, tree in FORMATS.items() if tree in keys]
@@ -44,7 +46,9 @@ def open_tree(path: str | os.PathLike, treename: str | None = None) -> tuple[upr
         tree = f[treename]
         _ = tree.num_entries
     except Exception as exc:
-        raise HepgenInputError(f"{path}: tree {treename!r} cannot be read ({type(exc).__name__}: {exc})") from exc
+        raise HepgenInputError(
+            f"{path}: tree {treename!r} cannot be read ({type(exc).__name__}: {exc})"
+        ) from exc
     return tree, fmt
 
 
@@ -68,7 +72,10 @@ class ParticleChunk:
 
 
 def iterate_particles(
-    path: str | os.PathLike, step_size: int = 500, treename: str | None = None, need_reco: bool = True
+    path: str | os.PathLike,
+    step_size: int = 500,
+    treename: str | None = None,
+    need_reco: bool = True,
 ) -> Iterator[ParticleChunk]:
     """Yield :class:`ParticleChunk` s of ``step_size`` events from a Delphes or NanoAOD file."""
     from hepgen.io import delphes, nanoaod

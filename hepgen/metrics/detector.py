@@ -19,15 +19,21 @@ FEATURES = ("pt", "mass", "eta", "phi", "E", "n_constituents", "flow1", "flow2",
 UNITS = {"pt": "GeV", "mass": "GeV", "E": "GeV"}
 
 
-def observables(constituents: np.ndarray, R: float, acceptance: Acceptance | None = Acceptance(),
-                apply_jet_cuts: bool = True) -> dict[str, np.ndarray]:
+def observables(
+    constituents: np.ndarray,
+    R: float,
+    acceptance: Acceptance | None = Acceptance(),
+    apply_jet_cuts: bool = True,
+) -> dict[str, np.ndarray]:
     """Jet observables from cartesian constituents (N, k, 3); jets outside acceptance dropped.
 
     The returned dict also holds ``index``: the kept rows of the input.
     """
     c = np.asarray(constituents, dtype=np.float64)
     if acceptance is not None:
-        c = apply_constituent_acceptance(c, acceptance.constituent_min_pt, acceptance.constituent_max_eta)
+        c = apply_constituent_acceptance(
+            c, acceptance.constituent_min_pt, acceptance.constituent_max_eta
+        )
     jet = jet_features(c)
     keep = np.ones(len(c), bool)
     if acceptance is not None and apply_jet_cuts:
@@ -41,8 +47,11 @@ def observables(constituents: np.ndarray, R: float, acceptance: Acceptance | Non
     return out
 
 
-def fidelity(reference: dict[str, np.ndarray], other: dict[str, np.ndarray],
-             features: tuple[str, ...] = FEATURES) -> dict[str, dict[str, float]]:
+def fidelity(
+    reference: dict[str, np.ndarray],
+    other: dict[str, np.ndarray],
+    features: tuple[str, ...] = FEATURES,
+) -> dict[str, dict[str, float]]:
     """Per-feature W1 (in the feature's units) and symmetrised KLD, ``other`` vs ``reference``."""
     return {
         f: {"w1": w1(reference[f], other[f]), "kld": kld_symmetric(reference[f], other[f])}
@@ -50,11 +59,22 @@ def fidelity(reference: dict[str, np.ndarray], other: dict[str, np.ndarray],
     }
 
 
-def response(gen_pt: np.ndarray, gen_mass: np.ndarray, reco_pt: np.ndarray, reco_mass: np.ndarray,
-             bins: np.ndarray) -> dict[str, list]:
+def response(
+    gen_pt: np.ndarray,
+    gen_mass: np.ndarray,
+    reco_pt: np.ndarray,
+    reco_mass: np.ndarray,
+    bins: np.ndarray,
+) -> dict[str, list]:
     """Median and IQR of reco/gen pT and mass in bins of gen pT (jets paired row by row)."""
-    out: dict[str, list] = {"bins": list(map(float, bins)), "pt_median": [], "pt_iqr": [],
-                            "mass_median": [], "mass_iqr": [], "n": []}
+    out: dict[str, list] = {
+        "bins": list(map(float, bins)),
+        "pt_median": [],
+        "pt_iqr": [],
+        "mass_median": [],
+        "mass_iqr": [],
+        "n": [],
+    }
     which = np.digitize(gen_pt, bins) - 1
     for b in range(len(bins) - 1):
         sel = (which == b) & (gen_pt > 0) & (gen_mass > 0)

@@ -30,7 +30,9 @@ def w1(a: np.ndarray, b: np.ndarray) -> float:
     return float(wasserstein_distance(a, b))
 
 
-def w1_hist(a: np.ndarray, b: np.ndarray, bins: int = 100, range_: tuple[float, float] = (0.0, 1.0)) -> float:
+def w1_hist(
+    a: np.ndarray, b: np.ndarray, bins: int = 100, range_: tuple[float, float] = (0.0, 1.0)
+) -> float:
     """W1 between the histograms of ``a`` and ``b`` (bin centres weighted by counts)."""
     edges = np.linspace(*range_, bins + 1)
     centres = 0.5 * (edges[1:] + edges[:-1])
@@ -41,7 +43,9 @@ def w1_hist(a: np.ndarray, b: np.ndarray, bins: int = 100, range_: tuple[float, 
     return float(wasserstein_distance(centres, centres, ha, hb))
 
 
-def kld_symmetric(p_sample: np.ndarray, q_sample: np.ndarray, bins: int = 50, pseudo_count: float = 1.0) -> float:
+def kld_symmetric(
+    p_sample: np.ndarray, q_sample: np.ndarray, bins: int = 50, pseudo_count: float = 1.0
+) -> float:
     """KL(p‖q) + KL(q‖p) of [0, 1]-rescaled histograms (the reference ``p`` spans [0, 1]).
 
     Values of ``q`` outside the reference's range land in the edge bins. Each bin gets
@@ -57,8 +61,12 @@ def kld_symmetric(p_sample: np.ndarray, q_sample: np.ndarray, bins: int = 50, ps
     return float(np.sum(p * np.log(p / q)) + np.sum(q * np.log(q / p)))
 
 
-def emd_sum(reference: dict[str, np.ndarray], other: dict[str, np.ndarray], bins: int = 100,
-            features: tuple[str, ...] = EMD_FEATURES) -> float:
+def emd_sum(
+    reference: dict[str, np.ndarray],
+    other: dict[str, np.ndarray],
+    bins: int = 100,
+    features: tuple[str, ...] = EMD_FEATURES,
+) -> float:
     """Σ over jet (mass, E, pT, η, φ) of the histogram W1 on the reference's [0, 1] range."""
     total = 0.0
     for f in features:
@@ -67,7 +75,11 @@ def emd_sum(reference: dict[str, np.ndarray], other: dict[str, np.ndarray], bins
     return total
 
 
-def kld_sum(reference: dict[str, np.ndarray], other: dict[str, np.ndarray], bins: int = 50,
-            features: tuple[str, ...] = EMD_FEATURES) -> float:
+def kld_sum(
+    reference: dict[str, np.ndarray],
+    other: dict[str, np.ndarray],
+    bins: int = 50,
+    features: tuple[str, ...] = EMD_FEATURES,
+) -> float:
     """Σ over jet (mass, E, pT, η, φ) of the symmetrised KLD (seed 001's model selection)."""
     return sum(kld_symmetric(reference[f], other[f], bins=bins) for f in features)

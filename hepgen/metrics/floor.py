@@ -20,9 +20,14 @@ def event_halves(event_keys: np.ndarray, rng: np.random.Generator) -> tuple[np.n
     return np.flatnonzero(in_a), np.flatnonzero(~in_a)
 
 
-def with_floor(metric: Callable[[np.ndarray, np.ndarray], dict[str, float]], event_keys: np.ndarray,
-               model_aligned: bool = True, n_model: int | None = None, n_splits: int = 5,
-               seed: int = 0) -> dict[str, dict[str, float]]:
+def with_floor(
+    metric: Callable[[np.ndarray, np.ndarray], dict[str, float]],
+    event_keys: np.ndarray,
+    model_aligned: bool = True,
+    n_model: int | None = None,
+    n_splits: int = 5,
+    seed: int = 0,
+) -> dict[str, dict[str, float]]:
     """Average ``metric(idx_real, idx_other, side)`` over random event splits.
 
     ``metric(a, b, other)`` gets real-sample indices ``a``, indices ``b`` and ``other`` in
@@ -42,8 +47,10 @@ def with_floor(metric: Callable[[np.ndarray, np.ndarray], dict[str, float]], eve
     for key, d in acc.items():
         f, m = np.array(d["floor"]), np.array(d["model"])
         out[key] = {
-            "model": float(m.mean()), "model_std": float(m.std()),
-            "floor": float(f.mean()), "floor_std": float(f.std()),
+            "model": float(m.mean()),
+            "model_std": float(m.std()),
+            "floor": float(f.mean()),
+            "floor_std": float(f.std()),
             "ratio": float(m.mean() / f.mean()) if f.mean() > 0 else float("inf"),
         }
     return out

@@ -31,8 +31,9 @@ def _rel_mass(rel: np.ndarray) -> np.ndarray:
     return np.sqrt(np.maximum(m2, 0))
 
 
-def _w1_batches(x: np.ndarray, y: np.ndarray, n_samples: int | None, n_batches: int,
-                rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+def _w1_batches(
+    x: np.ndarray, y: np.ndarray, n_samples: int | None, n_batches: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
     """W1 per column of 2-D feature arrays over bootstrap batches → (mean, std)."""
     n = n_samples or min(50_000, len(x), len(y))
     w = []
@@ -43,16 +44,26 @@ def _w1_batches(x: np.ndarray, y: np.ndarray, n_samples: int | None, n_batches: 
     return w.mean(0), w.std(0)
 
 
-def w1m(real: np.ndarray, gen: np.ndarray, seed: int = 0, n_samples: int | None = None,
-        n_batches: int = 5) -> tuple[float, float]:
+def w1m(
+    real: np.ndarray,
+    gen: np.ndarray,
+    seed: int = 0,
+    n_samples: int | None = None,
+    n_batches: int = 5,
+) -> tuple[float, float]:
     """W1 of the relative jet mass (m / pT): mean, std over batches."""
     rng = np.random.default_rng(seed)
     m, s = _w1_batches(_rel_mass(real)[:, None], _rel_mass(gen)[:, None], n_samples, n_batches, rng)
     return float(m[0]), float(s[0])
 
 
-def w1p(real: np.ndarray, gen: np.ndarray, seed: int = 0, n_samples: int | None = None,
-        n_batches: int = 5) -> tuple[np.ndarray, np.ndarray]:
+def w1p(
+    real: np.ndarray,
+    gen: np.ndarray,
+    seed: int = 0,
+    n_samples: int | None = None,
+    n_batches: int = 5,
+) -> tuple[np.ndarray, np.ndarray]:
     """W1 of the particle (η_rel, φ_rel, pT_rel) of non-padded particles, per feature."""
     rng = np.random.default_rng(seed)
     n = n_samples or min(50_000, len(real), len(gen))
@@ -66,12 +77,23 @@ def w1p(real: np.ndarray, gen: np.ndarray, seed: int = 0, n_samples: int | None 
     return w.mean(0), w.std(0)
 
 
-def w1efp(real: np.ndarray, gen: np.ndarray, seed: int = 0, n_samples: int | None = None,
-          n_batches: int = 5, n_jobs: int = 1) -> tuple[np.ndarray, np.ndarray]:
+def w1efp(
+    real: np.ndarray,
+    gen: np.ndarray,
+    seed: int = 0,
+    n_samples: int | None = None,
+    n_batches: int = 5,
+    n_jobs: int = 1,
+) -> tuple[np.ndarray, np.ndarray]:
     """W1 of the five n = 4, d = 4 prime EFPs (energyflow), per EFP."""
     rng = np.random.default_rng(seed)
-    return _w1_batches(efps(real, JETNET_W1EFP_ARGS, n_jobs), efps(gen, JETNET_W1EFP_ARGS, n_jobs),
-                       n_samples, n_batches, rng)
+    return _w1_batches(
+        efps(real, JETNET_W1EFP_ARGS, n_jobs),
+        efps(gen, JETNET_W1EFP_ARGS, n_jobs),
+        n_samples,
+        n_batches,
+        rng,
+    )
 
 
 def fpd_kpd_features(rel: np.ndarray, n_jobs: int = 1) -> np.ndarray:
@@ -95,9 +117,15 @@ def _normalise(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return x / m, y / m
 
 
-def fpd(real_features: np.ndarray, gen_features: np.ndarray, seed: int = 42,
-        min_samples: int = 20_000, max_samples: int = 50_000, n_batches: int = 20,
-        n_points: int = 10) -> tuple[float, float]:
+def fpd(
+    real_features: np.ndarray,
+    gen_features: np.ndarray,
+    seed: int = 42,
+    min_samples: int = 20_000,
+    max_samples: int = 50_000,
+    n_batches: int = 20,
+    n_points: int = 10,
+) -> tuple[float, float]:
     """Fréchet physics distance extrapolated to infinite sample size: (value, error)."""
     x, y = _normalise(real_features, gen_features)
     cap = min(len(x), len(y))
@@ -109,9 +137,13 @@ def fpd(real_features: np.ndarray, gen_features: np.ndarray, seed: int = 42,
         v = []
         for _ in range(n_batches):
             a, b = x[rng.choice(len(x), n)], y[rng.choice(len(y), n)]
-            v.append(_frechet(a.mean(0), np.cov(a, rowvar=False), b.mean(0), np.cov(b, rowvar=False)))
+            v.append(
+                _frechet(a.mean(0), np.cov(a, rowvar=False), b.mean(0), np.cov(b, rowvar=False))
+            )
         vals.append(np.mean(v))
-    params, cov = curve_fit(lambda t, a, b: a + b * t, 1 / sizes, vals, bounds=([0, 0], [np.inf, np.inf]))
+    params, cov = curve_fit(
+        lambda t, a, b: a + b * t, 1 / sizes, vals, bounds=([0, 0], [np.inf, np.inf])
+    )
     return float(params[0]), float(np.sqrt(np.diag(cov)[0]))
 
 
@@ -121,11 +153,20 @@ def _mmd_poly(x: np.ndarray, y: np.ndarray, degree: int = 4) -> float:
     yy = (y @ y.T * g + 1.0) ** degree
     xy = (x @ y.T * g + 1.0) ** degree
     m, n = len(x), len(y)
-    return float((xx.sum() - np.trace(xx)) / (m * (m - 1)) + (yy.sum() - np.trace(yy)) / (n * (n - 1)) - 2 * xy.mean())
+    return float(
+        (xx.sum() - np.trace(xx)) / (m * (m - 1))
+        + (yy.sum() - np.trace(yy)) / (n * (n - 1))
+        - 2 * xy.mean()
+    )
 
 
-def kpd(real_features: np.ndarray, gen_features: np.ndarray, seed: int = 42, n_batches: int = 10,
-        batch_size: int = 5_000) -> tuple[float, float]:
+def kpd(
+    real_features: np.ndarray,
+    gen_features: np.ndarray,
+    seed: int = 42,
+    n_batches: int = 10,
+    batch_size: int = 5_000,
+) -> tuple[float, float]:
     """Kernel physics distance (unbiased MMD², quartic polynomial kernel): (median, error).
 
     The error is half the 16.275–83.725 percentile range, as jetnet's ``kpd``.
@@ -137,11 +178,19 @@ def kpd(real_features: np.ndarray, gen_features: np.ndarray, seed: int = 42, n_b
         rng = np.random.default_rng(seed + i * 1000)
         vals.append(_mmd_poly(x[rng.choice(len(x), n)], y[rng.choice(len(y), n)]))
     vals = np.array(vals)
-    return float(np.median(vals)), float((np.percentile(vals, 83.725) - np.percentile(vals, 16.275)) / 2)
+    return float(np.median(vals)), float(
+        (np.percentile(vals, 83.725) - np.percentile(vals, 16.275)) / 2
+    )
 
 
-def cov_mmd(real: np.ndarray, gen: np.ndarray, seed: int = 0, n_samples: int = 100,
-            n_batches: int = 10, R: float = 0.8) -> tuple[float, float]:
+def cov_mmd(
+    real: np.ndarray,
+    gen: np.ndarray,
+    seed: int = 0,
+    n_samples: int = 100,
+    n_batches: int = 10,
+    R: float = 0.8,
+) -> tuple[float, float]:
     """Coverage and minimum matching distance with the EMD between jets (energyflow)."""
     from energyflow.emd import emds
 

@@ -77,26 +77,43 @@ class FastSimVAE(nn.Module):
         self.widths = (k, k // 2, k // 4)
         act = nn.LeakyReLU(config.negative_slope)
         self.encoder_conv = nn.Sequential(
-            nn.Conv2d(1, c1, (3, 5), padding=(1, 2)), act, nn.MaxPool2d((1, 2), stride=(1, 2)),
-            nn.Conv2d(c1, c2, (1, 5), padding=(0, 2)), act, nn.MaxPool2d((1, 2), stride=(1, 2)),
-            nn.Conv2d(c2, c3, (1, 5), padding=(0, 2)), act,
+            nn.Conv2d(1, c1, (3, 5), padding=(1, 2)),
+            act,
+            nn.MaxPool2d((1, 2), stride=(1, 2)),
+            nn.Conv2d(c1, c2, (1, 5), padding=(0, 2)),
+            act,
+            nn.MaxPool2d((1, 2), stride=(1, 2)),
+            nn.Conv2d(c2, c3, (1, 5), padding=(0, 2)),
+            act,
         )
         flat = c3 * 3 * self.widths[2]
         d1, d2 = config.dense
         self.encoder_dense = nn.Sequential(
-            nn.Flatten(), nn.Linear(flat, d1), act, nn.Dropout(config.dropout), nn.Linear(d1, d2), act,
+            nn.Flatten(),
+            nn.Linear(flat, d1),
+            act,
+            nn.Dropout(config.dropout),
+            nn.Linear(d1, d2),
+            act,
         )
         self.mu = nn.Linear(d2, config.latent_dim)
         self.logvar = nn.Linear(d2, config.latent_dim)
         self.decoder_dense = nn.Sequential(
-            nn.Linear(config.latent_dim, d2), act, nn.Dropout(config.dropout),
-            nn.Linear(d2, d1), act, nn.Dropout(config.dropout),
-            nn.Linear(d1, flat), act,
+            nn.Linear(config.latent_dim, d2),
+            act,
+            nn.Dropout(config.dropout),
+            nn.Linear(d2, d1),
+            act,
+            nn.Dropout(config.dropout),
+            nn.Linear(d1, flat),
+            act,
         )
         self.decoder_conv = nn.Sequential(
-            nn.ConvTranspose2d(c3, c2, (1, 5), padding=(0, 2)), act,
+            nn.ConvTranspose2d(c3, c2, (1, 5), padding=(0, 2)),
+            act,
             nn.Upsample(size=(3, self.widths[1]), mode="bilinear", align_corners=False),
-            nn.ConvTranspose2d(c2, c1, (1, 5), padding=(0, 2)), act,
+            nn.ConvTranspose2d(c2, c1, (1, 5), padding=(0, 2)),
+            act,
             nn.Upsample(size=(3, self.widths[0]), mode="bilinear", align_corners=False),
             nn.ConvTranspose2d(c1, 1, (3, 5), padding=(1, 2)),
         )
@@ -131,8 +148,12 @@ class FastSimLoss(nn.Module):
     α_pT = 0.1 give terms of the Chamfer term's size, as the seed chose them).
     """
 
-    def __init__(self, config: FastSimVAEConfig, reco_norm: Normalisation,
-                 jet_scale: tuple[float, float] = (1.0, 1.0)) -> None:
+    def __init__(
+        self,
+        config: FastSimVAEConfig,
+        reco_norm: Normalisation,
+        jet_scale: tuple[float, float] = (1.0, 1.0),
+    ) -> None:
         super().__init__()
         self.config = config
         self.register_buffer("shift", torch.tensor(reco_norm.shift, dtype=torch.float32))
@@ -148,4 +169,10 @@ class FastSimLoss(nn.Module):
         dpt2 = ((out_pt - tgt_pt) / self.pt_scale) ** 2
         kl = kl_divergence(mu, logvar)
         total = c.beta * kl + (1 - c.beta) * (rec + c.alpha_m * dm2 + c.alpha_pt * dpt2)
-        return {"loss": total.mean(), "chamfer": rec.mean(), "mass": dm2.mean(), "pt": dpt2.mean(), "kl": kl.mean()}
+        return {
+            "loss": total.mean(),
+            "chamfer": rec.mean(),
+            "mass": dm2.mean(),
+            "pt": dpt2.mean(),
+            "kl": kl.mean(),
+        }

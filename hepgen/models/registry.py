@@ -6,11 +6,17 @@ from typing import Any
 
 from torch import nn
 
+from hepgen.models.convae import ConVAE, ConVAEConfig, ConVAENF, ConVAENFConfig
 from hepgen.models.fastsim_vae import FastSimVAE, FastSimVAEConfig
+from hepgen.models.flows import NF, MCFlow, MCFlowConfig, NFConfig
 
 MODELS: dict[str, tuple[type[nn.Module], Any, str]] = {
     # name: (model class, config class, kind)
     "fastsim_vae": (FastSimVAE, FastSimVAEConfig, "fastsim"),
+    "convae": (ConVAE, ConVAEConfig, "generator"),
+    "convae_nf": (ConVAENF, ConVAENFConfig, "generator"),
+    "nf": (NF, NFConfig, "generator"),
+    "mcflow": (MCFlow, MCFlowConfig, "generator"),
 }
 
 

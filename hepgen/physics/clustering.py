@@ -27,7 +27,9 @@ def cluster(
     if algorithm not in _ALGORITHMS:
         raise ValueError(f"unknown algorithm {algorithm!r}; choose from {sorted(_ALGORITHMS)}")
     jetdef = fastjet.JetDefinition(_ALGORITHMS[algorithm], R)
-    momenta = ak.zip({f: ak.values_astype(particles[f], np.float64) for f in ("px", "py", "pz", "E")})
+    momenta = ak.zip(
+        {f: ak.values_astype(particles[f], np.float64) for f in ("px", "py", "pz", "E")}
+    )
     cs = fastjet.ClusterSequence(momenta, jetdef)
     jets = cs.inclusive_jets(min_pt=min_pt)
     index = cs.constituent_index(min_pt=min_pt)
@@ -37,9 +39,14 @@ def cluster(
     counts = ak.num(jets)
     out = ak.zip(
         {
-            "px": jets.px, "py": jets.py, "pz": jets.pz, "E": jets.E,
-            "pt": ak.unflatten(pt, counts), "eta": ak.unflatten(eta, counts),
-            "phi": ak.unflatten(phi, counts), "mass": ak.unflatten(mass, counts),
+            "px": jets.px,
+            "py": jets.py,
+            "pz": jets.pz,
+            "E": jets.E,
+            "pt": ak.unflatten(pt, counts),
+            "eta": ak.unflatten(eta, counts),
+            "phi": ak.unflatten(phi, counts),
+            "mass": ak.unflatten(mass, counts),
             "n_constituents": ak.num(index, axis=2),
         }
     )

@@ -17,7 +17,9 @@ from hepgen.physics.kinematics import Array, _Ops
 N_FLOWS = 4
 
 
-def momentum_flows(constituents: Array, R: float, jet: Array | None = None, n: int = N_FLOWS) -> Array:
+def momentum_flows(
+    constituents: Array, R: float, jet: Array | None = None, n: int = N_FLOWS
+) -> Array:
     """Flow_1..n for cartesian constituents (..., k, 3) → (..., n)."""
     o = _Ops(constituents)
     rel = to_relative(constituents, jet)
@@ -37,7 +39,9 @@ JETNET_FPD_ARGS: tuple = (("d<=", 4),)
 """jetnet's ``get_fpd_kpd_jet_features``: all EFPs with d ≤ 4."""
 
 
-def efps(relative: np.ndarray, efpset_args: tuple = JETNET_W1EFP_ARGS, n_jobs: int = 1) -> np.ndarray:
+def efps(
+    relative: np.ndarray, efpset_args: tuple = JETNET_W1EFP_ARGS, n_jobs: int = 1
+) -> np.ndarray:
     """Energy-flow polynomials of jets in JetNet relative coordinates (N, k, 3).
 
     As jetnet's ``utils.efps``: massless particles, ``measure='hadr'``, ``beta=1``,

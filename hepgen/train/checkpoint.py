@@ -23,18 +23,39 @@ def versions() -> dict[str, str]:
 
     import hepgen
 
-    return {"hepgen": hepgen.__version__, "torch": str(torch.__version__), "numpy": numpy.__version__,
-            "awkward": awkward.__version__, "python": platform.python_version()}
+    return {
+        "hepgen": hepgen.__version__,
+        "torch": str(torch.__version__),
+        "numpy": numpy.__version__,
+        "awkward": awkward.__version__,
+        "python": platform.python_version(),
+    }
 
 
-def save(path: str | os.PathLike, *, model: str, config: dict, state_dict: dict, normalisation: dict,
-         dataset: dict, training: dict, extra: dict | None = None, half: bool = False) -> None:
+def save(
+    path: str | os.PathLike,
+    *,
+    model: str,
+    config: dict,
+    state_dict: dict,
+    normalisation: dict,
+    dataset: dict,
+    training: dict,
+    extra: dict | None = None,
+    half: bool = False,
+) -> None:
     """Write a checkpoint atomically. ``half`` stores float weights as float16 (smaller files)."""
     if half:
         state_dict = {k: v.half() if v.is_floating_point() else v for k, v in state_dict.items()}
     payload: dict[str, Any] = {
-        "format": FORMAT, "model": model, "config": config, "state_dict": state_dict,
-        "normalisation": normalisation, "dataset": dataset, "training": training, "versions": versions(),
+        "format": FORMAT,
+        "model": model,
+        "config": config,
+        "state_dict": state_dict,
+        "normalisation": normalisation,
+        "dataset": dataset,
+        "training": training,
+        "versions": versions(),
     }
     payload.update(extra or {})
     tmp = f"{os.fspath(path)}.tmp"
@@ -52,7 +73,9 @@ def load(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> d
     try:
         ckpt = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:
-        raise HepgenInputError(f"{path}: not a readable checkpoint ({type(exc).__name__}: {exc})") from exc
+        raise HepgenInputError(
+            f"{path}: not a readable checkpoint ({type(exc).__name__}: {exc})"
+        ) from exc
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
         raise HepgenInputError(f"{path}: not a hepgen checkpoint (format {FORMAT} expected)")
     return ckpt

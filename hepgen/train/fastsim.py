@@ -44,13 +44,30 @@ def train_fastsim(
     progress: bool = True,
     half: bool = False,
     on_epoch=None,
+    exclude_events: np.ndarray | None = None,
 ) -> dict:
     """Train :class:`FastSimVAE`; writes the best checkpoint to ``output`` (and ``output.last.pt``)."""
     torch.manual_seed(train.seed)
-    tr = JetPairDataset(data, "train", k=config.n_particles, seed=split_seed, reco_min_pt=reco_min_pt)
-    va = JetPairDataset(data, "valid", k=config.n_particles, seed=split_seed, reco_min_pt=reco_min_pt)
+    tr = JetPairDataset(
+        data,
+        "train",
+        k=config.n_particles,
+        seed=split_seed,
+        reco_min_pt=reco_min_pt,
+        exclude_events=exclude_events,
+    )
+    va = JetPairDataset(
+        data,
+        "valid",
+        k=config.n_particles,
+        seed=split_seed,
+        reco_min_pt=reco_min_pt,
+        exclude_events=exclude_events,
+    )
     if train.max_train_jets and len(tr) > train.max_train_jets:
-        keep = np.random.default_rng(train.seed).choice(len(tr), train.max_train_jets, replace=False)
+        keep = np.random.default_rng(train.seed).choice(
+            len(tr), train.max_train_jets, replace=False
+        )
         tr.gen, tr.reco = tr.gen[keep], tr.reco[keep]
     reco_norm = Normalisation.fit("standardise", tr.reco.numpy())
     # the residual model adds the gen table to its output: both sides share the reco normalisation
@@ -88,25 +105,51 @@ def train_fastsim(
 
     output = os.fspath(output)
     files = [os.path.basename(os.fspath(p)) for p in data]
-    dataset_info = {"R": float(tr.attrs.get("R", 0.5)), "k": config.n_particles, "files": files,
-                    "reco_min_pt": reco_min_pt, "split_seed": split_seed, "n_train": len(tr), "n_valid": len(va),
-                    "selection": {k: (float(v) if isinstance(v, (int, float, np.number)) else str(v))
-                                  for k, v in tr.attrs.items() if k != "source_files"}}
+    dataset_info = {
+        "R": float(tr.attrs.get("R", 0.5)),
+        "k": config.n_particles,
+        "files": files,
+        "reco_min_pt": reco_min_pt,
+        "split_seed": split_seed,
+        "n_train": len(tr),
+        "n_valid": len(va),
+        "excluded_events": 0 if exclude_events is None else int(len(np.unique(exclude_events))),
+        "selection": {
+            k: (float(v) if isinstance(v, (int, float, np.number)) else str(v))
+            for k, v in tr.attrs.items()
+            if k != "source_files"
+        },
+    }
     command = " ".join(shlex.quote(a) for a in ["hepgen", *sys.argv[1:]]) if sys.argv else ""
 
     def save_best(record: dict) -> None:
-        checkpoint.save(output, model="fastsim_vae", config=config.to_dict(),
-                        state_dict={k: v.detach().cpu() for k, v in model.state_dict().items()},
-                        normalisation={"gen": gen_norm.to_dict(), "reco": reco_norm.to_dict()},
-                        dataset=dataset_info, training={**record, "command": command,
-                                                         "jet_scale": list(jet_scale)}, half=half)
+        checkpoint.save(
+            output,
+            model="fastsim_vae",
+            config=config.to_dict(),
+            state_dict={k: v.detach().cpu() for k, v in model.state_dict().items()},
+            normalisation={"gen": gen_norm.to_dict(), "reco": reco_norm.to_dict()},
+            dataset=dataset_info,
+            training={**record, "command": command, "jet_scale": list(jet_scale)},
+            half=half,
+        )
 
     train = replace(train, learning_rate=train.learning_rate or config.learning_rate)
     last = output + ".last.pt"
     if not resume and os.path.exists(last):
         os.remove(last)
-    record = fit(model, loss_fn, train_set, validate, "valid_kld_sum", train, save_best,
-                 resume_path=last, progress=progress, on_epoch=on_epoch)
+    record = fit(
+        model,
+        loss_fn,
+        train_set,
+        validate,
+        "valid_kld_sum",
+        train,
+        save_best,
+        resume_path=last,
+        progress=progress,
+        on_epoch=on_epoch,
+    )
     # re-write the best checkpoint with the full record (history to the last epoch, total time)
     best = checkpoint.load(output)
     best["training"].update({"history": record["history"], "time_s": record["time_s"]})

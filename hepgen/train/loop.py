@@ -24,6 +24,7 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"
     max_train_jets: int | None = None
+    max_minutes: float | None = None  # wall-clock budget: stop after the epoch that exceeds it
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -60,8 +61,15 @@ def fit(
     model.to(device)
     opt = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
     gen = torch.Generator().manual_seed(config.seed)
-    record = {"history": [], "best_epoch": -1, "best_metric": math.inf, "metric": metric,
-              "train_config": config.to_dict(), "time_s": 0.0, "device": str(device)}
+    record = {
+        "history": [],
+        "best_epoch": -1,
+        "best_metric": math.inf,
+        "metric": metric,
+        "train_config": config.to_dict(),
+        "time_s": 0.0,
+        "device": str(device),
+    }
     start_epoch = 0
     if resume_path and os.path.exists(resume_path):
         state = torch.load(resume_path, map_location=device, weights_only=True)
@@ -70,15 +78,23 @@ def fit(
         gen.set_state(state["rng"])
         record = state["record"]
         start_epoch = record["history"][-1]["epoch"] + 1 if record["history"] else 0
-    loader = DataLoader(train_data, batch_size=config.batch_size, shuffle=True, generator=gen, drop_last=False)
+    loader = DataLoader(
+        train_data, batch_size=config.batch_size, shuffle=True, generator=gen, drop_last=False
+    )
     bad = 0 if not record["history"] else _evals_since_best(record)
     t0 = time.perf_counter() - record["time_s"]
     for epoch in range(start_epoch, config.epochs):
         model.train()
         sums: dict[str, float] = {}
-        bar = tqdm(loader, desc=f"epoch {epoch + 1}/{config.epochs}", leave=False, disable=not progress)
+        bar = tqdm(
+            loader, desc=f"epoch {epoch + 1}/{config.epochs}", leave=False, disable=not progress
+        )
         for batch in bar:
-            batch = tuple(b.to(device) for b in batch) if isinstance(batch, (tuple, list)) else (batch.to(device),)
+            batch = (
+                tuple(b.to(device) for b in batch)
+                if isinstance(batch, (tuple, list))
+                else (batch.to(device),)
+            )
             terms = loss_fn(model, batch, gen)
             opt.zero_grad(set_to_none=True)
             terms["loss"].backward()
@@ -104,10 +120,26 @@ def fit(
         shown = {k: f"{v:.4g}" for k, v in entry.items() if k != "epoch"}
         tqdm.write(f"epoch {epoch + 1}: {shown}") if progress else None
         if resume_path:
-            torch.save({"model_state": model.state_dict(), "optimizer": opt.state_dict(), "rng": gen.get_state(),
-                        "record": record}, resume_path)
+            torch.save(
+                {
+                    "model_state": model.state_dict(),
+                    "optimizer": opt.state_dict(),
+                    "rng": gen.get_state(),
+                    "record": record,
+                },
+                resume_path,
+            )
+        if config.max_minutes is not None and record["time_s"] > 60 * config.max_minutes:
+            record["stopped"] = (
+                f"time budget of {config.max_minutes} min reached after epoch {epoch + 1}"
+            )
+            tqdm.write(record["stopped"]) if progress else None
+            break
         if bad >= config.patience:
-            tqdm.write(f"early stop: no improvement of {metric} in {bad} evaluations") if progress else None
+            record["stopped"] = f"early stop after epoch {epoch + 1}"
+            tqdm.write(
+                f"early stop: no improvement of {metric} in {bad} evaluations"
+            ) if progress else None
             break
     return record
 

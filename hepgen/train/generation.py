@@ -1,0 +1,288 @@
+"""Training the jet generators (seeds 000, 003, 004) on single-sided jet sets.
+
+All models share one loop (:func:`hepgen.train.loop.fit`), one checkpoint format and one
+model-selection metric: the validation EMD_sum of jet (mass, E, pT, η, φ) between jets the
+model generates and the validation jets (seed 000 §4) — or, for the reconstruction-tuned
+ConVAE of the two-step ConVAE+NF, between reconstructed and input jets.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import sys
+from collections.abc import Sequence
+from dataclasses import replace
+
+import numpy as np
+import torch
+
+from hepgen.data.datasets import JetDataset
+from hepgen.data.normalise import Normalisation
+from hepgen.metrics.distances import emd_sum
+from hepgen.models import registry
+from hepgen.models.convae import ConVAENF, ConVAENFConfig
+from hepgen.physics.coordinates import from_relative, to_relative
+from hepgen.physics.cuts import apply_constituent_acceptance
+from hepgen.physics.kinematics import jet_features
+from hepgen.train import checkpoint
+from hepgen.train.fastsim import jet_feature_dict
+from hepgen.train.loop import TrainConfig, fit, pick_device
+
+RELATIVE_MODELS = ("mcflow",)
+
+
+def to_cartesian(
+    table_norm: torch.Tensor,
+    norm: Normalisation,
+    coordinates: str,
+    jet_axes: torch.Tensor | None,
+    generator: torch.Generator | None,
+) -> np.ndarray:
+    """Model output (normalised) → physical cartesian constituents (N, k, 3), acceptance applied.
+
+    Relative-coordinate models get jet axes (pT, η, φ) drawn from ``jet_axes`` (the training
+    set's), so their jet pT, η, φ follow the training distribution by construction.
+    """
+    x = norm.inverse(table_norm.detach().float().cpu()).numpy().astype(np.float64)
+    if coordinates == "relative":
+        idx = torch.randint(0, len(jet_axes), (len(x),), generator=generator).numpy()
+        x = from_relative(x, jet_axes.numpy().astype(np.float64)[idx])
+    return apply_constituent_acceptance(x)
+
+
+def _dataset_info(ds: JetDataset, k: int, files, split_seed: int) -> dict:
+    return {
+        "R": float(ds.attrs.get("R", 0.8)),
+        "k": k,
+        "files": [os.path.basename(os.fspath(f)) for f in files],
+        "split_seed": split_seed,
+        "n_train": len(ds),
+        "side": "reco",
+    }
+
+
+def train_generator(
+    name: str,
+    data: Sequence[str | os.PathLike],
+    output: str | os.PathLike,
+    config,
+    train: TrainConfig = TrainConfig(),
+    split_seed: int = 0,
+    resume: bool = False,
+    progress: bool = True,
+    n_valid: int = 2000,
+    on_epoch=None,
+) -> dict:
+    """Train generator ``name`` (a registry name) and write its best checkpoint to ``output``."""
+    if name == "convae_nf":
+        return train_convae_nf(
+            data, output, config, train, split_seed, resume, progress, n_valid, on_epoch
+        )
+    if train.learning_rate is None:
+        lr = config.flow.learning_rate if hasattr(config, "flow") else config.learning_rate
+        train = replace(train, learning_rate=lr)
+    torch.manual_seed(train.seed)
+    k = config.n_particles
+    tr = JetDataset(data, "reco", "train", k=k, seed=split_seed)
+    va = JetDataset(data, "reco", "valid", k=k, seed=split_seed)
+    if train.max_train_jets and len(tr) > train.max_train_jets:
+        tr.constituents = tr.constituents[: train.max_train_jets]
+        tr.jet = tr.jet[: train.max_train_jets]
+    coordinates = "relative" if name in RELATIVE_MODELS else "cartesian"
+    c_train = tr.constituents.numpy().astype(np.float64)
+    table = to_relative(c_train) if coordinates == "relative" else c_train
+    kind = getattr(
+        config, "normalisation", "standardise" if coordinates == "relative" else "minmax"
+    )
+    norm = Normalisation.fit(kind, table)
+    x_train = norm.forward(torch.from_numpy(table).float())
+    jets_train = jet_features(c_train)
+    jet_axes = torch.from_numpy(jets_train[:, :3]).float()
+    pt_scale = float(jets_train[:, 0].mean())
+    device = pick_device(train.device)
+    model = registry.build(name, config.to_dict())
+    if name == "mcflow":
+        rel = to_relative(c_train)
+        cond = torch.stack(
+            [torch.from_numpy(_rel_mass(rel)), torch.from_numpy((rel[..., 2] > 0).sum(-1))], -1
+        )
+        model.set_data(norm.shift, norm.scale, cond.float())
+
+    def to_physical(x):
+        return x * torch.tensor(norm.scale, device=x.device) + torch.tensor(
+            norm.shift, device=x.device
+        )
+
+    def loss_fn(m, batch, g):
+        return m.training_loss(batch[0], None if batch[0].is_cuda else g, to_physical, pt_scale)
+
+    va_c = va.constituents.numpy()[:n_valid]
+    target = jet_feature_dict(va_c)
+    select_on = getattr(config, "select_on", "generation")
+    vgen = torch.Generator().manual_seed(train.seed + 1)
+
+    def validate(m) -> dict[str, float]:
+        with torch.inference_mode():
+            if select_on == "reconstruction":
+                xv = norm.forward(
+                    torch.from_numpy(
+                        to_relative(va_c) if coordinates == "relative" else va_c
+                    ).float()
+                )
+                out = m(xv.to(device), None)[0]
+            else:
+                out = m.sample(len(va_c), generator=vgen if device.type == "cpu" else None)
+        pred = jet_feature_dict(to_cartesian(out, norm, coordinates, jet_axes, vgen))
+        return {"valid_emd_sum": emd_sum(target, pred)}
+
+    files = list(data)
+    command = " ".join(shlex.quote(a) for a in ["hepgen", *sys.argv[1:]]) if sys.argv else ""
+    info = _dataset_info(tr, k, files, split_seed)
+
+    def save_best(record: dict) -> None:
+        checkpoint.save(
+            output,
+            model=name,
+            config=config.to_dict(),
+            state_dict={kk: v.detach().cpu() for kk, v in model.state_dict().items()},
+            normalisation={"table": norm.to_dict()},
+            dataset=info,
+            training={**record, "command": command, "pt_scale": pt_scale},
+            extra={"coordinates": coordinates, "jet_axes": jet_axes[:20000].clone()},
+        )
+
+    last = os.fspath(output) + ".last.pt"
+    if not resume and os.path.exists(last):
+        os.remove(last)
+    record = fit(
+        model,
+        loss_fn,
+        torch.utils.data.TensorDataset(x_train),
+        validate,
+        "valid_emd_sum",
+        train,
+        save_best,
+        resume_path=last,
+        progress=progress,
+        on_epoch=on_epoch,
+    )
+    _finalise(output, record)
+    return record
+
+
+def _rel_mass(rel: np.ndarray) -> np.ndarray:
+    from hepgen.metrics.jetnet import _rel_mass as rm
+
+    return rm(rel).astype(np.float32)
+
+
+def _finalise(output, record) -> None:
+    best = checkpoint.load(output)
+    best["training"].update({"history": record["history"], "time_s": record["time_s"]})
+    torch.save(best, output)
+
+
+def train_convae_nf(
+    data,
+    output,
+    config: ConVAENFConfig,
+    train: TrainConfig,
+    split_seed: int,
+    resume: bool,
+    progress: bool,
+    n_valid: int,
+    on_epoch=None,
+) -> dict:
+    """Seed 000's two-step training: reconstruction-tuned ConVAE, then RealNVP on its latent means."""
+    output = os.fspath(output)
+    vae_path = output.replace(".pt", "") + ".vae.pt"
+    vae_cfg = replace(config.vae, select_on="reconstruction")
+    if not (resume and os.path.exists(vae_path) and not os.path.exists(vae_path + ".last.pt")):
+        rec_vae = train_generator(
+            "convae", data, vae_path, vae_cfg, train, split_seed, resume, progress, n_valid
+        )
+    else:
+        rec_vae = checkpoint.load(vae_path)["training"]
+    vae_ckpt = checkpoint.load(vae_path)
+    norm = Normalisation.from_dict(vae_ckpt["normalisation"]["table"])
+    model = ConVAENF(ConVAENFConfig(vae_cfg, config.flow))
+    model.vae.load_state_dict(vae_ckpt["state_dict"])
+    for p in model.vae.parameters():
+        p.requires_grad_(False)
+    model.vae.eval()
+    k = vae_cfg.n_particles
+    tr = JetDataset(data, "reco", "train", k=k, seed=split_seed)
+    va = JetDataset(data, "reco", "valid", k=k, seed=split_seed)
+    with torch.inference_mode():
+        z = torch.cat(
+            [
+                model.vae.encode(norm.forward(tr.constituents[i : i + 4096].double()).float())[0]
+                for i in range(0, len(tr), 4096)
+            ]
+        )
+    z_train = z.clone()
+    device = pick_device(train.device)
+    va_c = va.constituents.numpy()[:n_valid]
+    target = jet_feature_dict(va_c)
+    vgen = torch.Generator().manual_seed(train.seed + 1)
+
+    def loss_fn(m, batch, g):
+        nll = -m.flow().log_prob(batch[0])
+        return {"loss": nll.mean(), "nll": nll.mean()}
+
+    def validate(m) -> dict[str, float]:
+        with torch.inference_mode():
+            out = m.sample(len(va_c), generator=vgen if device.type == "cpu" else None)
+        return {
+            "valid_emd_sum": emd_sum(
+                target, jet_feature_dict(to_cartesian(out, norm, "cartesian", None, vgen))
+            )
+        }
+
+    flow_train = replace(
+        train,
+        learning_rate=config.flow.learning_rate
+        if train.learning_rate is None
+        else train.learning_rate,
+    )
+    info = {
+        **_dataset_info(tr, k, list(data), split_seed),
+        "vae_checkpoint": os.path.basename(vae_path),
+    }
+    command = " ".join(shlex.quote(a) for a in ["hepgen", *sys.argv[1:]]) if sys.argv else ""
+
+    def save_best(record: dict) -> None:
+        checkpoint.save(
+            output,
+            model="convae_nf",
+            config=ConVAENFConfig(vae_cfg, config.flow).to_dict(),
+            state_dict={kk: v.detach().cpu() for kk, v in model.state_dict().items()},
+            normalisation={"table": norm.to_dict()},
+            dataset=info,
+            training={
+                **record,
+                "command": command,
+                "vae_training_time_s": rec_vae.get("time_s", 0.0),
+                "vae_best_epoch": rec_vae.get("best_epoch", -1),
+            },
+            extra={"coordinates": "cartesian", "jet_axes": torch.zeros(1, 3)},
+        )
+
+    last = output + ".last.pt"
+    if not resume and os.path.exists(last):
+        os.remove(last)
+    record = fit(
+        model,
+        loss_fn,
+        torch.utils.data.TensorDataset(z_train),
+        validate,
+        "valid_emd_sum",
+        flow_train,
+        save_best,
+        resume_path=last,
+        progress=progress,
+        on_epoch=on_epoch,
+    )
+    _finalise(output, record)
+    return record

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# The exact commands that trained the checkpoints shipped in data/models/ (2-core CPU machine).
+# Usage: scripts/train_shipped.sh [SHARED_DATA_DIR] [fastsim|generators|all]
+set -euo pipefail
+D=${1:-../shared/data}
+what=${2:-all}
+if [[ $what == fastsim || $what == all ]]; then
+  # detector-response VAE, seed 001 architecture + loss, with hepgen's residual connection.
+  # The shipped 100-event demo sample is the first 100 events of s111: hold them out of training.
+  hepgen train fastsim --preset residual --data "$D"/fastsim_ww_pu50_highpt_s11{1,3,4}.h5 \
+    --exclude-events "$D"/samples/expected/delphes_ww_pu50_highpt_100ev.h5 \
+    -o data/models/fastsim_ww_pu50.pt --epochs 40 --lr 5e-4 --batch-size 128 --patience 12 --half -q
+fi
+if [[ $what == generators || $what == all ]]; then
+  G=("$D"/gluon_r08_s20{1,2,3,5}.h5)
+  hepgen train convae --preset cpu --data "${G[@]}" -o data/models/convae_gluon.pt \
+    --epochs 300 --batch-size 100 --patience 10 --max-minutes 4 -q
+  # two steps, each with its own 4-minute budget
+  hepgen train convae-nf --preset cpu --data "${G[@]}" -o data/models/convae_nf_gluon.pt \
+    --epochs 300 --batch-size 100 --patience 10 --max-minutes 4 -q
+  hepgen train nf --preset cpu --data "${G[@]}" -o data/models/nf_gluon.pt \
+    --epochs 300 --batch-size 100 --patience 10 --max-minutes 4 -q
+  hepgen train mcflow --preset cpu --data "${G[@]}" -o data/models/mcflow_gluon.pt \
+    --epochs 300 --batch-size 100 --patience 10 --max-minutes 5 -q
+fi

@@ -1,0 +1,149 @@
+"""A 3-trial Optuna study end to end, resumed, exported, re-trained; and the architecture step."""
+
+from __future__ import annotations
+
+import json
+
+import optuna
+import pytest
+import torch
+
+from hepgen.cli import main
+from tests.conftest import DATA
+
+EXPECTED = DATA / "samples" / "delphes_ww_pu50_highpt_25ev.expected.h5"
+
+
+@pytest.fixture
+def storage(tmp_path):
+    return f"sqlite:///{tmp_path / 'study.db'}"
+
+
+def test_study_runs_resumes_exports_and_retrains(storage, tmp_path):
+    common = [
+        "tune",
+        "convae",
+        "--data",
+        str(EXPECTED),
+        "--storage",
+        storage,
+        "--study",
+        "loss",
+        "--epochs",
+        "2",
+        "--max-train-jets",
+        "60",
+    ]
+    assert main([*common, "--trials", "3"]) == 0
+    study = optuna.load_study(study_name="loss", storage=storage)
+    assert len(study.trials) == 3
+    assert all("seed" in t.user_attrs for t in study.trials)
+    # resume: the same storage and name continue the study
+    assert (
+        main(
+            [
+                *common,
+                "--trials",
+                "1",
+                "--export",
+                str(tmp_path / "best.json"),
+                "--plots",
+                str(tmp_path / "plots"),
+            ]
+        )
+        == 0
+    )
+    study = optuna.load_study(study_name="loss", storage=storage)
+    assert len(study.trials) == 4
+    best = json.loads((tmp_path / "best.json").read_text())
+    assert best["objective"] == pytest.approx(study.best_value)
+    assert {"alpha", "beta", "gamma", "gamma_pt", "gamma_m"} <= set(best["model"])
+    assert 1e-3 <= best["model"]["beta"] <= 1.0
+    assert (tmp_path / "plots" / "study_history.png").exists()
+    # the exported config is accepted by hepgen train, and with the trial's seed and data reproduces its value
+    out = tmp_path / "retrained.pt"
+    assert (
+        main(
+            [
+                "train",
+                "convae",
+                "--preset",
+                "cpu",
+                "--data",
+                str(EXPECTED),
+                "--config",
+                str(tmp_path / "best.json"),
+                "--epochs",
+                "2",
+                "--batch-size",
+                "100",
+                "--max-train-jets",
+                "60",
+                "--seed",
+                str(best["seed"]),
+                "--patience",
+                "2",
+                "-o",
+                str(out),
+                "-q",
+            ]
+        )
+        == 0
+    )
+    ckpt = torch.load(out, weights_only=True)
+    assert ckpt["config"]["beta"] == pytest.approx(best["model"]["beta"])
+    assert ckpt["training"]["best_metric"] == pytest.approx(best["objective"], rel=1e-6)
+
+
+def test_architecture_step_uses_best_loss_parameters(storage):
+    assert (
+        main(
+            [
+                "tune",
+                "convae",
+                "--data",
+                str(EXPECTED),
+                "--storage",
+                storage,
+                "--study",
+                "loss",
+                "--trials",
+                "2",
+                "--epochs",
+                "1",
+                "--max-train-jets",
+                "60",
+            ]
+        )
+        == 0
+    )
+    assert (
+        main(
+            [
+                "tune",
+                "convae",
+                "--data",
+                str(EXPECTED),
+                "--storage",
+                storage,
+                "--study",
+                "arch",
+                "--step",
+                "architecture",
+                "--base-study",
+                "loss",
+                "--trials",
+                "2",
+                "--epochs",
+                "1",
+                "--max-train-jets",
+                "60",
+            ]
+        )
+        == 0
+    )
+    loss_best = optuna.load_study(study_name="loss", storage=storage).best_params
+    arch = optuna.load_study(study_name="arch", storage=storage)
+    for t in arch.trials:
+        assert "layers" in t.params and "alpha" not in t.params
+        assert t.user_attrs["config"]["model"]["alpha"] == pytest.approx(loss_best["alpha"])
