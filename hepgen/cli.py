@@ -28,7 +28,8 @@ def _build_dataset(args: argparse.Namespace) -> int:
 
 def make_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="hepgen", description=__doc__ + " ML fast simulation and generation of jets."
+        prog="hepgen",
+        description="Machine-learned fast simulation and generation of LHC jets, for coffea analyses.",
     )
     p.add_argument("--version", action="version", version=f"hepgen {__version__}")
     sub = p.add_subparsers(dest="command", required=True)

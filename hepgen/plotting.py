@@ -126,7 +126,7 @@ def hist_ratio_plots(
     """One ratio plot per ``hist.Hist`` with a ``source`` axis (summed over other category axes)."""
     paths = []
     for name, h in hists.items():
-        sources = list(h.axes["source"])
+        sources = [s for s in h.axes["source"] if h[{"source": s}].sum() > 0]
         if not sources:
             continue
         ref = reference if reference in sources else sources[0]

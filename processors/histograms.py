@@ -40,7 +40,7 @@ def book() -> dict[str, hist.Hist]:
     out = {}
     for name, (label, n, lo, hi) in {**JET_AXES, **DIJET_AXES}.items():
         out[name] = (
-            hist.Hist.new.StrCat([], name="source", label="Source", growth=True)
+            hist.Hist.new.StrCat(list(SOURCES), name="source", label="Source", growth=True)
             .IntCat([0, 1], name="half", label="Event-number parity")
             .Reg(n, lo, hi, name=name, label=label)
             .Double()
