@@ -31,11 +31,14 @@ def _train(args: argparse.Namespace) -> int:
         from hepgen.models.fastsim_vae import FastSimVAEConfig
         from hepgen.train.fastsim import train_fastsim
 
-        base = (
-            FastSimVAEConfig.residual_preset()
-            if args.preset == "residual"
-            else FastSimVAEConfig.seed()
-        )
+        presets = {
+            "seed": FastSimVAEConfig.seed,
+            "residual": FastSimVAEConfig.residual_preset,
+            "residual-cone": FastSimVAEConfig.residual_cone_preset,
+        }
+        if (args.preset or "seed") not in presets:
+            raise SystemExit(f"hepgen: error: fastsim presets are {sorted(presets)}, not {args.preset!r}")
+        base = presets[args.preset or "seed"]()
         cfg = FastSimVAEConfig.from_dict({**base.to_dict(), **model_cfg})
         exclude = None
         if args.exclude_events:
@@ -244,7 +247,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument(
         "--preset",
         default=None,
-        help="fastsim: seed (default) | residual; convae: table4 | table5 | table1 | cpu; "
+        help="fastsim: seed (default) | residual | residual-cone; convae: table4 | table5 | table1 | cpu; "
         "convae-nf: table5+table6 | cpu; nf: table7 | cpu; mcflow: seed004 | cpu",
     )
     t.add_argument(

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The exact commands that trained the checkpoints shipped in data/models/ (2-core CPU machine).
-# Usage: scripts/train_shipped.sh [SHARED_DATA_DIR] [fastsim|generators|all]
+# Usage: scripts/train_shipped.sh [SHARED_DATA_DIR] [fastsim|generators|seed003|all]
 set -euo pipefail
 D=${1:-../shared/data}
 what=${2:-all}
@@ -22,4 +22,12 @@ if [[ $what == generators || $what == all ]]; then
     --epochs 300 --batch-size 100 --patience 10 --max-minutes 4 -q
   hepgen train mcflow --preset cpu --data "${G[@]}" -o data/models/mcflow_gluon.pt \
     --epochs 300 --batch-size 100 --patience 10 --max-minutes 5 -q
+fi
+if [[ $what == seed003 || $what == all ]]; then
+  # seed 003's MSE vs Chamfer VAEs (100 particles); not shipped (report only: docs/seed003/)
+  G=("$D"/gluon_r08_s20{1,2,3,5}.h5)
+  hepgen train vae-mse --data "${G[@]}" -o out/vae_mse_gluon.pt --epochs 300 --batch-size 100 --patience 10 --max-minutes 3 -q
+  hepgen train vae-chamfer --data "${G[@]}" -o out/vae_chamfer_gluon.pt --epochs 300 --batch-size 100 --patience 10 --max-minutes 3 -q
+  python scripts/seed003_report.py --mse out/vae_mse_gluon.pt --chamfer out/vae_chamfer_gluon.pt \
+    --reference "${G[@]}" -o docs/seed003
 fi

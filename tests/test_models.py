@@ -16,6 +16,7 @@ from hepgen.models.flows import MCFlowConfig, NFConfig
 CASES = {
     "fastsim_vae/seed": ("fastsim_vae", FastSimVAEConfig.seed().to_dict()),
     "fastsim_vae/residual": ("fastsim_vae", FastSimVAEConfig.residual_preset().to_dict()),
+    "fastsim_vae/residual-cone": ("fastsim_vae", FastSimVAEConfig.residual_cone_preset().to_dict()),
     "fastsim_vae/k30": (
         "fastsim_vae",
         {**FastSimVAEConfig().to_dict(), "n_particles": 30, "latent_dim": 8},
@@ -150,3 +151,11 @@ def test_convae_kernel_rules_follow_seed000():
     assert isinstance(m.decoder_conv[-1], torch.nn.Sigmoid)
     with pytest.raises(ValueError, match="do not fit"):
         registry.build("convae", {**ConVAEConfig().to_dict(), "kernel": 12})
+
+
+def test_in_cone_weight_drops_wide_angle_particles():
+    from hepgen.models.fastsim_vae import in_cone_weight
+
+    jet = torch.tensor([[[100.0, 0.0, 0.0], [10.0, 1.0, 0.0], [0.0, 5.0, 0.0]]])  # last one at Δφ = π/2
+    w = in_cone_weight(jet, jet, R=0.5)
+    assert w[0, 0] > 0.99 and w[0, 1] > 0.99 and w[0, 2] < 1e-6

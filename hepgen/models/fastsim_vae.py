@@ -43,6 +43,8 @@ class FastSimVAEConfig:
     alpha_pt: float = 0.1
     learning_rate: float = 1e-4
     residual: bool = False
+    in_cone: bool = False
+    R: float = 0.5
 
     @classmethod
     def seed(cls) -> FastSimVAEConfig:
@@ -51,8 +53,22 @@ class FastSimVAEConfig:
 
     @classmethod
     def residual_preset(cls) -> FastSimVAEConfig:
-        """Seed 001's architecture and loss with the residual connection (hepgen's default checkpoint)."""
+        """Seed 001's architecture and loss with the residual connection."""
         return cls(residual=True)
+
+    @classmethod
+    def residual_cone_preset(cls, R: float = 0.5) -> FastSimVAEConfig:
+        """Residual, and the jet pT / mass terms count only particles inside the jet cone (ΔR < R).
+
+        Motivation: without it the model builds the jet mass partly from soft wide-angle
+        particles, which reclustering then drops (measured on the 100-event sample: 25% of
+        predicted particles at ΔR > 0.5 vs 0.8% in Delphes; reclustered jet mass median 25 GeV
+        vs 38 GeV before reclustering and 40 GeV in Delphes). Status: experimental — in a first
+        2-epoch run the out-of-cone particles, no longer tied to the jet terms, drifted and the
+        all-constituent validation KLD was 11 (residual preset: 1.35 at the same point); it
+        needs an explicit out-of-cone penalty before it can replace the residual preset.
+        """
+        return cls(residual=True, in_cone=True, R=R)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -140,6 +156,17 @@ class FastSimVAE(nn.Module):
         return self(gen, generator)[0]
 
 
+def in_cone_weight(particles: torch.Tensor, reference: torch.Tensor, R: float, width: float = 0.02) -> torch.Tensor:
+    """Smooth (sigmoid) indicator that each particle lies within ΔR < R of ``reference``'s jet axis."""
+    from hepgen.physics.coordinates import cartesian_to_ptetaphi
+    from hepgen.physics.kinematics import jet_features, wrap_phi
+
+    axis = jet_features(reference)
+    h = cartesian_to_ptetaphi(particles)
+    dr = torch.sqrt((h[..., 1] - axis[:, 1:2]) ** 2 + wrap_phi(h[..., 2] - axis[:, 2:3]) ** 2 + 1e-12)
+    return torch.sigmoid((R - dr) / width)
+
+
 class FastSimLoss(nn.Module):
     """Seed 001 eq. (1): β·KL + (1−β)·(Chamfer + α_m Δm² + α_pT ΔpT²), averaged over jets.
 
@@ -163,8 +190,12 @@ class FastSimLoss(nn.Module):
     def forward(self, output, target, mu, logvar) -> dict[str, torch.Tensor]:
         c = self.config
         rec = chamfer(target, output)
-        out_pt, out_m = jet_pt_mass(output * self.scale + self.shift)
-        tgt_pt, tgt_m = jet_pt_mass(target * self.scale + self.shift)
+        out_phys = output * self.scale + self.shift
+        tgt_phys = target * self.scale + self.shift
+        if c.in_cone:
+            out_phys = out_phys * in_cone_weight(out_phys, tgt_phys, c.R)[..., None]
+        out_pt, out_m = jet_pt_mass(out_phys)
+        tgt_pt, tgt_m = jet_pt_mass(tgt_phys)
         dm2 = ((out_m - tgt_m) / self.m_scale) ** 2
         dpt2 = ((out_pt - tgt_pt) / self.pt_scale) ** 2
         kl = kl_divergence(mu, logvar)
