@@ -23,7 +23,7 @@ from hepgen.models.fastsim_vae import FastSimLoss, FastSimVAE, FastSimVAEConfig
 from hepgen.physics.cuts import apply_constituent_acceptance
 from hepgen.physics.kinematics import jet_features
 from hepgen.train import checkpoint
-from hepgen.train.loop import TrainConfig, fit, pick_device
+from hepgen.train.loop import TrainConfig, fit_checkpointed, pick_device
 
 FEATURE_NAMES = ("pt", "eta", "phi", "mass", "E")
 
@@ -135,10 +135,9 @@ def train_fastsim(
         )
 
     train = replace(train, learning_rate=train.learning_rate or config.learning_rate)
-    last = output + ".last.pt"
-    if not resume and os.path.exists(last):
-        os.remove(last)
-    record = fit(
+    record = fit_checkpointed(
+        output,
+        resume,
         model,
         loss_fn,
         train_set,
@@ -146,12 +145,7 @@ def train_fastsim(
         "valid_kld_sum",
         train,
         save_best,
-        resume_path=last,
         progress=progress,
         on_epoch=on_epoch,
     )
-    # re-write the best checkpoint with the full record (history to the last epoch, total time)
-    best = checkpoint.load(output)
-    best["training"].update({"history": record["history"], "time_s": record["time_s"]})
-    torch.save(best, output)
     return record

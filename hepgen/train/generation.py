@@ -27,7 +27,7 @@ from hepgen.physics.cuts import apply_constituent_acceptance
 from hepgen.physics.kinematics import jet_features
 from hepgen.train import checkpoint
 from hepgen.train.fastsim import jet_feature_dict
-from hepgen.train.loop import TrainConfig, fit, pick_device
+from hepgen.train.loop import TrainConfig, fit_checkpointed, pick_device
 
 RELATIVE_MODELS = ("mcflow",)
 
@@ -152,10 +152,9 @@ def train_generator(
             extra={"coordinates": coordinates, "jet_axes": jet_axes[:20000].clone()},
         )
 
-    last = os.fspath(output) + ".last.pt"
-    if not resume and os.path.exists(last):
-        os.remove(last)
-    record = fit(
+    record = fit_checkpointed(
+        output,
+        resume,
         model,
         loss_fn,
         torch.utils.data.TensorDataset(x_train),
@@ -163,11 +162,9 @@ def train_generator(
         "valid_emd_sum",
         train,
         save_best,
-        resume_path=last,
         progress=progress,
         on_epoch=on_epoch,
     )
-    _finalise(output, record)
     return record
 
 
@@ -175,12 +172,6 @@ def _rel_mass(rel: np.ndarray) -> np.ndarray:
     from hepgen.metrics.jetnet import _rel_mass as rm
 
     return rm(rel).astype(np.float32)
-
-
-def _finalise(output, record) -> None:
-    best = checkpoint.load(output)
-    best["training"].update({"history": record["history"], "time_s": record["time_s"]})
-    torch.save(best, output)
 
 
 def train_convae_nf(
@@ -269,10 +260,9 @@ def train_convae_nf(
             extra={"coordinates": "cartesian", "jet_axes": torch.zeros(1, 3)},
         )
 
-    last = output + ".last.pt"
-    if not resume and os.path.exists(last):
-        os.remove(last)
-    record = fit(
+    record = fit_checkpointed(
+        output,
+        resume,
         model,
         loss_fn,
         torch.utils.data.TensorDataset(z_train),
@@ -280,9 +270,7 @@ def train_convae_nf(
         "valid_emd_sum",
         flow_train,
         save_best,
-        resume_path=last,
         progress=progress,
         on_epoch=on_epoch,
     )
-    _finalise(output, record)
     return record

@@ -147,3 +147,41 @@ def fit(
 def _evals_since_best(record: dict) -> int:
     evals = [h for h in record["history"] if record["metric"] in h]
     return sum(1 for h in evals if h["epoch"] > record["best_epoch"])
+
+
+def fit_checkpointed(
+    output: str | os.PathLike,
+    resume: bool,
+    model,
+    loss_fn,
+    train_data,
+    validate,
+    metric: str,
+    config: TrainConfig,
+    save_best,
+    progress: bool = True,
+    on_epoch=None,
+) -> dict:
+    """:func:`fit` with the resume file ``OUTPUT.last.pt`` (removed unless ``resume``) and, at the
+    end, the full history and training time written into the best checkpoint ``output``."""
+    from hepgen.train import checkpoint
+
+    last = f"{os.fspath(output)}.last.pt"
+    if not resume and os.path.exists(last):
+        os.remove(last)
+    record = fit(
+        model,
+        loss_fn,
+        train_data,
+        validate,
+        metric,
+        config,
+        save_best,
+        resume_path=last,
+        progress=progress,
+        on_epoch=on_epoch,
+    )
+    best = checkpoint.load(output)
+    best["training"].update({"history": record["history"], "time_s": record["time_s"]})
+    torch.save(best, output)
+    return record
