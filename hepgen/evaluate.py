@@ -261,7 +261,8 @@ def evaluate_generation(
     else:
         lines += [f"| metric | {sample_name} | floor | ratio |", "|---|---|---|---|"]
         lines += [
-            f"| {k} | {d['model']:.4g} | {d['floor']:.4g} | {d['ratio']:.2f} |"
+            f"| {k}{' ↑' if k == 'COV' else ''} | {d['model']:.4g} | {d['floor']:.4g} | "
+            + (f"{d['ratio']:.3g} |" if d["floor"] > 0 else "— (floor ≤ 0) |")
             for k, d in res.items()
         ]
     _write(results, out, "\n".join(lines) + "\n")

@@ -169,7 +169,8 @@ def jet_images_plot(
         )
         ax.set_title(name, fontsize=16)
         ax.set_xlabel(r"$\eta^{rel}$")
-        ax.set_ylabel(r"$\phi^{rel}$")
+        if ax is axes[0][0]:
+            ax.set_ylabel(r"$\phi^{rel}$")
     fig.colorbar(im, ax=axes[0].tolist(), label=r"$\langle p_T^{rel}\rangle$")
     fig.savefig(path, bbox_inches="tight", dpi=80)
     plt.close(fig)
