@@ -112,3 +112,11 @@ def test_detector_observables_and_response():
         np.array([0, 1000.0]),
     )
     assert r["pt_median"][0] == 1.0 and r["pt_iqr"][0] == 0.0
+
+
+def test_fpd_of_non_finite_features_is_inf():
+    rng = np.random.default_rng(0)
+    real = rng.normal(size=(400, 5))
+    bad = real.copy()
+    bad[0, 0] = np.inf
+    assert jetnet.fpd(real, bad, n_batches=2, n_points=3)[0] == float("inf")

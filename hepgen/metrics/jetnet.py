@@ -127,6 +127,8 @@ def fpd(
     n_points: int = 10,
 ) -> tuple[float, float]:
     """Fréchet physics distance extrapolated to infinite sample size: (value, error)."""
+    if not (np.all(np.isfinite(real_features)) and np.all(np.isfinite(gen_features))):
+        return float("inf"), float("nan")  # overflowing (e.g. generated) features: no finite distance
     x, y = _normalise(real_features, gen_features)
     cap = min(len(x), len(y))
     lo, hi = min(min_samples, cap // 2), min(max_samples, cap)
@@ -141,10 +143,17 @@ def fpd(
                 _frechet(a.mean(0), np.cov(a, rowvar=False), b.mean(0), np.cov(b, rowvar=False))
             )
         vals.append(np.mean(v))
+    if not np.all(np.isfinite(vals)):  # e.g. generated EFPs overflow: the fit would return its start value
+        return float("inf"), float("nan")
+    # jetnet fits value = a + b / N with a, b ≥ 0. The fit runs in units of the largest value so that
+    # curve_fit's default start (1, 1) is on the data's scale (otherwise a distance of 1e19 returns
+    # the start value unchanged).
+    vals = np.asarray(vals, dtype=np.float64)
+    unit = float(np.max(np.abs(vals))) or 1.0
     params, cov = curve_fit(
-        lambda t, a, b: a + b * t, 1 / sizes, vals, bounds=([0, 0], [np.inf, np.inf])
+        lambda t, a, b: a + b * t, 1 / sizes, vals / unit, bounds=([0, 0], [np.inf, np.inf])
     )
-    return float(params[0]), float(np.sqrt(np.diag(cov)[0]))
+    return float(params[0] * unit), float(np.sqrt(np.diag(cov)[0]) * unit)
 
 
 def _mmd_poly(x: np.ndarray, y: np.ndarray, degree: int = 4) -> float:
@@ -171,6 +180,8 @@ def kpd(
 
     The error is half the 16.275–83.725 percentile range, as jetnet's ``kpd``.
     """
+    if not (np.all(np.isfinite(real_features)) and np.all(np.isfinite(gen_features))):
+        return float("inf"), float("nan")
     x, y = _normalise(real_features, gen_features)
     n = min(batch_size, len(x), len(y))
     vals = []
