@@ -182,6 +182,6 @@ def fit_checkpointed(
         on_epoch=on_epoch,
     )
     best = checkpoint.load(output)
-    best["training"].update({"history": record["history"], "time_s": record["time_s"]})
+    best["training"].update({k: record[k] for k in ("history", "time_s", "stopped") if k in record})
     torch.save(best, output)
     return record
