@@ -103,7 +103,7 @@ def make_study(name: str, storage: str, pruner: str = "median", seed: int = 0) -
         storage,
         heartbeat_interval=30,
         grace_period=90,
-        failed_trial_callback=RetryFailedTrialCallback(max_retry=1),
+        heartbeat_stale_trial_callback=RetryFailedTrialCallback(max_retry=1),
     )
     p = (
         optuna.pruners.HyperbandPruner()
