@@ -3,6 +3,7 @@ per-chunk seeds and the histogram filling with a ``source`` axis and a cutflow."
 
 from __future__ import annotations
 
+import os
 import zlib
 
 import awkward as ak
@@ -62,9 +63,16 @@ class HepgenProcessor(processor.ProcessorABC):
         return jets[(jets.pt > a.jet_min_pt) & (np.abs(jets.eta) < a.jet_max_eta)]
 
     def chunk_seed(self, events) -> int:
-        """Deterministic per chunk (file and entry range): identical results under any executor."""
+        """Deterministic per chunk — the file's ROOT UUID (or base name) and entry range — so results
+        are identical under any executor and wherever the file is stored."""
         md = events.metadata
-        key = f"{md.get('filename', '')}:{md.get('entrystart', 0)}".encode()
+        uuid = md.get("fileuuid")
+        ident = (
+            uuid.hex()
+            if isinstance(uuid, (bytes, bytearray))
+            else str(uuid or os.path.basename(str(md.get("filename", ""))))
+        )
+        key = f"{ident}:{md.get('entrystart', 0)}".encode()
         return (self.seed * 1_000_003 + zlib.crc32(key)) % (2**31)
 
     def delphes_jets(self, events) -> ak.Array:
