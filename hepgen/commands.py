@@ -37,7 +37,9 @@ def _train(args: argparse.Namespace) -> int:
             "residual-cone": FastSimVAEConfig.residual_cone_preset,
         }
         if (args.preset or "seed") not in presets:
-            raise SystemExit(f"hepgen: error: fastsim presets are {sorted(presets)}, not {args.preset!r}")
+            raise SystemExit(
+                f"hepgen: error: fastsim presets are {sorted(presets)}, not {args.preset!r}"
+            )
         base = presets[args.preset or "seed"]()
         cfg = FastSimVAEConfig.from_dict({**base.to_dict(), **model_cfg})
         exclude = None

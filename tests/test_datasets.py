@@ -4,7 +4,13 @@ import numpy as np
 import pytest
 import torch
 
-from hepgen.data.datasets import JetDataset, JetPairDataset, read_jetnet, split_indices
+from hepgen.data.datasets import (
+    JetDataset,
+    JetNetDataset,
+    JetPairDataset,
+    read_jetnet,
+    split_indices,
+)
 from hepgen.data.normalise import Normalisation
 from tests.conftest import DATA
 
@@ -66,3 +72,5 @@ def test_read_jetnet(tmp_path):
         f["jet_features"] = np.ones((4, 5), np.float32)
     parts, jets = read_jetnet(tmp_path / "g.hdf5")
     assert parts.shape == (4, 30, 3) and np.all(parts[:, 20:] == 0) and jets.shape == (4, 4)
+    ds = JetNetDataset(tmp_path / "g.hdf5", split="all")
+    assert len(ds) == 4 and ds[0].shape == (30, 3)

@@ -24,7 +24,9 @@ def test_ww_floors_and_identity_baseline(shared, tmp_path, capsys):
 @pytest.mark.slow
 def test_gluon_floors_full_jetnet_sizes(shared, tmp_path, capsys):
     refs = [str(shared / f"gluon_r08_s20{i}.h5") for i in (1, 2, 3, 5)]
-    assert main(["evaluate", "--reference", *refs, "--mode", "generation", "-o", str(tmp_path)]) == 0
+    assert (
+        main(["evaluate", "--reference", *refs, "--mode", "generation", "-o", str(tmp_path)]) == 0
+    )
     res = json.loads((tmp_path / "metrics.json").read_text())
     assert res["sample"] is None and res["metrics"]["COV"]["floor"] > 0.4
     assert "W1EFP" in capsys.readouterr().out

@@ -175,3 +175,21 @@ def test_main_job_cli(tmp_path):
     assert acc["events"] == 25
     table = (out / "fidelity.md").read_text()
     assert "jet_mass" in table and "floor" in table
+
+
+def test_fileset_json_and_bad_inputs(tmp_path):
+    from hepgen.io.root import HepgenInputError
+    from hepgen.run import load_fileset
+
+    fs = tmp_path / "fileset.json"
+    fs.write_text(json.dumps({"ww": {"files": {str(SAMPLE): "Delphes"}}, "other": [str(SAMPLE)]}))
+    assert load_fileset(None, str(fs)) == {"ww": [str(SAMPLE)], "other": [str(SAMPLE)]}
+    with pytest.raises(HepgenInputError, match="no such file"):
+        load_fileset([str(tmp_path / "missing.root")], None)
+    assert main(["run", str(tmp_path / "missing.root"), "-o", str(tmp_path / "o")]) == 2
+    assert (
+        main(
+            ["simulate", str(tmp_path / "missing.pt"), str(EXPECTED), "-o", str(tmp_path / "x.h5")]
+        )
+        == 2
+    )

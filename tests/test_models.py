@@ -156,6 +156,8 @@ def test_convae_kernel_rules_follow_seed000():
 def test_in_cone_weight_drops_wide_angle_particles():
     from hepgen.models.fastsim_vae import in_cone_weight
 
-    jet = torch.tensor([[[100.0, 0.0, 0.0], [10.0, 1.0, 0.0], [0.0, 5.0, 0.0]]])  # last one at Δφ = π/2
+    jet = torch.tensor(
+        [[[100.0, 0.0, 0.0], [10.0, 1.0, 0.0], [0.0, 5.0, 0.0]]]
+    )  # last one at Δφ = π/2
     w = in_cone_weight(jet, jet, R=0.5)
     assert w[0, 0] > 0.99 and w[0, 1] > 0.99 and w[0, 2] < 1e-6

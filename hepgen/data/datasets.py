@@ -160,3 +160,31 @@ def read_jetnet(path: str | os.PathLike, k: int = 30) -> tuple[np.ndarray, np.nd
         raise HepgenInputError(f"{path}: not a readable HDF5 file ({exc})") from exc
     parts = pf[..., :3] * (pf[..., 3:4] if pf.shape[-1] > 3 else 1)
     return parts.astype(np.float32), jf[:, 1:5].astype(np.float32)
+
+
+class JetNetDataset(Dataset):
+    """Jets of a JetNet ``.hdf5`` file as items (k, 3) in relative coordinates (η_rel, φ_rel, pT_rel),
+    with the same seeded 70/15/15 splits (by jet: JetNet files carry no event numbers)."""
+
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        split: str = "train",
+        k: int = 30,
+        fractions: Sequence[float] = (0.7, 0.15, 0.15),
+        seed: int = 0,
+    ) -> None:
+        parts, jets = read_jetnet(path, k=k)
+        idx = (
+            np.arange(len(parts))
+            if split == "all"
+            else split_indices(np.arange(len(parts)), fractions, seed)[split]
+        )
+        self.particles = torch.from_numpy(parts[idx])
+        self.jet = jets[idx]
+
+    def __len__(self) -> int:
+        return len(self.particles)
+
+    def __getitem__(self, i):
+        return self.particles[i]

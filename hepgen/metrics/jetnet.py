@@ -128,7 +128,9 @@ def fpd(
 ) -> tuple[float, float]:
     """Fréchet physics distance extrapolated to infinite sample size: (value, error)."""
     if not (np.all(np.isfinite(real_features)) and np.all(np.isfinite(gen_features))):
-        return float("inf"), float("nan")  # overflowing (e.g. generated) features: no finite distance
+        return float("inf"), float(
+            "nan"
+        )  # overflowing (e.g. generated) features: no finite distance
     x, y = _normalise(real_features, gen_features)
     cap = min(len(x), len(y))
     lo, hi = min(min_samples, cap // 2), min(max_samples, cap)
@@ -143,7 +145,9 @@ def fpd(
                 _frechet(a.mean(0), np.cov(a, rowvar=False), b.mean(0), np.cov(b, rowvar=False))
             )
         vals.append(np.mean(v))
-    if not np.all(np.isfinite(vals)):  # e.g. generated EFPs overflow: the fit would return its start value
+    if not np.all(
+        np.isfinite(vals)
+    ):  # e.g. generated EFPs overflow: the fit would return its start value
         return float("inf"), float("nan")
     # jetnet fits value = a + b / N with a, b ≥ 0. The fit runs in units of the largest value so that
     # curve_fit's default start (1, 1) is on the data's scale (otherwise a distance of 1e19 returns

@@ -156,14 +156,18 @@ class FastSimVAE(nn.Module):
         return self(gen, generator)[0]
 
 
-def in_cone_weight(particles: torch.Tensor, reference: torch.Tensor, R: float, width: float = 0.02) -> torch.Tensor:
+def in_cone_weight(
+    particles: torch.Tensor, reference: torch.Tensor, R: float, width: float = 0.02
+) -> torch.Tensor:
     """Smooth (sigmoid) indicator that each particle lies within ΔR < R of ``reference``'s jet axis."""
     from hepgen.physics.coordinates import cartesian_to_ptetaphi
     from hepgen.physics.kinematics import jet_features, wrap_phi
 
     axis = jet_features(reference)
     h = cartesian_to_ptetaphi(particles)
-    dr = torch.sqrt((h[..., 1] - axis[:, 1:2]) ** 2 + wrap_phi(h[..., 2] - axis[:, 2:3]) ** 2 + 1e-12)
+    dr = torch.sqrt(
+        (h[..., 1] - axis[:, 1:2]) ** 2 + wrap_phi(h[..., 2] - axis[:, 2:3]) ** 2 + 1e-12
+    )
     return torch.sigmoid((R - dr) / width)
 
 
