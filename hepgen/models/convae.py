@@ -25,6 +25,7 @@ import zuko
 from torch import nn
 
 from hepgen.losses import chamfer, jet_pt_mass, kl_divergence
+from hepgen.models.rng import seeded_from
 
 ACTIVATIONS = {
     "relu": nn.ReLU,
@@ -281,8 +282,6 @@ class ConVAENF(nn.Module):
         self.flow = realnvp(config.vae.latent, config.flow)
 
     def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        with torch.random.fork_rng(devices=[]):
-            if generator is not None:
-                torch.manual_seed(int(torch.randint(0, 2**62, (1,), generator=generator)))
+        with seeded_from(generator):
             z = self.flow().sample((n,))
         return self.vae.decode(z)

@@ -19,15 +19,7 @@ import zuko
 from torch import nn
 
 from hepgen.models.convae import RealNVPConfig, realnvp
-
-
-def _fork_seed(generator: torch.Generator | None):
-    """zuko samples from torch's global RNG: fork it and seed it from ``generator``."""
-    ctx = torch.random.fork_rng(devices=[])
-    ctx.__enter__()
-    if generator is not None:
-        torch.manual_seed(int(torch.randint(0, 2**62, (1,), generator=generator)))
-    return ctx
+from hepgen.models.rng import seeded_from
 
 
 @dataclass(frozen=True)
@@ -82,11 +74,8 @@ class NF(nn.Module):
         return {"loss": nll.mean(), "nll": nll.mean()}
 
     def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        ctx = _fork_seed(generator)
-        try:
+        with seeded_from(generator):
             return self.unflatten(self.flow().sample((n,)))
-        finally:
-            ctx.__exit__(None, None, None)
 
 
 @dataclass(frozen=True)
@@ -202,11 +191,8 @@ class MCFlow(nn.Module):
             self.conditions.device
         )
         cond = self.conditions[idx]
-        ctx = _fork_seed(generator)
-        try:
+        with seeded_from(generator):
             x = NF.unflatten_n(self.flow(self._ctx(cond)).sample(), self.config.n_particles)
-        finally:
-            ctx.__exit__(None, None, None)
         x = self._mask(x, cond[:, 1].round())
         # sampled pT_rel ≤ 0 are padding
         rel = x * self.scale + self.shift
