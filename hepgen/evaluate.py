@@ -298,7 +298,7 @@ def run_evaluate(args) -> dict:
         runner = Runner(sample_path, device=args.device)
         mode = args.mode or runner.kind.replace("generator", "generation")
     elif sample_path is not None:
-        sample_pairs = h5.read(sample_path)  # validates the file
+        sample_pairs = h5.read(sample_path, sides=("reco",))  # generated files have no gen side
         mode = args.mode or (
             "fastsim"
             if sample_pairs.attrs.get("hepgen_kind", "fastsim") == "fastsim"

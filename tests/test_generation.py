@@ -114,6 +114,29 @@ def test_evaluate_generation(trained, tmp_path):
     assert set(res["metrics"]) == {"W1M", "W1P", "W1EFP", "FPD", "KPD", "COV", "MMD", "EMD_sum"}
     assert all(np.isfinite(v["floor"]) for v in res["metrics"].values())
     assert (out / "jet_images.png").exists()
+    # a generated HDF5 file (hepgen sample) is evaluated the same way
+    gen_file = tmp_path / "gen.h5"
+    assert main(["sample", str(trained["nf"]), "-n", "80", "-o", str(gen_file)]) == 0
+    out2 = tmp_path / "ev2"
+    assert (
+        main(
+            [
+                "evaluate",
+                str(gen_file),
+                "--reference",
+                str(EXPECTED),
+                "--split",
+                "all",
+                "--fast",
+                "--n-splits",
+                "2",
+                "-o",
+                str(out2),
+            ]
+        )
+        == 0
+    )
+    assert json.loads((out2 / "metrics.json").read_text())["sample"] == "nf"
 
 
 def test_generate_processor(trained):
