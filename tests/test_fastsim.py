@@ -193,3 +193,17 @@ def test_fileset_json_and_bad_inputs(tmp_path):
         )
         == 2
     )
+
+
+def test_processor_on_pfnanoaod(shared):
+    """The same processor on CMS PFNanoAOD: gen = GenCands, the reference = PFCands (source 'delphes')."""
+    from hepgen.run import run_processor
+
+    acc = run_processor(
+        {"cms": [str(shared / "samples" / "cms_pfnano_10events.root")]}, str(SHIPPED), chunksize=5
+    )
+    assert acc["events"] == 10
+    for source in ("gen", "hepgen", "delphes"):
+        cf = acc["cutflow"][source]
+        assert cf["events"] == 10 == cf["0 jets"] + cf["1 jet"] + cf[">=2 jets"]
+    assert acc["cutflow"]["hepgen"]["gen jets simulated"] > 0
