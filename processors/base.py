@@ -43,7 +43,7 @@ def event_numbers(events) -> np.ndarray:
 
 
 class HepgenProcessor(processor.ProcessorABC):
-    """Base: subclasses implement :meth:`model_jets` (the ``hepgen`` source)."""
+    """Base: subclasses implement :meth:`model_jets` (the ``hepgen`` source) or override :meth:`sources`."""
 
     def __init__(
         self,
@@ -92,12 +92,22 @@ class HepgenProcessor(processor.ProcessorABC):
         """(selected hepgen jets per event, extra cutflow entries)."""
         raise NotImplementedError
 
+    def reco_reference(self, events) -> dict[str, ak.Array]:
+        """{"delphes": reclustered reco jets} when asked for and the file has reco particles."""
+        return (
+            {"delphes": self.delphes_jets(events)}
+            if self.with_reference and has_reco(events)
+            else {}
+        )
+
     def sources(self, events) -> tuple[dict[str, ak.Array], dict[str, int]]:
+        """(selected jets per source, extra cutflow entries for ``hepgen``)."""
         jets, extra = self.model_jets(events)
-        out = {"gen": self.reference_gen_jets(events), "hepgen": jets}
-        if self.with_reference and has_reco(events):
-            out["delphes"] = self.delphes_jets(events)
-        return out, extra
+        return {
+            "gen": self.reference_gen_jets(events),
+            "hepgen": jets,
+            **self.reco_reference(events),
+        }, extra
 
     def process(self, events):
         hists = book()

@@ -85,11 +85,10 @@ class FastSimProcessor(HepgenProcessor):
         pred = predicted_particles(self.runner, gen_jets, self.chunk_seed(events), self.acceptance)
         return self.select(cluster(pred, self.runner.R, min_pt=self.acceptance.jet_min_pt))
 
-    def model_jets(self, events):
+    def sources(self, events):
+        """The gen jets are clustered once: they are both the model's input and the gen source."""
         gen_jets = self.gen_jets(events)
-        return self.hepgen_jets(events, gen_jets), {
+        out = {"gen": self.select(gen_jets), "hepgen": self.hepgen_jets(events, gen_jets)}
+        return {**out, **self.reco_reference(events)}, {
             "gen jets simulated": int(ak.sum(ak.num(gen_jets)))
         }
-
-    def reference_gen_jets(self, events) -> ak.Array:
-        return self.select(self.gen_jets(events))

@@ -20,15 +20,8 @@ from scipy import linalg
 from scipy.optimize import curve_fit
 from scipy.stats import wasserstein_distance
 
+from hepgen.physics.coordinates import relative_jet_mass
 from hepgen.physics.substructure import JETNET_FPD_ARGS, JETNET_W1EFP_ARGS, efps
-
-
-def _rel_mass(rel: np.ndarray) -> np.ndarray:
-    """Jet mass / pT_jet from relative coordinates (jetnet's ``jet_features``)."""
-    eta, phi, pt = rel[..., 0], rel[..., 1], rel[..., 2]
-    px, py, pz, E = pt * np.cos(phi), pt * np.sin(phi), pt * np.sinh(eta), pt * np.cosh(eta)
-    m2 = E.sum(-1) ** 2 - px.sum(-1) ** 2 - py.sum(-1) ** 2 - pz.sum(-1) ** 2
-    return np.sqrt(np.maximum(m2, 0))
 
 
 def _w1_batches(
@@ -53,7 +46,9 @@ def w1m(
 ) -> tuple[float, float]:
     """W1 of the relative jet mass (m / pT): mean, std over batches."""
     rng = np.random.default_rng(seed)
-    m, s = _w1_batches(_rel_mass(real)[:, None], _rel_mass(gen)[:, None], n_samples, n_batches, rng)
+    m, s = _w1_batches(
+        relative_jet_mass(real)[:, None], relative_jet_mass(gen)[:, None], n_samples, n_batches, rng
+    )
     return float(m[0]), float(s[0])
 
 

@@ -200,7 +200,9 @@ class FastSimLoss(nn.Module):
         if c.in_cone:
             w = in_cone_weight(out_phys, tgt_phys, c.R)
             # the pT the prediction puts outside the target's cone, in GeV (the targets have ~none)
-            outside = ((1 - w) * torch.hypot(out_phys[..., 0], out_phys[..., 1])).sum(-1) / self.pt_scale
+            outside = ((1 - w) * torch.hypot(out_phys[..., 0], out_phys[..., 1])).sum(
+                -1
+            ) / self.pt_scale
             out_terms["outside"] = (outside**2).mean()
             out_phys = out_phys * w[..., None]
         out_pt, out_m = jet_pt_mass(out_phys)

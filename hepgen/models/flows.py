@@ -20,6 +20,7 @@ from torch import nn
 
 from hepgen.models.convae import RealNVPConfig, realnvp
 from hepgen.models.rng import seeded_from
+from hepgen.physics.coordinates import relative_jet_mass
 
 
 @dataclass(frozen=True)
@@ -100,19 +101,6 @@ class MCFlowConfig:
         return cls(**d)
 
 
-def relative_mass(rel: torch.Tensor) -> torch.Tensor:
-    """m / pT_jet of massless particles in (η_rel, φ_rel, pT_rel) (B, N, 3), differentiable."""
-    eta, phi, pt = rel[..., 0], rel[..., 1], rel[..., 2]
-    px, py, pz, E = (
-        pt * torch.cos(phi),
-        pt * torch.sin(phi),
-        pt * torch.sinh(eta),
-        pt * torch.cosh(eta),
-    )
-    m2 = E.sum(-1) ** 2 - px.sum(-1) ** 2 - py.sum(-1) ** 2 - pz.sum(-1) ** 2
-    return torch.sqrt(torch.clamp(m2, min=1e-12))
-
-
 class MCFlow(nn.Module):
     """Mass- and multiplicity-conditioned RQ-spline coupling flow (seed 004), relative coordinates.
 
@@ -155,7 +143,7 @@ class MCFlow(nn.Module):
         """(m/pT, n) of normalised tables."""
         rel = x_norm * self.scale + self.shift
         n = (rel[..., 2] > 0).sum(-1).float()
-        return torch.stack([relative_mass(rel * (rel[..., 2:3] > 0)), n], -1)
+        return torch.stack([relative_jet_mass(rel * (rel[..., 2:3] > 0), floor=1e-12), n], -1)
 
     def _ctx(self, cond: torch.Tensor) -> torch.Tensor:
         return (cond - self.context_shift) / self.context_scale
@@ -173,7 +161,7 @@ class MCFlow(nn.Module):
         out = {"nll": nll.mean()}
         if c.lam > 0:
             gen = self._mask(NF.unflatten_n(dist.rsample(), c.n_particles), cond[:, 1])
-            m_gen = relative_mass(gen * self.scale + self.shift)
+            m_gen = relative_jet_mass(gen * self.scale + self.shift, floor=1e-12)
             pen = (m_gen - cond[:, 0]) ** 2
             loss = nll + c.lam * pen
             out["mass"] = pen.mean()

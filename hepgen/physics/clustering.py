@@ -6,7 +6,7 @@ import awkward as ak
 import fastjet
 import numpy as np
 
-from hepgen.physics.kinematics import pt_eta_phi_mass
+from hepgen.physics.kinematics import pt_eta_phi_mass, wrap_phi
 
 _ALGORITHMS = {
     "antikt": fastjet.antikt_algorithm,
@@ -65,5 +65,4 @@ def sorted_constituents(jets: ak.Array) -> ak.Array:
 
 def delta_r(eta1, phi1, eta2, phi2):
     """ΔR in (η, φ) with φ wrapped."""
-    dphi = (phi1 - phi2 + np.pi) % (2 * np.pi) - np.pi
-    return np.sqrt((eta1 - eta2) ** 2 + dphi**2)
+    return np.sqrt((eta1 - eta2) ** 2 + wrap_phi(phi1 - phi2) ** 2)

@@ -73,6 +73,20 @@ def from_relative(rel: Array, jet: Array) -> Array:
     return ptetaphi_to_cartesian(h) * mask[..., None]
 
 
+def relative_jet_mass(rel: Array, floor: float = 0.0) -> Array:
+    """m / pT_jet of massless particles in JetNet relative coordinates (..., k, 3).
+
+    √max(m², ``floor``): 0 gives jetnet's ``jet_features`` mass; a tiny positive floor keeps
+    torch gradients finite (the mass penalty of seed 004).
+    """
+    o = _Ops(rel)
+    eta, phi, pt = rel[..., 0], rel[..., 1], rel[..., 2]
+    px, py = pt * o.cos(phi), pt * o.sin(phi)
+    pz, E = pt * o.sinh(eta), pt * o.cosh(eta)
+    m2 = o.sum(E, -1) ** 2 - o.sum(px, -1) ** 2 - o.sum(py, -1) ** 2 - o.sum(pz, -1) ** 2
+    return o.sqrt(o.clip_min(m2, floor))
+
+
 def pad(jagged: ak.Array, k: int, fields: tuple[str, ...] = ("px", "py", "pz")) -> np.ndarray:
     """Jagged per-jet constituents (records with ``fields``) → dense (N, k, len(fields)).
 

@@ -54,6 +54,9 @@ class _Ops:
     def sin(self, x: Array) -> Array:
         return torch.sin(x) if self.torch else np.sin(x)
 
+    def cosh(self, x: Array) -> Array:
+        return torch.cosh(x) if self.torch else np.cosh(x)
+
     def sinh(self, x: Array) -> Array:
         return torch.sinh(x) if self.torch else np.sinh(x)
 

@@ -84,6 +84,7 @@ def train_fastsim(
         return loss(out, r, mu, logvar)
 
     va_gen = gen_norm.forward(va.gen)
+    va_reco = reco_norm.forward(va.reco)
     target = jet_feature_dict(va.reco.numpy())
     vgen = torch.Generator().manual_seed(train.seed + 1)
 
@@ -92,7 +93,7 @@ def train_fastsim(
         with torch.inference_mode():
             for i in range(0, len(va_gen), 1024):
                 g = va_gen[i : i + 1024].to(device)
-                r = reco_norm.forward(va.reco[i : i + 1024]).to(device)
+                r = va_reco[i : i + 1024].to(device)
                 out, mu, logvar = m(g, generator=None if g.is_cuda else vgen)
                 for k, v in loss(out, r, mu, logvar).items():
                     terms[k] = terms.get(k, 0.0) + float(v) * len(g)

@@ -22,7 +22,7 @@ from hepgen.data.normalise import Normalisation
 from hepgen.metrics.distances import emd_sum
 from hepgen.models import registry
 from hepgen.models.convae import ConVAENF, ConVAENFConfig
-from hepgen.physics.coordinates import from_relative, to_relative
+from hepgen.physics.coordinates import from_relative, relative_jet_mass, to_relative
 from hepgen.physics.cuts import apply_constituent_acceptance
 from hepgen.physics.kinematics import jet_features
 from hepgen.train import checkpoint
@@ -105,7 +105,11 @@ def train_generator(
     if name == "mcflow":
         rel = to_relative(c_train)
         cond = torch.stack(
-            [torch.from_numpy(_rel_mass(rel)), torch.from_numpy((rel[..., 2] > 0).sum(-1))], -1
+            [
+                torch.from_numpy(relative_jet_mass(rel).astype(np.float32)),
+                torch.from_numpy((rel[..., 2] > 0).sum(-1)),
+            ],
+            -1,
         )
         model.set_data(norm.shift, norm.scale, cond.float())
 
@@ -122,15 +126,15 @@ def train_generator(
     select_on = getattr(config, "select_on", "generation")
     vgen = torch.Generator().manual_seed(train.seed + 1)
 
+    if select_on == "reconstruction":  # the validation inputs, normalised once
+        xv = norm.forward(
+            torch.from_numpy(to_relative(va_c) if coordinates == "relative" else va_c).float()
+        ).to(device)
+
     def validate(m) -> dict[str, float]:
         with torch.inference_mode():
             if select_on == "reconstruction":
-                xv = norm.forward(
-                    torch.from_numpy(
-                        to_relative(va_c) if coordinates == "relative" else va_c
-                    ).float()
-                )
-                out = m(xv.to(device), None)[0]
+                out = m(xv, None)[0]
             else:
                 out = m.sample(len(va_c), generator=vgen if device.type == "cpu" else None)
         pred = jet_feature_dict(to_cartesian(out, norm, coordinates, jet_axes, vgen))
@@ -166,12 +170,6 @@ def train_generator(
         on_epoch=on_epoch,
     )
     return record
-
-
-def _rel_mass(rel: np.ndarray) -> np.ndarray:
-    from hepgen.metrics.jetnet import _rel_mass as rm
-
-    return rm(rel).astype(np.float32)
 
 
 def train_convae_nf(
