@@ -1,13 +1,20 @@
 """Fast-sim speed, measured side by side in one run.
 
-1. The model alone: µs per jet at batch 1, 10³ and 10⁴ (CPU, and CUDA when present).
-2. The processor stages on a Delphes file, events/s: read only; read + gen clustering; full
+1. The model alone: µs per jet at batch 1, 10³ and 10⁴ (CPU, and CUDA when present), on real
+   gen jets.
+2. Flow-matching models: µs per jet at batch 10⁴ for several ODE step counts, each with its
+   pT-response IQR ratio to Delphes (mean over gen-pT bins) on ``--reference`` jet pairs, so a
+   user can pick the trade-off (``Runner(steps=...)``, ``hepgen evaluate --steps``).
+3. The processor stages on a Delphes file, events/s: read only; read + gen clustering; full
    (read, cluster, fast-sim, recluster, cuts, histograms) through coffea's Runner, with and
    without also reclustering Delphes' own EFlow candidates as the reference.
+4. The per-event cost of the full processor without the per-file overhead: the slope between
+   the shipped 25- and 100-event samples of the same process.
 Prints the ratios, and the speed-up against Delphes' CMS card with pile-up 50 (77 ms/event on
 this machine kind, shared/data/README.md) — a reference figure, not re-measured here.
 
-    python benchmarks/fastsim.py [--checkpoint data/models/fastsim_ww_pu50.pt] [--file ROOT] [--repeat 3]
+    python benchmarks/fastsim.py [--checkpoint NAME|PATH] [--file ROOT] [--repeat 3]
+        [--reference ../shared/data/fastsim_ww_pu50_highpt_s1*.h5] [--steps 1 2 4 6 8]
 """
 
 from __future__ import annotations
@@ -19,8 +26,16 @@ from pathlib import Path
 import numpy as np
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
 DELPHES_MS_PER_EVENT = 77.0
+
+
+def real_gen(k: int, n: int = 10_000) -> np.ndarray:
+    """n real gen jets (the shipped sample's, repeated) as the model's input."""
+    from hepgen import shipped
+    from hepgen.io import h5
+
+    g = h5.read(shipped.sample("delphes_ww_pu50_highpt_25ev.expected.h5")).gen.constituents
+    return np.resize(g[:, :k], (n, k, 3)).astype(np.float32)
 
 
 def best_of(fn, repeat: int) -> float:
@@ -36,8 +51,7 @@ def model_speed(checkpoint: str, device: str, repeat: int) -> dict[int, float]:
     from hepgen.inference import Runner
 
     r = Runner(checkpoint, device=device, batch_size=10_000)
-    rng = np.random.default_rng(0)
-    gen = rng.normal(0, 20, size=(10_000, r.k, 3)).astype(np.float32)
+    gen = real_gen(r.k)
     r.simulate(gen[:10])  # load + warm up
     out = {}
     for batch in (1, 1_000, 10_000):
@@ -53,6 +67,38 @@ def model_speed(checkpoint: str, device: str, repeat: int) -> dict[int, float]:
     return out
 
 
+def steps_sweep(checkpoint: str, reference: list[str], steps: list[int], repeat: int) -> list[tuple]:
+    """(steps, µs/jet at batch 1e4, mean IQR ratio, worst IQR ratio) for a flow-matching model."""
+    from hepgen.data.datasets import load_pairs, split_indices
+    from hepgen.inference import Runner
+    from hepgen.metrics.detector import response
+    from hepgen.physics.cuts import apply_constituent_acceptance
+    from hepgen.physics.kinematics import jet_features
+    from hepgen.simulation import pair_keys
+
+    pairs, keys = load_pairs(reference)
+    pairs = pairs.take(split_indices(keys)["test"])
+    bins = np.array([200.0, 300.0, 400.0, 600.0, 1500.0])
+    gen = jet_features(pairs.gen.constituents.astype(np.float64))
+    sel = gen[:, 0] > 150
+    pairs = pairs.take(np.flatnonzero(sel))
+    gen = gen[sel]
+    ref = jet_features(apply_constituent_acceptance(pairs.reco.constituents.astype(np.float64)))
+    r_ref = response(gen[:, 0], gen[:, 3], ref[:, 0], ref[:, 3], bins)
+    x = real_gen(Runner(checkpoint).k)
+    rows = []
+    for s in steps:
+        r = Runner(checkpoint, batch_size=10_000, steps=s)
+        r.simulate(x[:10])
+        t = best_of(lambda r=r: r.simulate(x), repeat) / len(x) * 1e6
+        pred = r.simulate(pairs.gen.constituents, keys=pair_keys(pairs))
+        f = jet_features(apply_constituent_acceptance(pred.astype(np.float64)))
+        r_mod = response(gen[:, 0], gen[:, 3], f[:, 0], f[:, 3], bins)
+        ratio = np.array(r_mod["pt_iqr"]) / np.array(r_ref["pt_iqr"])
+        rows.append((s, t, float(np.mean(ratio)), float(ratio[np.argmax(np.abs(ratio - 1))])))
+    return rows
+
+
 def stage_speed(checkpoint: str, path: str, repeat: int) -> dict[str, float]:
     from coffea import processor
     from coffea.nanoevents import DelphesSchema
@@ -60,7 +106,7 @@ def stage_speed(checkpoint: str, path: str, repeat: int) -> dict[str, float]:
     from hepgen.inference import Runner
     from hepgen.io import iterate_particles
     from hepgen.physics.clustering import cluster
-    from processors.fastsim import FastSimProcessor
+    from hepgen.processors.fastsim import FastSimProcessor
 
     R = Runner(checkpoint).R
     n = sum(c.entry_stop - c.entry_start for c in iterate_particles(path, step_size=1000))
@@ -96,15 +142,42 @@ def stage_speed(checkpoint: str, path: str, repeat: int) -> dict[str, float]:
     return {name: n / best_of(fn, repeat) for name, fn in stages}
 
 
+def per_event_slope(checkpoint: str, repeat: int) -> float:
+    """ms per event of the full processor (fast-sim only) without the per-file overhead."""
+    from coffea import processor
+    from coffea.nanoevents import DelphesSchema
+
+    from hepgen import shipped
+    from hepgen.processors.fastsim import FastSimProcessor
+
+    proc = FastSimProcessor(checkpoint, with_reference=False)
+    proc.runner.simulate(np.zeros((1, proc.runner.k, 3), np.float32))
+    times = {}
+    for n, name in ((25, "delphes_ww_pu50_highpt_25ev.root"), (100, "delphes_ww_pu50_highpt_100ev.root")):
+        path = str(shipped.sample(name))
+
+        def run(path=path):
+            runner = processor.Runner(
+                processor.IterativeExecutor(status=False), schema=DelphesSchema, chunksize=1000
+            )
+            runner({"bench": [path]}, processor_instance=proc, treename="Delphes")
+
+        run()
+        times[n] = best_of(run, repeat)
+    return 1e3 * (times[100] - times[25]) / 75
+
+
 def main() -> None:
+    from hepgen import shipped
+
     p = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    p.add_argument("--checkpoint", default=str(ROOT / "data" / "models" / "fastsim_ww_pu50.pt"))
-    p.add_argument(
-        "--file", default=str(ROOT / "data" / "samples" / "delphes_ww_pu50_highpt_100ev.root")
-    )
+    p.add_argument("--checkpoint", default=shipped.DEFAULT_FASTSIM)
+    p.add_argument("--file", default=str(shipped.sample()))
     p.add_argument("--repeat", type=int, default=3)
+    p.add_argument("--reference", nargs="*", default=[], help="jet-pair files for the steps sweep")
+    p.add_argument("--steps", nargs="*", type=int, default=[1, 2, 4, 6, 8])
     args = p.parse_args()
     torch.set_num_threads(max(1, torch.get_num_threads()))
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
@@ -116,6 +189,14 @@ def main() -> None:
     for d in devices:
         s = model_speed(args.checkpoint, d, args.repeat)
         print(f"{d:8s} {s[1]:10.1f} {s[1000]:10.2f} {s[10000]:10.2f} {s[1] / s[10000]:12.1f}")
+    from hepgen.inference import Runner
+
+    runner = Runner(args.checkpoint)
+    if runner.name == "fastsim_fm" and args.reference:
+        print(f"\nODE steps (batch 1e4, CPU; default {runner.config['steps']}): µs/jet and pT-response IQR / Delphes")
+        print(f"{'steps':>6s} {'µs/jet':>9s} {'mean IQR ratio':>15s} {'worst bin':>10s}")
+        for s_, t, mean, worst in steps_sweep(args.checkpoint, args.reference, args.steps, args.repeat):
+            print(f"{s_:6d} {t:9.1f} {mean:15.2f} {worst:10.2f}")
     print(f"\nprocessor stages on {Path(args.file).name} (events/s, best of {args.repeat}):")
     st = stage_speed(args.checkpoint, args.file, args.repeat)
     base = st["read only"]
@@ -128,6 +209,11 @@ def main() -> None:
         f"\nDelphes CMS + PU50 reference: {DELPHES_MS_PER_EVENT} ms/event → hepgen full processor is "
         f"{DELPHES_MS_PER_EVENT / full_ms:.1f}× faster per event (fast-sim only; includes reading, clustering "
         "and histogramming)"
+    )
+    slope = per_event_slope(args.checkpoint, args.repeat)
+    print(
+        f"per-event cost without the per-file overhead (slope 25 → 100 events): {slope:.2f} ms/event "
+        f"→ {DELPHES_MS_PER_EVENT / slope:.1f}× faster than Delphes per event"
     )
 
 

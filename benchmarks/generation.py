@@ -8,13 +8,13 @@
 from __future__ import annotations
 
 import argparse
-import glob
 import time
 from pathlib import Path
 
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
+from hepgen import shipped
+
 ANCHORS = {"ConVAE+NF (T4, seed 000)": 18.3, "MPGAN (T4, seed 000)": 35.7}
 
 
@@ -51,7 +51,7 @@ def main() -> None:
     p.add_argument(
         "--models",
         nargs="*",
-        default=sorted(glob.glob(str(ROOT / "data" / "models" / "*_gluon.pt"))),
+        default=[n for n in shipped.checkpoints() if n.endswith("_gluon")],
     )
     p.add_argument("--repeat", type=int, default=3)
     args = p.parse_args()

@@ -1,21 +1,103 @@
 """hepgen: machine-learned fast simulation and generation of LHC jets, for coffea.
 
-The data flow (one implementation each, shared by the CLI, training and processors)::
+The public API, in one screen::
 
-    ROOT (Delphes | PFNanoAOD) → hepgen.io → hepgen.physics.clustering → dense tables
-      → hepgen.data.normalise → hepgen.models → back to physics → cuts → reclustering → hist
+    import hepgen
+    runner = hepgen.load("fastsim_ww_pu50")              # a checkpoint file or shipped name
+    reco = hepgen.simulate(gen_constituents)             # (N, k, 3) GeV → (N, k, 3) GeV
+    jets = hepgen.sample(10_000)                         # the default generator
+    hepgen.evaluate("fastsim_ww_pu50", ["ref.h5"], "out")  # metrics with truth floors
+    from hepgen import FastSimProcessor, GenerateProcessor  # coffea processors
+
+Layers run one way: io → physics → data → models → train / inference → processors → CLI.
 """
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
+import os
+from typing import TYPE_CHECKING
 
+import numpy as np
 
-def load(path, device: str | None = None):
-    """Load a hepgen checkpoint and return a ready :class:`hepgen.inference.Runner`."""
+__version__ = "0.2.0"
+
+__all__ = [
+    "FastSimProcessor",
+    "GenerateProcessor",
+    "HepgenInputError",
+    "__version__",
+    "evaluate",
+    "load",
+    "sample",
+    "simulate",
+]
+
+from hepgen.errors import HepgenInputError
+
+if TYPE_CHECKING:
     from hepgen.inference import Runner
+    from hepgen.processors import FastSimProcessor, GenerateProcessor
 
-    return Runner(path, device=device)
+
+def load(path: str | os.PathLike | None = None, device: str | None = None, **kwargs) -> Runner:
+    """A checkpoint ready to run (:class:`hepgen.inference.Runner`).
+
+    Args:
+        path: a checkpoint file or a shipped checkpoint's name; None: the default fast-sim.
+        device: ``auto`` (CUDA when present), ``cpu``, ``cuda``...
+        **kwargs: ``batch_size``, ``steps`` (see :class:`~hepgen.inference.Runner`).
+    """
+    from hepgen.inference import Runner
+    from hepgen.shipped import DEFAULT_FASTSIM
+
+    return Runner(path or DEFAULT_FASTSIM, device=device, **kwargs)
 
 
-__all__ = ["__version__", "load"]
+def simulate(
+    gen: np.ndarray, checkpoint: str | os.PathLike | None = None, seed: int = 0,
+    device: str | None = None,
+) -> np.ndarray:
+    """Reco-level constituents (N, k, 3) for gen-level ones (N, any, 3), GeV, with a fast-sim.
+
+    Args:
+        gen: generator-level constituents px, py, pz, zero padded.
+        checkpoint: fast-sim checkpoint file or shipped name (default: hepgen's default).
+        seed: noise seed; each jet's noise depends on (seed, row) only.
+        device: torch device.
+
+    Example::
+
+        >>> reco = hepgen.simulate(gen, seed=1)
+    """
+    return load(checkpoint, device=device).simulate(gen, seed=seed)
+
+
+def sample(
+    n: int, checkpoint: str | os.PathLike | None = None, seed: int = 0, device: str | None = None
+) -> np.ndarray:
+    """``n`` generated jets, cartesian constituents (n, k, 3) in GeV.
+
+    Args:
+        n: number of jets.
+        checkpoint: generator checkpoint file or shipped name (default: hepgen's default).
+        seed: sampling seed.
+        device: torch device.
+    """
+    from hepgen.shipped import DEFAULT_GENERATOR
+
+    return load(checkpoint or DEFAULT_GENERATOR, device=device).sample(n, seed=seed)
+
+
+def evaluate(sample, reference, output="hepgen-evaluate", **kwargs) -> dict:
+    """Metrics with truth floors and figures; see :func:`hepgen.evaluation.evaluate`."""
+    from hepgen.evaluation import evaluate as _evaluate
+
+    return _evaluate(sample, reference, output, **kwargs)
+
+
+def __getattr__(name: str):
+    if name in ("FastSimProcessor", "GenerateProcessor"):
+        from hepgen import processors
+
+        return getattr(processors, name)
+    raise AttributeError(f"module 'hepgen' has no attribute {name!r}")

@@ -1,54 +1,36 @@
-"""The ``hepgen`` command."""
+"""The ``hepgen`` command.
+
+Every user error ends as one line on stderr — ``hepgen COMMAND: error: FILE: what is wrong`` —
+and exit code 2, also when it was raised inside a coffea worker (coffea's wrapper is unwrapped
+to its cause). ``--debug`` or ``HEPGEN_DEBUG=1`` shows the traceback instead.
+"""
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
-from pathlib import Path
+import traceback
 
 from hepgen import __version__
+from hepgen.errors import HepgenInputError
 
 
-def _build_dataset(args: argparse.Namespace) -> int:
-    from hepgen.data.build import Selection, build
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (and exit code 2), like every other user error."""
 
-    base = Selection.gluon() if args.preset == "gluon" else Selection.ww()
-    sel = Selection(
-        R=args.R if args.R is not None else base.R,
-        k=args.n_particles if args.n_particles is not None else base.k,
-        reco_min_pt=args.reco_min_pt if args.reco_min_pt is not None else base.reco_min_pt,
-        gen_min_pt=args.gen_min_pt if args.gen_min_pt is not None else base.gen_min_pt,
-        max_eta=args.max_eta if args.max_eta is not None else base.max_eta,
-        max_jets=args.max_jets if args.max_jets is not None else base.max_jets,
-    )
-    pairs = build(args.inputs, args.output, sel, step_size=args.step_size, progress=not args.quiet)
-    print(f"wrote {len(pairs)} jet pairs from {pairs.attrs['events']} events to {args.output}")
-    return 0
+    def error(self, message: str):  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
 def make_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog="hepgen",
         description="Machine-learned fast simulation and generation of LHC jets, for coffea analyses.",
     )
     p.add_argument("--version", action="version", version=f"hepgen {__version__}")
-    sub = p.add_subparsers(dest="command", required=True)
-
-    b = sub.add_parser("build-dataset", help="ROOT files → matched gen/reco jet pairs (HDF5)")
-    b.add_argument("inputs", nargs="+", type=Path, help="Delphes or PFNanoAOD ROOT files")
-    b.add_argument("-o", "--output", required=True, type=Path)
-    b.add_argument(
-        "--preset", choices=["ww", "gluon"], default="ww", help="defaults of the shared sets"
-    )
-    b.add_argument("--R", type=float, default=None, help="jet radius (ww 0.5, gluon 0.8)")
-    b.add_argument("--n-particles", type=int, default=None, help="constituents kept per jet (k)")
-    b.add_argument("--reco-min-pt", type=float, default=None)
-    b.add_argument("--gen-min-pt", type=float, default=None)
-    b.add_argument("--max-eta", type=float, default=None)
-    b.add_argument("--max-jets", type=int, default=None)
-    b.add_argument("--step-size", type=int, default=200, help="events per chunk (bounds memory)")
-    b.add_argument("-q", "--quiet", action="store_true")
-    b.set_defaults(func=_build_dataset)
+    p.add_argument("--debug", action="store_true", help="show tracebacks (also HEPGEN_DEBUG=1)")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     from hepgen import commands
 
@@ -56,14 +38,44 @@ def make_parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(argv: list[str] | None = None) -> int:
-    from hepgen.io.root import HepgenInputError
+def user_error(exc: BaseException) -> BaseException | None:
+    """The user error behind ``exc`` (following ``__cause__``/``__context__`` through wrappers
+    such as coffea's), or None when it is a bug."""
+    seen = set()
+    e: BaseException | None = exc
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        if isinstance(e, (HepgenInputError, FileNotFoundError, PermissionError, IsADirectoryError)):
+            return e
+        e = e.__cause__ or e.__context__
+    return None
 
-    args = make_parser().parse_args(argv)
+
+def _one_line(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and exc.filename:
+        return f"{exc.filename}: {exc.strerror or exc}"
+    return " ".join(str(exc).split())
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        args = make_parser().parse_args(argv)
+    except SystemExit as exc:  # usage errors (2), --help and --version (0)
+        return int(exc.code or 0)
+    debug = args.debug or os.environ.get("HEPGEN_DEBUG", "") not in ("", "0")
+    prog = f"hepgen {args.command}"
     try:
         return int(args.func(args) or 0)
-    except HepgenInputError as exc:
-        print(f"hepgen: error: {exc}", file=sys.stderr)
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted; no partial output was written", file=sys.stderr)
+        return 130
+    except Exception as exc:
+        cause = user_error(exc)
+        if cause is None:
+            raise
+        if debug:
+            traceback.print_exc()
+        print(f"{prog}: error: {_one_line(cause)}", file=sys.stderr)
         return 2
 
 

@@ -1,19 +1,85 @@
-"""Subcommands beyond ``build-dataset``, registered on the ``hepgen`` parser."""
+"""The ``hepgen`` subcommands. argparse lives here and in :mod:`hepgen.cli` only: every handler
+turns its arguments into typed calls of the library, after validating ranges and outputs so
+that bad input stops before any work starts."""
 
 from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
+from hepgen.errors import HepgenInputError
+from hepgen.models.registry import CLI
 
+
+# ---------------------------------------------------------------------- argument types
+def _int_in(lo: int, hi: int | None = None):
+    def parse(s: str) -> int:
+        try:
+            v = int(s)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{s!r} is not an integer") from None
+        if v < lo or (hi is not None and v > hi):
+            raise argparse.ArgumentTypeError(
+                f"{v} is out of range ({lo} … {hi if hi is not None else '∞'})"
+            )
+        return v
+
+    return parse
+
+
+def _float_in(lo: float, hi: float, lo_open: bool = True):
+    def parse(s: str) -> float:
+        try:
+            v = float(s)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{s!r} is not a number") from None
+        if not np.isfinite(v) or v > hi or v < lo or (lo_open and v == lo):
+            raise argparse.ArgumentTypeError(f"{v} is out of range ({lo} … {hi})")
+        return v
+
+    return parse
+
+
+POSITIVE = _int_in(1)
+NONNEG = _int_in(0)
+RADIUS = _float_in(0.0, 2.0)  # anti-kt R: 0 < R ≤ 2
+
+
+def read_json(path: str | Path, what: str) -> dict:
+    """A JSON object from ``path`` with one-line errors."""
+    p = Path(path)
+    if not p.is_file():
+        raise HepgenInputError(f"{p}: no such {what} file")
+    try:
+        data = json.loads(p.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise HepgenInputError(f"{p}: not valid JSON ({exc})") from exc
+    if not isinstance(data, dict):
+        raise HepgenInputError(f"{p}: a {what} must be a JSON object, not {type(data).__name__}")
+    return data
+
+
+def _exclude(paths) -> np.ndarray | None:
+    if not paths:
+        return None
+    from hepgen.io import h5
+
+    return np.unique(np.concatenate([h5.read(p, sides=()).event_number for p in paths]))
+
+
+# ---------------------------------------------------------------------- handlers
 def _train(args: argparse.Namespace) -> int:
+    from hepgen.models import registry
+    from hepgen.outputs import check_output
+    from hepgen.train import train_model
     from hepgen.train.loop import TrainConfig
 
-    overrides = json.loads(Path(args.config).read_text()) if args.config else {}
-    model_cfg = overrides.get("model", {})
+    overrides = read_json(args.config, "config") if args.config else {}
+    name, cfg = registry.config_for(args.model, args.preset, overrides.get("model", {}))
     train_cfg = {
         "epochs": args.epochs,
         "batch_size": args.batch_size,
@@ -24,57 +90,22 @@ def _train(args: argparse.Namespace) -> int:
         "device": args.device,
         "max_train_jets": args.max_train_jets,
         "max_minutes": args.max_minutes,
+        "schedule": args.schedule,
     }
-    train_cfg.update(overrides.get("train", {}))
-    tc = TrainConfig(**train_cfg)
-    if args.model == "fastsim":
-        from hepgen.models.fastsim_vae import FastSimVAEConfig
-        from hepgen.train.fastsim import train_fastsim
+    try:
+        tc = TrainConfig(**{**train_cfg, **overrides.get("train", {})})
+    except TypeError as exc:
+        raise HepgenInputError(f"{args.config}: 'train' settings do not fit ({exc})") from exc
+    from hepgen.models.device import pick_device
 
-        presets = {
-            "seed": FastSimVAEConfig.seed,
-            "residual": FastSimVAEConfig.residual_preset,
-            "residual-cone": FastSimVAEConfig.residual_cone_preset,
-        }
-        if (args.preset or "seed") not in presets:
-            raise SystemExit(
-                f"hepgen: error: fastsim presets are {sorted(presets)}, not {args.preset!r}"
-            )
-        base = presets[args.preset or "seed"]()
-        cfg = FastSimVAEConfig.from_dict({**base.to_dict(), **model_cfg})
-        exclude = None
-        if args.exclude_events:
-            from hepgen.io import h5
-
-            exclude = np.unique(
-                np.concatenate([h5.read(p, sides=()).event_number for p in args.exclude_events])
-            )
-        record = train_fastsim(
-            args.data,
-            args.output,
-            cfg,
-            tc,
-            reco_min_pt=args.reco_min_pt,
-            split_seed=args.split_seed,
-            resume=args.resume,
-            progress=not args.quiet,
-            half=args.half,
-            exclude_events=exclude,
-        )
-    else:
-        from hepgen.train.generation import train_generator
-
-        name, cfg = generator_config(args.model, args.preset, model_cfg)
-        record = train_generator(
-            name,
-            args.data,
-            args.output,
-            cfg,
-            tc,
-            split_seed=args.split_seed,
-            resume=args.resume,
-            progress=not args.quiet,
-        )
+    pick_device(tc.device)
+    check_output(args.output, args.data, overwrite=args.overwrite or args.resume, what="checkpoint")
+    record = train_model(
+        name, cfg, args.data, args.output, tc,
+        split_seed=args.split_seed, resume=args.resume, progress=not args.quiet,
+        exclude_events=_exclude(args.exclude_events), reco_min_pt=args.reco_min_pt,
+        gen_min_pt=args.gen_min_pt, half=args.half,
+    )
     print(
         f"best epoch {record['best_epoch'] + 1}: {record['metric']} = {record['best_metric']:.4g}; "
         f"{record['time_s']:.0f} s on {record['device']}; wrote {args.output}"
@@ -82,74 +113,13 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
-GENERATORS = {
-    "convae": ("convae", ("table4", "table5", "table1", "cpu")),
-    "convae-nf": ("convae_nf", ("table5+table6", "cpu")),
-    "nf": ("nf", ("table7", "cpu")),
-    "vae-mse": ("convae", ("seed003",)),
-    "vae-chamfer": ("convae", ("seed003",)),
-    "mcflow": ("mcflow", ("seed004", "cpu")),
-}
-
-
-def generator_config(model: str, preset: str | None, overrides: dict):
-    """CLI model name + preset (+ JSON overrides) → (registry name, config)."""
-    from hepgen.models.convae import ConVAEConfig, ConVAENFConfig, RealNVPConfig
-    from hepgen.models.flows import MCFlowConfig, NFConfig
-
-    name, presets = GENERATORS[model]
-    preset = preset if preset not in (None, "seed", "residual") else presets[0]
-    if preset not in presets:
-        raise SystemExit(f"hepgen: error: preset {preset!r} is not one of {presets} for {model}")
-    if model == "convae":
-        cfg = ConVAEConfig.cpu() if preset == "cpu" else getattr(ConVAEConfig, preset)()
-    elif model in ("vae-mse", "vae-chamfer"):
-        cfg = ConVAEConfig.seed003(model.split("-")[1])
-    elif model == "convae-nf":
-        cfg = (
-            ConVAENFConfig(
-                ConVAEConfig.cpu("table5"),
-                RealNVPConfig(transforms=8, hidden=(128, 128), learning_rate=1e-3),
-            )
-            if preset == "cpu"
-            else ConVAENFConfig()
-        )
-    elif model == "nf":
-        cfg = (
-            NFConfig(
-                flow=RealNVPConfig(transforms=8, hidden=(256, 256), learning_rate=1e-3),
-                normalisation="standardise",
-            )
-            if preset == "cpu"
-            else NFConfig.table7()
-        )
-    else:
-        cfg = MCFlowConfig(transforms=4, hidden=(128, 128)) if preset == "cpu" else MCFlowConfig()
-    if overrides:
-        if model == "convae-nf":
-            cfg = ConVAENFConfig.from_dict(
-                {
-                    "vae": {**cfg.vae.to_dict(), **overrides.get("vae", {})},
-                    "flow": {**cfg.flow.to_dict(), **overrides.get("flow", {})},
-                }
-            )
-        elif model == "nf":
-            cfg = NFConfig.from_dict(
-                {
-                    **cfg.to_dict(),
-                    **overrides,
-                    "flow": {**cfg.flow.to_dict(), **overrides.get("flow", {})},
-                }
-            )
-        else:
-            cfg = type(cfg).from_dict({**cfg.to_dict(), **overrides})
-    return name, cfg
-
-
 def _sample(args: argparse.Namespace) -> int:
-    from hepgen.sample import sample_file
+    from hepgen.sampling import sample_file
 
-    out = sample_file(args.checkpoint, args.n, args.output, seed=args.seed, device=args.device)
+    out = sample_file(
+        args.checkpoint, args.n, args.output, seed=args.seed, device=args.device,
+        overwrite=args.overwrite, progress=not args.quiet,
+    )
     print(f"wrote {len(out)} generated jets to {args.output}")
     return 0
 
@@ -161,18 +131,9 @@ def _tune(args: argparse.Namespace) -> int:
 
     if args.trials > 0:
         study = tune(
-            args.model,
-            args.data,
-            args.trials,
-            args.storage,
-            args.study,
-            step=args.step,
-            base_study=args.base_study,
-            epochs=args.epochs,
-            max_train_jets=args.max_train_jets,
-            preset=args.preset,
-            pruner=args.pruner,
-            seed=args.seed,
+            args.model, args.data, args.trials, args.storage, args.study, step=args.step,
+            base_study=args.base_study, epochs=args.epochs, max_train_jets=args.max_train_jets,
+            preset=args.preset, pruner=args.pruner, seed=args.seed,
         )
     else:
         study = make_study(args.study, args.storage, args.pruner, args.seed)
@@ -185,7 +146,8 @@ def _tune(args: argparse.Namespace) -> int:
         if args.export:
             export_best(study, args.export)
             print(
-                f"exported the best trial's config to {args.export} (use: hepgen train {args.model} --config {args.export})"
+                f"exported the best trial's config to {args.export} "
+                f"(use: hepgen train {args.model} --config {args.export})"
             )
         if args.plots:
             print("plots:", ", ".join(plot_study(study, args.plots)))
@@ -193,24 +155,25 @@ def _tune(args: argparse.Namespace) -> int:
 
 
 def _simulate(args: argparse.Namespace) -> int:
-    from hepgen.simulate import simulate_file
+    from hepgen.simulation import simulate_file
 
     out = simulate_file(
-        args.checkpoint,
-        args.input,
-        args.output,
-        seed=args.seed,
-        device=args.device,
-        progress=not args.quiet,
+        args.checkpoint, args.input, args.output, seed=args.seed, device=args.device,
+        progress=not args.quiet, overwrite=args.overwrite,
     )
     print(f"wrote {len(out)} fast-simulated jets to {args.output}")
     return 0
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    from hepgen.evaluate import run_evaluate
+    from hepgen.evaluation import evaluate
 
-    results = run_evaluate(args)
+    results = evaluate(
+        args.sample, args.reference, args.output, mode=args.mode, split=args.split,
+        split_seed=args.split_seed, n_particles=args.n_particles, n_splits=args.n_splits,
+        seed=args.seed, fast=args.fast, device=args.device, force=args.force,
+        overwrite=args.overwrite, steps=args.steps,
+    )
     print((Path(args.output) / "metrics.md").read_text())
     print(f"wrote metrics.json, metrics.md and {len(results['figures'])} figures to {args.output}")
     return 0
@@ -220,104 +183,135 @@ def _run(args: argparse.Namespace) -> int:
     from hepgen.run import main_job
 
     main_job(
-        args.files,
-        args.fileset,
-        args.checkpoint,
-        args.executor,
-        args.workers,
-        args.chunksize,
-        args.device,
-        args.output,
-        args.seed,
+        args.files, args.fileset, args.checkpoint, args.executor, args.workers, args.chunksize,
+        args.device, args.output, args.seed, overwrite=args.overwrite, skip_bad=args.skip_bad,
+        R=args.R,
     )
     return 0
 
 
-def register(sub: argparse._SubParsersAction) -> None:
-    """Add the remaining subcommands (train, simulate, evaluate, run)."""
-    t = sub.add_parser("train", help="train a model on dataset files")
-    t.add_argument(
-        "model",
-        choices=["fastsim", *GENERATORS],
-        help="fastsim: detector-response VAE (seed 001); convae, convae-nf, nf (seed 000); "
-        "vae-mse, vae-chamfer (seed 003); mcflow (seed 004)",
+def _build_dataset(args: argparse.Namespace) -> int:
+    from hepgen.data.build import Selection, build
+    from hepgen.outputs import check_output
+
+    check_output(args.output, args.inputs, args.overwrite)
+    base = Selection.gluon() if args.preset == "gluon" else Selection.ww()
+    sel = replace(
+        base,
+        **{
+            key: value
+            for key, value in {
+                "R": args.R,
+                "k": args.n_particles,
+                "reco_min_pt": args.reco_min_pt,
+                "gen_min_pt": args.gen_min_pt,
+                "max_eta": args.max_eta,
+                "max_jets": args.max_jets,
+            }.items()
+            if value is not None
+        },
     )
+    pairs = build(args.inputs, args.output, sel, step_size=args.step_size, progress=not args.quiet)
+    print(f"wrote {len(pairs)} jet pairs from {pairs.attrs['events']} events to {args.output}")
+    return 0
+
+
+# ---------------------------------------------------------------------- parser
+def _overwrite(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--overwrite", action="store_true", help="replace an existing output (default: refuse)"
+    )
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add every subcommand to the ``hepgen`` parser."""
+    b = sub.add_parser("build-dataset", help="ROOT files → matched gen/reco jet pairs (HDF5)")
+    b.add_argument("inputs", nargs="+", type=Path, help="Delphes or PFNanoAOD ROOT files")
+    b.add_argument("-o", "--output", required=True, type=Path)
+    b.add_argument(
+        "--preset", choices=["ww", "gluon"], default="ww", help="defaults of the shared sets"
+    )
+    b.add_argument("--R", type=RADIUS, default=None, help="jet radius, 0 < R ≤ 2 (ww 0.5, gluon 0.8)")
+    b.add_argument("--n-particles", type=POSITIVE, default=None, help="constituents kept per jet (k)")
+    b.add_argument("--reco-min-pt", type=_float_in(0, 1e5, False), default=None)
+    b.add_argument("--gen-min-pt", type=_float_in(0, 1e5, False), default=None)
+    b.add_argument("--max-eta", type=_float_in(0, 10), default=None)
+    b.add_argument("--max-jets", type=POSITIVE, default=None)
+    b.add_argument("--step-size", type=POSITIVE, default=200, help="events per chunk (bounds memory)")
+    b.add_argument("-q", "--quiet", action="store_true")
+    _overwrite(b)
+    b.set_defaults(func=_build_dataset)
+
+    models = ", ".join(f"{name}: {entry.help}" for name, entry in CLI.items())
+    presets = "; ".join(f"{name}: {' | '.join(entry.presets)}" for name, entry in CLI.items())
+    t = sub.add_parser("train", help="train a model on dataset files")
+    t.add_argument("model", choices=list(CLI), help=models)
     t.add_argument("--data", nargs="+", required=True, type=Path, help="HDF5 dataset files")
     t.add_argument(
         "-o", "--output", required=True, type=Path, help="checkpoint to write (best epoch)"
     )
-    t.add_argument(
-        "--preset",
-        default=None,
-        help="fastsim: seed (default) | residual | residual-cone; convae: table4 | table5 | table1 | cpu; "
-        "convae-nf: table5+table6 | cpu; nf: table7 | cpu; mcflow: seed004 | cpu",
-    )
+    t.add_argument("--preset", default=None, help=f"(first = default) {presets}")
     t.add_argument(
         "--config",
         type=Path,
         help="JSON {'model': {...}, 'train': {...}} overrides (e.g. from hepgen tune)",
     )
-    t.add_argument("--epochs", type=int, default=30)
-    t.add_argument("--batch-size", type=int, default=128)
-    t.add_argument("--lr", type=float, default=None, help="default: the preset's learning rate")
-    t.add_argument("--eval-every", type=int, default=1)
+    t.add_argument("--epochs", type=POSITIVE, default=30)
+    t.add_argument("--batch-size", type=POSITIVE, default=128)
+    t.add_argument("--lr", type=_float_in(0, 10), default=None, help="default: the preset's")
+    t.add_argument("--schedule", choices=["constant", "cosine"], default="constant")
+    t.add_argument("--eval-every", type=POSITIVE, default=1)
     t.add_argument(
-        "--patience", type=int, default=10, help="evaluations without improvement before stopping"
+        "--patience", type=POSITIVE, default=10, help="evaluations without improvement before stopping"
     )
-    t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--split-seed", type=int, default=0, help="seed of the 70/15/15 split by event")
+    t.add_argument("--seed", type=NONNEG, default=0)
+    t.add_argument("--split-seed", type=NONNEG, default=0, help="seed of the 70/15/15 split by event")
     t.add_argument(
-        "--reco-min-pt", type=float, default=130.0, help="extended phase space (seed 001 §5)"
+        "--reco-min-pt", type=float, default=130.0, help="fastsim (VAE): reco jet pT selection (seed 001 §5)"
     )
     t.add_argument(
-        "--exclude-events",
-        nargs="+",
-        type=Path,
-        default=None,
+        "--gen-min-pt", type=float, default=100.0,
+        help="fastsim-fm: gen jet pT selection (the model's condition)",
+    )
+    t.add_argument(
+        "--exclude-events", nargs="+", type=Path, default=None,
         help="dataset files whose event numbers are held out of training (e.g. a demo sample's)",
     )
-    t.add_argument("--max-train-jets", type=int, default=None)
+    t.add_argument("--max-train-jets", type=POSITIVE, default=None)
     t.add_argument(
-        "--max-minutes", type=float, default=None, help="wall-clock budget (stops after that epoch)"
+        "--max-minutes", type=_float_in(0, 1e6), default=None,
+        help="wall-clock budget (stops after that epoch)",
     )
     t.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
     t.add_argument("--resume", action="store_true", help="continue from OUTPUT.last.pt")
     t.add_argument("--half", action="store_true", help="store float16 weights (smaller checkpoint)")
     t.add_argument("-q", "--quiet", action="store_true")
+    _overwrite(t)
     t.set_defaults(func=_train)
 
     u = sub.add_parser(
         "tune", help="Optuna hyperparameter search (seed 000's two-step procedure), resumable"
     )
-    u.add_argument("model", choices=["fastsim", "convae", "convae-nf", "nf", "mcflow"])
+    u.add_argument("model", choices=[n for n, e in CLI.items() if e.tunable])
     u.add_argument("--data", nargs="+", type=Path, required=True)
     u.add_argument(
-        "--trials", type=int, default=20, help="trials to add now (0: only report/export/plot)"
+        "--trials", type=NONNEG, default=20, help="trials to add now (0: only report/export/plot)"
     )
     u.add_argument("--storage", default="sqlite:///hepgen-study.db")
+    u.add_argument("--study", required=True, help="study name (re-use it to resume or to add workers)")
     u.add_argument(
-        "--study", required=True, help="study name (re-use it to resume or to add workers)"
-    )
-    u.add_argument(
-        "--step",
-        choices=["loss", "architecture", "flow"],
-        default="loss",
-        help="loss: loss parameters + lr (architecture fixed); architecture: with --base-study's best "
-        "loss parameters fixed; flow: flows' one-step search",
+        "--step", choices=["loss", "architecture", "flow"], default="loss",
+        help="loss: loss parameters + lr (architecture fixed); architecture: with --base-study's "
+        "best loss parameters fixed; flow: flows' one-step search",
     )
     u.add_argument("--base-study", default=None)
-    u.add_argument("--epochs", type=int, default=5, help="epochs per trial")
-    u.add_argument("--max-train-jets", type=int, default=5000)
-    u.add_argument(
-        "--preset", default=None, help="generator preset the search starts from (default cpu)"
-    )
+    u.add_argument("--epochs", type=POSITIVE, default=5, help="epochs per trial")
+    u.add_argument("--max-train-jets", type=POSITIVE, default=5000)
+    u.add_argument("--preset", default=None, help="generator preset the search starts from (default cpu)")
     u.add_argument("--pruner", choices=["median", "hyperband"], default="median")
-    u.add_argument("--seed", type=int, default=0)
+    u.add_argument("--seed", type=NONNEG, default=0)
     u.add_argument(
-        "--export",
-        type=Path,
-        default=None,
-        help="write the best trial as a hepgen train --config JSON",
+        "--export", type=Path, default=None, help="write the best trial as a hepgen train --config JSON"
     )
     u.add_argument("--plots", type=Path, default=None, help="folder for the study's plots")
     u.set_defaults(func=_tune)
@@ -325,67 +319,74 @@ def register(sub: argparse._SubParsersAction) -> None:
     g = sub.add_parser(
         "sample", help="generate jets with a generator checkpoint (written as the reco side)"
     )
-    g.add_argument("checkpoint", type=Path)
-    g.add_argument("-n", type=int, required=True, help="number of jets")
+    g.add_argument(
+        "checkpoint", nargs="?", default=None,
+        help="generator checkpoint file or shipped name (default: hepgen's default generator)",
+    )
+    g.add_argument("-n", type=POSITIVE, required=True, help="number of jets")
     g.add_argument("-o", "--output", required=True, type=Path)
-    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--seed", type=NONNEG, default=0)
     g.add_argument("--device", default=None)
+    g.add_argument("-q", "--quiet", action="store_true")
+    _overwrite(g)
     g.set_defaults(func=_sample)
 
-    s = sub.add_parser(
-        "simulate", help="apply a fast-sim checkpoint to the gen side of a dataset file"
-    )
-    s.add_argument("checkpoint", type=Path)
+    s = sub.add_parser("simulate", help="apply a fast-sim checkpoint to the gen side of a dataset file")
+    s.add_argument("checkpoint", help="fast-sim checkpoint file or shipped name")
     s.add_argument("input", type=Path, help="HDF5 dataset file (its gen side is read)")
     s.add_argument("-o", "--output", required=True, type=Path)
-    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--seed", type=NONNEG, default=0)
     s.add_argument("--device", default=None)
     s.add_argument("-q", "--quiet", action="store_true")
+    _overwrite(s)
     s.set_defaults(func=_simulate)
 
     e = sub.add_parser("evaluate", help="metrics with truth floors, a Markdown table and figures")
     e.add_argument(
-        "sample",
-        nargs="?",
-        type=Path,
-        help="checkpoint (.pt) or HDF5 file of simulated/generated jets; omit for floors only",
+        "sample", nargs="?",
+        help="checkpoint (.pt or shipped name) or HDF5 file of simulated/generated jets; omit for floors only",
     )
+    e.add_argument("--reference", nargs="+", required=True, type=Path, help="reference HDF5 dataset file(s)")
     e.add_argument(
-        "--reference", nargs="+", required=True, type=Path, help="reference HDF5 dataset file(s)"
-    )
-    e.add_argument(
-        "--mode",
-        choices=["fastsim", "generation"],
-        default=None,
+        "--mode", choices=["fastsim", "generation"], default=None,
         help="default: from the checkpoint or file, else fastsim when the reference has gen jets",
     )
     e.add_argument("--split", choices=["train", "valid", "test", "all"], default="test")
-    e.add_argument("--split-seed", type=int, default=0)
+    e.add_argument("--split-seed", type=NONNEG, default=0)
     e.add_argument(
-        "-k", "--n-particles", type=int, default=None, help="constituents per jet (generation: 30)"
+        "-k", "--n-particles", type=POSITIVE, default=None, help="constituents per jet (generation: 30)"
     )
-    e.add_argument("--n-splits", type=int, default=5, help="random event splits for the floors")
-    e.add_argument("--seed", type=int, default=0)
+    e.add_argument("--n-splits", type=POSITIVE, default=5, help="random event splits for the floors")
+    e.add_argument("--seed", type=NONNEG, default=0)
+    e.add_argument("--steps", type=POSITIVE, default=None, help="ODE steps (flow-matching models)")
     e.add_argument("--fast", action="store_true", help="reduced bootstrap sizes (quick look)")
+    e.add_argument("--force", action="store_true", help="compare even if R or k differ from the reference")
     e.add_argument("--device", default=None)
     e.add_argument("-o", "--output", type=Path, default=Path("hepgen-evaluate"))
+    _overwrite(e)
     e.set_defaults(func=_evaluate)
 
     r = sub.add_parser(
-        "run",
-        help="the main job: the fast-sim coffea processor on a fileset (default: shipped sample)",
+        "run", help="the main job: the fast-sim coffea processor on a fileset (default: shipped sample)"
     )
     r.add_argument(
-        "files",
-        nargs="*",
-        help="Delphes or PFNanoAOD ROOT files (default: the shipped 100-event sample)",
+        "files", nargs="*", help="Delphes or PFNanoAOD ROOT files (default: the shipped 100-event sample)"
     )
     r.add_argument("--fileset", help="coffea-style JSON fileset instead of files")
-    r.add_argument("--checkpoint", default=None, help="default: data/models/fastsim_ww_pu50.pt")
+    r.add_argument(
+        "--checkpoint", default=None,
+        help="fast-sim checkpoint file or shipped name (default: fastsim_ww_pu50)",
+    )
     r.add_argument("--executor", choices=["iterative", "futures", "dask"], default="iterative")
-    r.add_argument("--workers", type=int, default=2)
-    r.add_argument("--chunksize", type=int, default=50)
+    r.add_argument("--workers", type=_int_in(1, 512), default=2)
+    r.add_argument("--chunksize", type=POSITIVE, default=50)
+    r.add_argument("--R", type=RADIUS, default=None, help="jet radius (default: the checkpoint's)")
     r.add_argument("--device", default=None, help="auto (default), cpu, cuda")
-    r.add_argument("--seed", type=int, default=0)
+    r.add_argument("--seed", type=NONNEG, default=0)
+    r.add_argument(
+        "--skip-bad", action="store_true",
+        help="drop particles with non-finite momenta (counted in the cutflow) instead of stopping",
+    )
     r.add_argument("-o", "--output", default="hepgen-output")
+    _overwrite(r)
     r.set_defaults(func=_run)

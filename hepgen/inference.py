@@ -3,7 +3,10 @@
 Follows coffea's ``torch_wrapper`` pattern: the model loads on first use on the worker and is
 dropped when the runner is pickled, so processors holding a :class:`Runner` ship cheaply to
 Futures or Dask workers. Inputs and outputs are physical (GeV) float32 tables; normalisation,
-batching and device transfers happen here, under ``torch.inference_mode``.
+batching, noise and device transfers happen here, under ``torch.inference_mode``.
+
+This module imports only the model layer (registry, checkpoint format, device, keyed noise)
+and the post-processing of :mod:`hepgen.data.postprocess` — never the training stack.
 """
 
 from __future__ import annotations
@@ -12,22 +15,59 @@ import os
 
 import numpy as np
 import torch
+from tqdm.auto import tqdm
 
 from hepgen.data.normalise import Normalisation
-from hepgen.models import registry
-from hepgen.train import checkpoint
-from hepgen.train.loop import pick_device
+from hepgen.data.postprocess import to_cartesian
+from hepgen.errors import HepgenInputError
+from hepgen.models import checkpoint, registry
+from hepgen.models.device import pick_device
+from hepgen.models.noise import jet_keys, keyed_normal, keyed_uniform
+
+__all__ = ["Runner"]
+
+
+def _check_finite(table: np.ndarray, what: str) -> None:
+    bad = ~np.isfinite(table).all(axis=tuple(range(1, table.ndim)))
+    if bad.any():
+        raise HepgenInputError(
+            f"{what}: {int(bad.sum())} jet(s) with non-finite momenta (NaN or inf), the first is "
+            f"jet {int(np.flatnonzero(bad)[0])}"
+        )
 
 
 class Runner:
-    """A checkpoint ready to run: ``simulate`` (fast-sim models) or ``sample`` (generators)."""
+    """A checkpoint ready to run: ``simulate`` (fast-sim models) or ``sample`` (generators).
+
+    Args:
+        path: a checkpoint file, or the name of a shipped checkpoint (``hepgen.shipped``).
+        device: ``'auto'`` / None (CUDA when present), ``'cpu'``, ``'cuda'``, ``'cuda:1'``...
+        batch_size: jets per model call.
+        steps: ODE steps of flow-matching models (None: the checkpoint's default).
+
+    Example::
+
+        >>> import hepgen
+        >>> runner = hepgen.load("fastsim_ww_pu50")
+        >>> reco = runner.simulate(gen_constituents, seed=1)   # (N, k, 3) GeV
+    """
 
     def __init__(
-        self, path: str | os.PathLike, device: str | None = None, batch_size: int = 4096
+        self,
+        path: str | os.PathLike,
+        device: str | None = None,
+        batch_size: int = 4096,
+        steps: int | None = None,
     ) -> None:
-        self.path = os.fspath(path)
+        from hepgen.shipped import resolve_checkpoint
+
+        if batch_size < 1:
+            raise HepgenInputError(f"batch size must be ≥ 1, got {batch_size}")
+        self.path = os.fspath(resolve_checkpoint(path))
         self.device_name = device or "auto"
+        pick_device(self.device_name)  # fail now, not on a worker
         self.batch_size = batch_size
+        self.steps = steps
         ckpt = checkpoint.load(self.path)
         self.name: str = ckpt["model"]
         self.kind: str = registry.kind(self.name)
@@ -56,12 +96,17 @@ class Runner:
         if self._model is None:
             ckpt = checkpoint.load(self.path)
             model = registry.build(self.name, ckpt["config"])
-            model.load_state_dict(
-                {
-                    k: v.float() if v.is_floating_point() else v
-                    for k, v in ckpt["state_dict"].items()
-                }
-            )
+            try:
+                model.load_state_dict(
+                    {
+                        k: v.float() if v.is_floating_point() else v
+                        for k, v in ckpt["state_dict"].items()
+                    }
+                )
+            except RuntimeError as exc:
+                raise HepgenInputError(
+                    f"{self.path}: weights do not fit model {self.name!r} ({str(exc).splitlines()[0]})"
+                ) from exc
             self._model = model.to(self.device).eval()
         return self._model
 
@@ -73,56 +118,96 @@ class Runner:
     def _fit_k(self, table: np.ndarray) -> np.ndarray:
         table = np.asarray(table, dtype=np.float32)
         if table.ndim != 3 or table.shape[-1] != 3:
-            raise ValueError(f"expected constituents of shape (N, k, 3), got {table.shape}")
+            raise HepgenInputError(
+                f"constituents must have shape (jets, particles, 3) = px, py, pz; got {table.shape}"
+            )
         if table.shape[1] >= self.k:
             return table[:, : self.k]
         return np.concatenate(
             [table, np.zeros((len(table), self.k - table.shape[1], 3), np.float32)], axis=1
         )
 
-    def simulate(self, gen: np.ndarray, seed: int = 0) -> np.ndarray:
-        """Reco-level constituents (N, k, 3) for gen-level constituents (N, ≥k or <k, 3), GeV.
+    def _noise(self, keys: np.ndarray) -> dict[str, torch.Tensor]:
+        out = {}
+        for i, (name, (dist, shape)) in enumerate(self.model.noise_shapes().items()):
+            x = (
+                keyed_uniform(keys, int(np.prod(shape)), stream=100 + i).reshape(len(keys), *shape)
+                if dist == "uniform"
+                else keyed_normal(keys, shape, stream=100 + i)
+            )
+            out[name] = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)).to(self.device)
+        return out
 
-        z is drawn from q(z | gen) with a generator seeded by ``seed``: the same input and seed
-        give the same output on CPU.
+    def simulate(
+        self,
+        gen: np.ndarray,
+        seed: int = 0,
+        keys: np.ndarray | None = None,
+        progress: bool = False,
+    ) -> np.ndarray:
+        """Reco-level constituents (N, k, 3) for gen-level constituents (N, any, 3), GeV.
+
+        Args:
+            gen: generator-level constituents, zero padded.
+            seed: the noise seed.
+            keys: one uint64 key per jet (:func:`hepgen.models.noise.jet_keys`); a jet's noise
+                depends only on (seed, key), so results do not depend on batching. Default: the
+                row index.
+            progress: show a progress bar.
+
+        Raises:
+            HepgenInputError: a generator checkpoint, a wrong shape, or non-finite momenta.
         """
         if self.kind != "fastsim":
-            raise TypeError(
-                f"{self.path}: model {self.name!r} is a {self.kind}, it has no simulate()"
+            raise HepgenInputError(
+                f"{self.path}: model {self.name!r} is a {self.kind}, not a fast-sim (use sample())"
             )
         gen = self._fit_k(gen)
+        _check_finite(gen, "gen constituents")
         out = np.empty_like(gen)
         if len(gen) == 0:
             return out
+        if keys is None:
+            keys = jet_keys(seed, 0, np.zeros(len(gen)), np.arange(len(gen)))
+        else:
+            keys = jet_keys(seed, 0, np.asarray(keys, np.uint64), np.zeros(len(gen)))
         device = self.device
-        g = torch.Generator(device=device).manual_seed(int(seed))
         model = self.model
+        physical = getattr(model, "physical_io", False)
+        extra = {"steps": self.steps} if self.steps is not None and physical else {}
         with torch.inference_mode():
-            for i in range(0, len(gen), self.batch_size):
-                x = self.norms["gen"].forward(
-                    torch.from_numpy(gen[i : i + self.batch_size]).to(device)
-                )
-                y = model.simulate(x, generator=g)
-                out[i : i + self.batch_size] = self.norms["reco"].inverse(y).float().cpu().numpy()
+            for i in tqdm(
+                range(0, len(gen), self.batch_size), desc="simulate", unit="batch",
+                disable=not progress,
+            ):
+                x = torch.from_numpy(gen[i : i + self.batch_size]).to(device)
+                noise = self._noise(keys[i : i + self.batch_size])
+                if physical:
+                    y = model.simulate(x, noise=noise, **extra)
+                else:
+                    y = self.norms["reco"].inverse(
+                        model.simulate(self.norms["gen"].forward(x), noise=noise)
+                    )
+                out[i : i + self.batch_size] = y.float().cpu().numpy()
         return out
 
-    def sample(self, n: int, seed: int = 0) -> np.ndarray:
+    def sample(self, n: int, seed: int = 0, progress: bool = False) -> np.ndarray:
         """``n`` generated jets as physical cartesian constituents (n, k, 3), acceptance applied."""
-        from hepgen.train.generation import to_cartesian
-
         if self.kind != "generator":
-            raise TypeError(
-                f"{self.path}: model {self.name!r} is a {self.kind}, it has no sample()"
+            raise HepgenInputError(
+                f"{self.path}: model {self.name!r} is a {self.kind}, not a generator (use simulate())"
             )
         if n < 0:
-            raise ValueError(f"n must be ≥ 0, got {n}")
+            raise HepgenInputError(f"the number of jets must be ≥ 0, got {n}")
         device = self.device
         g = torch.Generator(device=device).manual_seed(int(seed))
         g_axes = torch.Generator().manual_seed(int(seed) + 1)
         model = self.model
         parts = []
         with torch.inference_mode():
-            for i in range(0, n, self.batch_size):
+            for i in tqdm(
+                range(0, n, self.batch_size), desc="sample", unit="batch", disable=not progress
+            ):
                 out = model.sample(min(self.batch_size, n - i), generator=g)
                 parts.append(
                     to_cartesian(out, self.norms["table"], self.coordinates, self.jet_axes, g_axes)

@@ -5,13 +5,23 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 
-import matplotlib
+import matplotlib.style
+import mplhep
+import numpy as np
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import mplhep  # noqa: E402
-import numpy as np  # noqa: E402
+# Figures are built with matplotlib's object API (``Figure``), not pyplot: importing or using
+# this module never changes the backend, so notebooks keep their inline figures. The style is
+# mplhep's ROOT style with a neutral label — these are Delphes and hepgen figures, not CMS's.
+STYLE = mplhep.style.ROOT
 
+
+def _label(ax, text: str = "hepgen") -> None:
+    ax.text(0.0, 1.01, text, transform=ax.transAxes, fontsize=14, fontweight="bold", va="bottom")
+    ax.text(1.0, 1.01, "13 TeV (simulation)", transform=ax.transAxes, fontsize=12, ha="right", va="bottom")
+
+SOURCE_LABELS = {"delphes": "Delphes", "reco_pf": "reco (PF)", "gen": "gen", "hepgen": "hepgen"}
+"""How histogram sources are named in legends (CMS PFCands are not Delphes)."""
 COLOURS = ("black", "tab:red", "tab:blue", "tab:green", "tab:orange", "tab:purple")
 LABELS = {
     "pt": r"Jet $p_T$ [GeV]",
@@ -71,9 +81,14 @@ def ratio_plot_counts(
     The grey band is the reference's relative statistical uncertainty (√N); error bars on the
     other samples are theirs. Returns the path written.
     """
-    plt.style.use(mplhep.style.CMS)
-    fig, (ax, rax) = plt.subplots(
-        2, 1, figsize=(8, 8), sharex=True, gridspec_kw={"height_ratios": [3, 1], "hspace": 0.05}
+    with matplotlib.style.context(STYLE):
+        return _ratio_plot_counts(counts, bins, reference, path, xlabel, density, logy)
+
+
+def _ratio_plot_counts(counts, bins, reference, path, xlabel, density, logy) -> str:
+    fig = Figure(figsize=(8, 8))
+    ax, rax = fig.subplots(
+        2, 1, sharex=True, gridspec_kw={"height_ratios": [3, 1], "hspace": 0.05}
     )
     width = np.diff(bins)
 
@@ -114,9 +129,8 @@ def ratio_plot_counts(
     if logy:
         ax.set_yscale("log")
     ax.legend(fontsize=14)
-    mplhep.cms.label(ax=ax, data=False, rlabel="13 TeV")
+    _label(ax)
     fig.savefig(path, bbox_inches="tight", dpi=80)
-    plt.close(fig)
     return os.fspath(path)
 
 
@@ -126,18 +140,86 @@ def hist_ratio_plots(
     """One ratio plot per ``hist.Hist`` with a ``source`` axis (summed over other category axes)."""
     paths = []
     for name, h in hists.items():
+        if name.startswith("response_"):
+            paths += _response_plots(name, h, outdir, reference)
+            continue
         sources = [s for s in h.axes["source"] if h[{"source": s}].sum() > 0]
         if not sources:
             continue
         ref = reference if reference in sources else sources[0]
         proj = {s: h[{"source": s}].project(h.axes[-1].name).values() for s in sources}
         order = {ref: proj[ref], **{s: v for s, v in proj.items() if s != ref}}
+        shown = {SOURCE_LABELS.get(s, s): v for s, v in order.items()}
         paths.append(
             ratio_plot_counts(
-                order, h.axes[-1].edges, ref, os.path.join(outdir, f"{name}.png"), h.axes[-1].label
+                shown,
+                h.axes[-1].edges,
+                SOURCE_LABELS.get(ref, ref),
+                os.path.join(outdir, f"{name}.png"),
+                h.axes[-1].label,
             )
         )
     return paths
+
+
+def _response_plots(name: str, h, outdir, reference: str) -> list[str]:
+    """One ratio plot of the response per gen-pT bin of a response histogram."""
+    paths = []
+    sources = [s for s in h.axes["source"] if h[{"source": s}].sum() > 0]
+    if reference not in sources:
+        return paths
+    edges = h.axes["gen_pt"].edges
+    for b in range(len(edges) - 1):
+        proj = {
+            SOURCE_LABELS.get(s, s): h[{"source": s, "gen_pt": b}].project(name).values()
+            for s in [reference, *[x for x in sources if x != reference]]
+        }
+        if sum(proj[SOURCE_LABELS.get(reference, reference)]) < 5:
+            continue
+        coarse = {k: v.reshape(-1, 4).sum(1) for k, v in proj.items()}  # 0.02-wide bins
+        paths.append(
+            ratio_plot_counts(
+                coarse,
+                h.axes[-1].edges[::4],
+                SOURCE_LABELS.get(reference, reference),
+                os.path.join(outdir, f"{name}_{edges[b]:.0f}_{edges[b + 1]:.0f}.png"),
+                f"{h.axes[-1].label}, gen $p_T$ {edges[b]:.0f}–{edges[b + 1]:.0f} GeV",
+            )
+        )
+    return paths
+
+
+def resolution_plot(
+    ratios: Mapping[str, tuple[np.ndarray, np.ndarray]],
+    gen_pt: np.ndarray,
+    bins: np.ndarray,
+    which: int,
+    reference: str,
+    path: str | os.PathLike,
+) -> str:
+    """IQR (resolution) and median (scale) of reco/gen vs gen pT for every source."""
+    with matplotlib.style.context(STYLE):
+        fig = Figure(figsize=(8, 8))
+        ax, rax = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [2, 1], "hspace": 0.05})
+        centres = 0.5 * (bins[1:] + bins[:-1])
+        idx = np.digitize(gen_pt, bins) - 1
+        for colour, (name, r) in zip(COLOURS, ratios.items()):
+            iqr, med = [], []
+            for b in range(len(bins) - 1):
+                v = r[which][(idx == b) & np.isfinite(r[which])]
+                q1, q2, q3 = np.percentile(v, [25, 50, 75]) if len(v) > 1 else (np.nan,) * 3
+                iqr.append(q3 - q1)
+                med.append(q2)
+            ax.plot(centres, iqr, "o-", color=colour, label=f"{name} IQR")
+            rax.plot(centres, med, "o-", color=colour)
+        ax.set_ylabel(("$p_T$" if which == 0 else "mass") + " resolution (IQR of reco/gen)")
+        ax.set_ylim(bottom=0)
+        rax.set_ylabel("median")
+        rax.set_xlabel("gen jet $p_T$ [GeV]")
+        ax.legend(fontsize=13)
+        _label(ax)
+        fig.savefig(path, bbox_inches="tight", dpi=80)
+    return os.fspath(path)
 
 
 def jet_image(rel: np.ndarray, bins: int = 100, extent: float = 0.8) -> np.ndarray:
@@ -156,8 +238,13 @@ def jet_images_plot(
     """Side-by-side average jet images on a common log colour scale."""
     from matplotlib.colors import LogNorm
 
-    plt.style.use(mplhep.style.CMS)
-    fig, axes = plt.subplots(1, len(images), figsize=(6 * len(images), 5.5), squeeze=False)
+    with matplotlib.style.context(STYLE):
+        fig = Figure(figsize=(6 * len(images), 5.5))
+        axes = fig.subplots(1, len(images), squeeze=False)
+        return _images(fig, axes, images, path, extent, LogNorm)
+
+
+def _images(fig, axes, images, path, extent, LogNorm) -> str:
     vmax = max(float(i.max()) for i in images.values()) or 1.0
     for ax, (name, img) in zip(axes[0], images.items()):
         im = ax.imshow(
@@ -173,5 +260,4 @@ def jet_images_plot(
             ax.set_ylabel(r"$\phi^{rel}$")
     fig.colorbar(im, ax=axes[0].tolist(), label=r"$\langle p_T^{rel}\rangle$")
     fig.savefig(path, bbox_inches="tight", dpi=80)
-    plt.close(fig)
     return os.fspath(path)

@@ -10,33 +10,77 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 from scipy.stats import wasserstein_distance
 
-ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_SAMPLE = ROOT / "data" / "samples" / "delphes_ww_pu50_highpt_100ev.root"
-DEFAULT_CHECKPOINT = ROOT / "data" / "models" / "fastsim_ww_pu50.pt"
+from hepgen.errors import HepgenInputError
 
 
 def load_fileset(files: list[str] | None, fileset: str | None) -> dict[str, list[str]]:
-    """Files on the command line, or a coffea-style JSON fileset {dataset: [files] | {"files": ...}}."""
-    from hepgen.io.root import HepgenInputError
+    """Files on the command line, or a coffea-style JSON fileset {dataset: [files] | {"files": ...}}.
 
+    Every file is opened and its format checked here, before any work starts.
+    """
+    from hepgen.commands import read_json
+    from hepgen.shipped import sample
+
+    if fileset and files:
+        raise HepgenInputError("give files or --fileset, not both")
     if fileset:
-        raw = json.loads(Path(fileset).read_text())
+        raw = read_json(fileset, "fileset")
         out = {}
         for name, entry in raw.items():
-            fl = entry["files"] if isinstance(entry, dict) else entry
-            out[name] = list(fl.keys()) if isinstance(fl, dict) else list(fl)
-        return out
-    files = files or [str(DEFAULT_SAMPLE)]
-    for f in files:
-        if not os.path.exists(f):
-            raise HepgenInputError(f"{f}: no such file")
-    return {Path(files[0]).stem: [str(f) for f in files]}
+            fl = entry.get("files") if isinstance(entry, dict) else entry
+            if isinstance(fl, dict):
+                fl = list(fl.keys())
+            if not isinstance(fl, list) or not fl or not all(isinstance(f, str) for f in fl):
+                raise HepgenInputError(
+                    f"{fileset}: dataset {name!r} must list file paths "
+                    '(["a.root", ...] or {"files": {"a.root": "Delphes"}})'
+                )
+            out[str(name)] = fl
+        if not out:
+            raise HepgenInputError(f"{fileset}: the fileset names no datasets")
+    else:
+        files = files or [str(sample())]
+        out = {Path(files[0]).stem: [str(f) for f in files]}
+    return out
+
+
+def check_files(fileset: dict[str, list[str]]):
+    """Open every file; all must share one format, with the branches the processor reads."""
+    from hepgen.io.formats import open_tree
+
+    fmt = None
+    for files in fileset.values():
+        for f in files:
+            tree, this = open_tree(f)
+            this.reader.branches(tree, f, need_reco=False)
+            if fmt is not None and this.name != fmt.name:
+                raise HepgenInputError(f"{f}: a {this.name} file among {fmt.name} files; run them separately")
+            fmt = this
+    return fmt
+
+
+def _ascii_fileset(fileset: dict[str, list[str]], folder: str) -> dict[str, list[str]]:
+    """coffea hashes dataset and file names as ASCII: files with other characters in their path
+    are reached through ASCII-named symbolic links in ``folder`` (same file, same UUID)."""
+    out = {}
+    for name, files in fileset.items():
+        safe = []
+        for i, f in enumerate(files):
+            if f.isascii():
+                safe.append(f)
+                continue
+            link = os.path.join(folder, f"{len(out)}_{i}.root")
+            os.symlink(os.path.abspath(f), link)
+            safe.append(link)
+        out[name.encode("ascii", "backslashreplace").decode()] = safe
+    return out
 
 
 def make_executor(name: str, workers: int):
@@ -66,23 +110,40 @@ def run_processor(
     device: str | None = None,
     seed: int = 0,
     maxchunks: int | None = None,
+    skip_bad: bool = False,
+    R: float | None = None,
 ) -> dict:
-    """Run the fast-sim processor over ``fileset``; returns the accumulator."""
+    """Run the fast-sim processor over ``fileset``; returns the accumulator.
+
+    Args:
+        fileset: {dataset: [files]} (Delphes or PFNanoAOD, one format).
+        checkpoint: fast-sim checkpoint file or shipped name.
+        executor: ``iterative``, ``futures`` or ``dask`` (a local cluster).
+        workers: worker processes for futures / dask.
+        chunksize: events per chunk.
+        device: torch device.
+        seed: noise seed.
+        maxchunks: stop after this many chunks per file (a quick look).
+        skip_bad: drop particles with non-finite momenta (counted) instead of stopping.
+        R: jet radius (default: the checkpoint's).
+    """
     from coffea import processor
-    from coffea.nanoevents import DelphesSchema, NanoAODSchema
 
-    from hepgen.io.root import open_tree
-    from processors.fastsim import FastSimProcessor
+    from hepgen.processors.fastsim import FastSimProcessor
 
-    first = next(iter(fileset.values()))[0]
-    _, fmt = open_tree(first)
-    schema, treename = (DelphesSchema, "Delphes") if fmt == "delphes" else (NanoAODSchema, "Events")
-    proc = FastSimProcessor(checkpoint, device=device, seed=seed)
+    if chunksize < 1 or workers < 1:
+        raise HepgenInputError(f"chunksize ({chunksize}) and workers ({workers}) must be ≥ 1")
+    fmt = check_files(fileset)
+    proc = FastSimProcessor(checkpoint, device=device, seed=seed, skip_bad=skip_bad, R=R)
     ex, client = make_executor(executor, workers)
+    links = tempfile.TemporaryDirectory(prefix="hepgen-links-")
     try:
-        runner = processor.Runner(ex, schema=schema, chunksize=chunksize, maxchunks=maxchunks)
-        return runner(fileset, processor_instance=proc, treename=treename)
+        runner = processor.Runner(ex, schema=fmt.schema, chunksize=chunksize, maxchunks=maxchunks)
+        return runner(
+            _ascii_fileset(fileset, links.name), processor_instance=proc, treename=fmt.tree
+        )
     finally:
+        links.cleanup()
         if client is not None:
             client.close()
             client.cluster.close()
@@ -97,17 +158,62 @@ def hist_w1(h, a: dict, b: dict) -> float:
     return float(wasserstein_distance(axis.centers, axis.centers, ua, ub))
 
 
-def fidelity_table(hists: dict, reference: str = "delphes") -> tuple[str, dict]:
+REFERENCE_LABELS = {"delphes": "Delphes", "reco_pf": "reco (PF)"}
+
+
+def response_table(hists: dict) -> tuple[str, dict]:
+    """Median and IQR of the reclustered jets' pT and mass response per gen-pT bin."""
+    from hepgen.processors.histograms import hist_quantiles
+
+    if "response_pt" not in hists:
+        return "", {}
+    data: dict = {}
+    sources = [s for s in hists["response_pt"].axes["source"]]
+    edges = hists["response_pt"].axes["gen_pt"].edges
+    lines = [
+        "Reclustered-jet response per gen-jet pT bin (each gen jet, |eta| < 2.5, paired with the "
+        "nearest reco jet within R/2; median / IQR of reco/gen, from 0.005-wide bins):",
+        "",
+        "| gen pT [GeV] | " + " | ".join(
+            f"{REFERENCE_LABELS.get(s, s)} pT med / IQR | {REFERENCE_LABELS.get(s, s)} m med / IQR" for s in sources
+        ) + " |",
+        "|---|" + "---|---|" * len(sources),
+    ]
+    for b in range(len(edges) - 1):
+        cells = []
+        for s in sources:
+            for q in ("pt", "mass"):
+                h = hists[f"response_{q}"]
+                if s not in list(h.axes["source"]):
+                    cells.append("—")
+                    continue
+                sl = h[{"source": s, "gen_pt": b}].project(f"response_{q}")
+                q1, med, q3 = hist_quantiles(sl.values(), sl.axes[0].edges)
+                data.setdefault(s, {}).setdefault(q, []).append(
+                    {"bin": [float(edges[b]), float(edges[b + 1])], "median": float(med), "iqr": float(q3 - q1), "n": int(sl.sum())}
+                )
+                cells.append("—" if not np.isfinite(med) else f"{med:.3f} / {q3 - q1:.3f} ({int(sl.sum())})")
+        lines.append(f"| {edges[b]:.0f}–{edges[b + 1]:.0f} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n", data
+
+
+def fidelity_table(hists: dict, reference: str | None = None) -> tuple[str, dict]:
     """W1 per observable: hepgen and gen vs the reference, with the reference's parity-half floor.
 
     Model figures use opposite halves (reference half 0 vs model half 1 and vice versa,
-    averaged), so they have the same sample sizes as the floor.
+    averaged), so they have the same sample sizes as the floor. Entries outside a histogram's
+    range are counted in its overflow column (they do not enter the W1). A W1 from empty
+    histograms is shown as "—".
     """
     rows, data = [], {}
     for name, h in hists.items():
-        sources = list(h.axes["source"])
-        if reference not in sources:
+        if name.startswith("response_"):
             continue
+        sources = list(h.axes["source"])
+        ref = reference or next((s for s in REFERENCE_LABELS if s in sources), None)
+        if ref is None or ref not in sources:
+            continue
+        reference = ref
         fl = hist_w1(h, {"source": reference, "half": 0}, {"source": reference, "half": 1})
         entry = {"floor": fl}
         for s in ("hepgen", "gen"):
@@ -119,14 +225,24 @@ def fidelity_table(hists: dict, reference: str = "delphes") -> tuple[str, dict]:
                     ]
                 )
                 entry[s] = float(w)
+        over = {s: int(h[{"source": s}].project(h.axes[-1].name).view(flow=True)[[0, -1]].sum()) for s in sources}
+        entry["outside_range"] = over
+        entry["entries"] = {s: int(h[{"source": s}].sum(flow=True)) for s in sources}
         data[name] = entry
+
+        def f(x: float, fmt: str = ".4g") -> str:
+            return "—" if x is None or not np.isfinite(x) else format(x, fmt)
+
+        hep = entry.get("hepgen", float("nan"))
+        ratio = hep / fl if fl and np.isfinite(fl) and fl > 0 else float("nan")
         rows.append(
-            f"| {name} | {entry.get('hepgen', float('nan')):.4g} | {entry.get('gen', float('nan')):.4g} | "
-            f"{fl:.4g} | {entry.get('hepgen', float('nan')) / fl if fl else float('nan'):.2f} |"
+            f"| {name} | {f(hep)} | {f(entry.get('gen', float('nan')))} | {f(fl)} | {f(ratio, '.2f')} | "
+            f"{entry['entries'].get(reference, 0)} | {sum(over.values())} |"
         )
+    label = REFERENCE_LABELS.get(reference or "", reference)
     head = [
-        "| observable | hepgen W1 | gen (identity) W1 | Delphes floor W1 | hepgen / floor |",
-        "|---|---|---|---|---|",
+        f"| observable | hepgen W1 | gen (identity) W1 | {label} floor W1 | hepgen / floor | {label} entries | outside range (all sources) |",
+        "|---|---|---|---|---|---|---|",
     ]
     return "\n".join(head + rows) + "\n", data
 
@@ -141,34 +257,57 @@ def main_job(
     device=None,
     output="hepgen-output",
     seed=0,
+    overwrite: bool = False,
+    skip_bad: bool = False,
+    R: float | None = None,
 ) -> Path:
+    """``hepgen run``: the fast-sim processor over files, then plots and the fidelity table.
+
+    Everything is checked before the work starts (files, checkpoint kind, device, output); the
+    output folder is written under a temporary name and renamed into place when complete, and
+    a second run into the same folder is refused while one runs.
+    """
     from coffea.util import save
 
+    from hepgen.inference import Runner
+    from hepgen.outputs import atomic_dir, check_output
     from hepgen.plotting import hist_ratio_plots
+    from hepgen.shipped import resolve_checkpoint
 
-    out = Path(output)
-    out.mkdir(parents=True, exist_ok=True)
     fs = load_fileset(files, fileset)
-    ckpt = str(checkpoint or DEFAULT_CHECKPOINT)
-    t0 = time.perf_counter()
-    acc = run_processor(fs, ckpt, executor, workers, chunksize, device, seed)
-    elapsed = time.perf_counter() - t0
-    save(acc, out / "hists.coffea")
-    plots = hist_ratio_plots(acc["hists"], out)
-    table, data = fidelity_table(acc["hists"])
-    n = acc["events"]
-    summary = (
-        f"hepgen fast-sim: {n} events from {sum(len(v) for v in fs.values())} file(s), checkpoint {ckpt}\n"
-        f"executor {executor}, {elapsed:.1f} s ({1e3 * elapsed / max(n, 1):.1f} ms/event incl. start-up)\n\n"
-        "Jets with pT > 200 GeV, |eta| < 2.5, reclustered anti-kt; W1 from the histograms' bins.\n\n"
-        + table
-    )
-    (out / "fidelity.md").write_text(summary)
-    (out / "fidelity.json").write_text(json.dumps(data, indent=2))
-    (out / "cutflow.json").write_text(json.dumps(acc["cutflow"], indent=2))
+    check_files(fs)
+    ckpt = str(resolve_checkpoint(checkpoint))
+    runner = Runner(ckpt, device=device)
+    if runner.kind != "fastsim":
+        raise HepgenInputError(f"{ckpt}: a {runner.kind} checkpoint; hepgen run needs a fast-sim")
+    out = check_output(output, [f for fl in fs.values() for f in fl], overwrite)
+    with atomic_dir(out) as tmp:
+        t0 = time.perf_counter()
+        acc = run_processor(fs, ckpt, executor, workers, chunksize, device, seed, skip_bad=skip_bad, R=R)
+        elapsed = time.perf_counter() - t0
+        save(acc, tmp / "hists.coffea")
+        sources = set()
+        for h in acc["hists"].values():
+            sources |= set(h.axes["source"])
+        reference = next((s for s in REFERENCE_LABELS if s in sources), None)
+        plots = hist_ratio_plots(acc["hists"], tmp, reference=reference or "gen")
+        table, data = fidelity_table(acc["hists"])
+        rtable, rdata = response_table(acc["hists"])
+        table = table + "\n" + rtable
+        data["response"] = rdata
+        n = acc["events"]
+        summary = (
+            f"hepgen fast-sim: {n} events from {sum(len(v) for v in fs.values())} file(s), checkpoint {ckpt}\n"
+            f"executor {executor}, {elapsed:.1f} s ({1e3 * elapsed / max(n, 1):.1f} ms/event incl. start-up)\n\n"
+            f"Jets with pT > 200 GeV, |eta| < 2.5, reclustered anti-kt R = {R or runner.R}; W1 from the "
+            "histograms' bins; reference: "
+            f"{REFERENCE_LABELS.get(reference or '', 'none (the file has no reconstructed particles)')}.\n\n"
+            + table
+        )
+        (tmp / "fidelity.md").write_text(summary)
+        (tmp / "fidelity.json").write_text(json.dumps(data, indent=2))
+        (tmp / "cutflow.json").write_text(json.dumps(acc["cutflow"], indent=2))
     print(summary)
     print("cutflow:", json.dumps(acc["cutflow"]))
-    print(
-        f"wrote hists.coffea, {len(plots)} plots, fidelity.md and cutflow.json to {out.resolve()}"
-    )
+    print(f"wrote hists.coffea, {len(plots)} plots, fidelity.md and cutflow.json to {out.resolve()}")
     return out

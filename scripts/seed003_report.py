@@ -15,12 +15,12 @@ import numpy as np
 import torch
 
 from hepgen.data.datasets import load_pairs, split_indices
+from hepgen.data.postprocess import jet_feature_dict
 from hepgen.inference import Runner
 from hepgen.metrics.distances import emd_sum
 from hepgen.physics.coordinates import to_relative
 from hepgen.physics.cuts import apply_constituent_acceptance
 from hepgen.plotting import LABELS, jet_image, jet_images_plot, ratio_plot
-from hepgen.train.fastsim import jet_feature_dict
 
 
 def reconstruct(r: Runner, jets: np.ndarray) -> np.ndarray:

@@ -1,3 +1,6 @@
+"""Shared fixtures. Shipped files are found through the installed package (``hepgen.shipped``),
+so the suite runs the same against an editable or a wheel install."""
+
 from __future__ import annotations
 
 import os
@@ -5,28 +8,54 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT / "data"
-SHARED = Path(os.environ.get("HEPGEN_SHARED_DATA", ROOT.parent / "shared" / "data"))
+from hepgen import shipped
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _shared_dir() -> Path:
+    return Path(os.environ.get("HEPGEN_SHARED_DATA", REPO.parent / "shared" / "data"))
+
+
+@pytest.fixture(scope="session")
+def repo_root() -> Path:
+    return REPO
 
 
 @pytest.fixture(scope="session")
 def shared() -> Path:
-    if not (SHARED / "README.md").exists():
-        pytest.skip(f"shared data not found at {SHARED} (set HEPGEN_SHARED_DATA)")
-    return SHARED
+    d = _shared_dir()
+    if not (d / "README.md").exists():
+        pytest.skip(f"shared data not found at {d} (set HEPGEN_SHARED_DATA)")
+    return d
 
 
 @pytest.fixture(scope="session")
 def ww_sample() -> Path:
-    return DATA / "samples" / "delphes_ww_pu50_highpt_25ev.root"
+    """The shipped 25-event boosted-WW Delphes file."""
+    return shipped.sample("delphes_ww_pu50_highpt_25ev.root")
 
 
 @pytest.fixture(scope="session")
-def ww_events():
+def ww_sample_100() -> Path:
+    """The shipped 100-event boosted-WW Delphes file (the main job's)."""
+    return shipped.sample("delphes_ww_pu50_highpt_100ev.root")
+
+
+@pytest.fixture(scope="session")
+def expected_ww() -> Path:
+    """The 25-event sample through the dataset builder (the shared layout)."""
+    return shipped.sample("delphes_ww_pu50_highpt_25ev.expected.h5")
+
+
+@pytest.fixture(scope="session")
+def expected_gg() -> Path:
+    return shipped.sample("delphes_gg_25ev.expected.h5")
+
+
+@pytest.fixture(scope="session")
+def ww_events(ww_sample):
     """The shipped 25-event Delphes file in the common particle format (one chunk)."""
     from hepgen.io import iterate_particles
 
-    return next(
-        iterate_particles(DATA / "samples" / "delphes_ww_pu50_highpt_25ev.root", step_size=25)
-    )
+    return next(iterate_particles(ww_sample, step_size=25))

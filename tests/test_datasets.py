@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 
+from hepgen import shipped
 from hepgen.data.datasets import (
     JetDataset,
     JetNetDataset,
@@ -12,9 +13,8 @@ from hepgen.data.datasets import (
     split_indices,
 )
 from hepgen.data.normalise import Normalisation
-from tests.conftest import DATA
 
-EXPECTED = DATA / "samples" / "delphes_ww_pu50_highpt_25ev.expected.h5"
+EXPECTED = shipped.sample("delphes_ww_pu50_highpt_25ev.expected.h5")
 
 
 def test_splits_are_seeded_disjoint_and_grouped_by_event():

@@ -9,13 +9,14 @@ import numpy as np
 import pytest
 import torch
 
+from hepgen import shipped
 from hepgen.cli import main
+from hepgen.errors import HepgenInputError
 from hepgen.inference import Runner
 from hepgen.io import h5
-from tests.conftest import DATA
 
-EXPECTED = DATA / "samples" / "delphes_ww_pu50_highpt_25ev.expected.h5"
-SAMPLE = DATA / "samples" / "delphes_ww_pu50_highpt_25ev.root"
+EXPECTED = shipped.sample("delphes_ww_pu50_highpt_25ev.expected.h5")
+SAMPLE = shipped.sample("delphes_ww_pu50_highpt_25ev.root")
 SMALL = {
     "convae": {"latent": 4, "filters": 4, "linear": 16},
     "convae-nf": {
@@ -75,7 +76,7 @@ def test_train_and_sample(trained, model, tmp_path):
     assert np.all((pt == 0) | (pt > 0.25))
     r = Runner(trained[model])
     np.testing.assert_array_equal(r.sample(10, seed=1), r.sample(10, seed=1))
-    with pytest.raises(TypeError, match="has no simulate"):
+    with pytest.raises(HepgenInputError, match="not a fast-sim"):
         r.simulate(np.zeros((1, 30, 3)))
 
 
@@ -143,7 +144,7 @@ def test_generate_processor(trained):
     from coffea import processor
     from coffea.nanoevents import DelphesSchema
 
-    from processors.generate import GenerateProcessor
+    from hepgen.processors.generate import GenerateProcessor
 
     proc = GenerateProcessor(str(trained["convae"]), jets_per_event=2)
     runner = processor.Runner(

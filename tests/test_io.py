@@ -12,8 +12,9 @@ import uproot
 
 from hepgen.cli import main
 from hepgen.data.build import Selection, build
-from hepgen.io import HepgenInputError, iterate_particles
+from hepgen.errors import HepgenInputError
 from hepgen.io import h5 as h5io
+from hepgen.io import iterate_particles
 
 
 def test_delphes_reader(ww_sample):
@@ -118,14 +119,12 @@ def assert_same_dataset(out, ref):
                 np.testing.assert_allclose(x, y, rtol=1e-6, atol=1e-4, err_msg=n)
 
 
-def test_builder_reproduces_shipped_expected(tmp_path):
-    from tests.conftest import DATA
-
+def test_builder_reproduces_shipped_expected(tmp_path, ww_sample, expected_ww):
     out = tmp_path / "out.h5"
     build(
-        [DATA / "samples" / "delphes_ww_pu50_highpt_25ev.root"], out, Selection.ww(), progress=False
+        [ww_sample], out, Selection.ww(), progress=False
     )
-    assert_same_dataset(out, DATA / "samples" / "delphes_ww_pu50_highpt_25ev.expected.h5")
+    assert_same_dataset(out, expected_ww)
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))

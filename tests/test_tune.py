@@ -8,10 +8,10 @@ import optuna
 import pytest
 import torch
 
+from hepgen import shipped
 from hepgen.cli import main
-from tests.conftest import DATA
 
-EXPECTED = DATA / "samples" / "delphes_ww_pu50_highpt_25ev.expected.h5"
+EXPECTED = shipped.sample("delphes_ww_pu50_highpt_25ev.expected.h5")
 
 
 @pytest.fixture

@@ -101,20 +101,11 @@ def build(
             bar.update(chunk.entry_stop - chunk.entry_start)
     bar.close()
 
-    def cat(name: str) -> h5.JetSide:
-        parts = sides[name]
-        return h5.JetSide(
-            *(
-                np.concatenate([getattr(p, f) for p in parts])
-                for f in ("constituents", "pid", "jet")
-            )
-        )
-
     attrs = {k: v for k, v in asdict(selection).items() if k != "max_jets"}
     attrs.update(events=n_events, source_files=[os.path.basename(os.fspath(p)) for p in inputs])
     pairs = h5.JetPairs(
-        cat("gen"),
-        cat("reco"),
+        h5.JetSide.concatenate(sides["gen"]),
+        h5.JetSide.concatenate(sides["reco"]),
         np.concatenate(match_dr).astype(np.float32),
         np.concatenate(numbers).astype(np.int64),
         np.concatenate(sources),

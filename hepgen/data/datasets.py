@@ -12,8 +12,8 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from hepgen.errors import HepgenInputError
 from hepgen.io import h5
-from hepgen.io.root import HepgenInputError
 
 SPLITS = ("train", "valid", "test")
 
@@ -36,6 +36,16 @@ def split_indices(
     return {name: np.flatnonzero(which == i) for i, name in enumerate(SPLITS)}
 
 
+def require_jets(train: Dataset, valid: Dataset, paths) -> None:
+    """Refuse training on an empty train or validation split (naming the files)."""
+    names = ", ".join(os.fspath(p) for p in ([paths] if isinstance(paths, (str, os.PathLike)) else paths))
+    for name, ds in (("train", train), ("validation", valid)):
+        if len(ds) == 0:
+            raise HepgenInputError(
+                f"{names}: no jets in the {name} split after the selection; nothing to train on"
+            )
+
+
 def event_keys(pairs: h5.JetPairs, file_index: int = 0) -> np.ndarray:
     return (
         (np.int64(file_index) << 48)
@@ -53,31 +63,15 @@ def load_pairs(
     parts = [h5.read(p, sides=sides, k=k) for p in paths]
     keys = np.concatenate([event_keys(p, i) for i, p in enumerate(parts)])
 
-    def cat_side(name):
-        if parts[0].__dict__[name] is None:
-            return None
-        return h5.JetSide(
-            *(
-                np.concatenate([getattr(getattr(p, name), f) for p in parts])
-                for f in ("constituents", "pid", "jet")
-            )
-        )
-
-    pairs = h5.JetPairs(
-        cat_side("gen"),
-        cat_side("reco"),
-        np.concatenate([p.match_dr for p in parts]),
-        np.concatenate([p.event_number for p in parts]),
-        np.concatenate([p.source_file for p in parts]),
-        dict(parts[0].attrs),
-    )
+    pairs = h5.JetPairs.concatenate(parts)
     return pairs, keys
 
 
 class JetPairDataset(Dataset):
     """gen → reco jet pairs for fast simulation: items are (gen (k, 3), reco (k, 3)) float32.
 
-    ``reco_min_pt`` restricts to the training phase space (seed 001 §5: reco pT > 130 GeV).
+    ``reco_min_pt`` restricts to the training phase space (seed 001 §5: reco pT > 130 GeV);
+    ``gen_min_pt`` selects on the generator-level jet instead (what a processor feeds a model).
     """
 
     def __init__(
@@ -89,6 +83,7 @@ class JetPairDataset(Dataset):
         seed: int = 0,
         reco_min_pt: float | None = None,
         exclude_events: np.ndarray | None = None,
+        gen_min_pt: float | None = None,
     ) -> None:
         if split not in SPLITS + ("all",):
             raise ValueError(f"split must be one of {SPLITS + ('all',)}, got {split!r}")
@@ -100,6 +95,8 @@ class JetPairDataset(Dataset):
             idx = idx[~np.isin(pairs.event_number[idx], exclude_events)]
         if reco_min_pt is not None:
             idx = idx[pairs.reco.jet[idx, 0] > reco_min_pt]
+        if gen_min_pt is not None:  # select on the model's condition (the gen jet), not its output
+            idx = idx[pairs.gen.jet[idx, 0] > gen_min_pt]
         self.index = idx
         self.gen = torch.from_numpy(pairs.gen.constituents[idx])
         self.reco = torch.from_numpy(pairs.reco.constituents[idx])

@@ -5,6 +5,7 @@ The common particle format is an awkward array, events × var × {px, py, pz, E,
 reconstruction level.
 """
 
-from hepgen.io.root import HepgenInputError, ParticleChunk, iterate_particles, open_tree
 
-__all__ = ["HepgenInputError", "ParticleChunk", "iterate_particles", "open_tree"]
+from hepgen.io.root import ParticleChunk, iterate_particles, open_tree
+
+__all__ = ["ParticleChunk", "iterate_particles", "open_tree"]

@@ -16,7 +16,8 @@ from __future__ import annotations
 import awkward as ak
 import numpy as np
 
-from hepgen.io.root import HepgenInputError, require_branches
+from hepgen.errors import HepgenInputError
+from hepgen.io.tree import require_branches
 
 NEUTRINOS = (12, 14, 16)
 RECO_MIN_PT = 0.25

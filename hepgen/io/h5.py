@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import h5py
 import numpy as np
 
-from hepgen.io.root import HepgenInputError
+from hepgen.errors import HepgenInputError
 
 JET_COLUMNS = ("pt", "eta", "phi", "mass", "E", "n_constituents")
 SIDES = ("gen", "reco")
@@ -26,6 +26,16 @@ class JetSide:
     constituents: np.ndarray  # (N, k, 3) float32
     pid: np.ndarray  # (N, k) int16
     jet: np.ndarray  # (N, 6) float32
+
+    def take(self, idx) -> JetSide:
+        """The jets ``idx`` (an index array, mask or slice)."""
+        return JetSide(self.constituents[idx], self.pid[idx], self.jet[idx])
+
+    @staticmethod
+    def concatenate(parts: list[JetSide]) -> JetSide:
+        return JetSide(
+            *(np.concatenate([getattr(p, f) for p in parts]) for f in ("constituents", "pid", "jet"))
+        )
 
 
 @dataclass
@@ -42,10 +52,41 @@ class JetPairs:
     def __len__(self) -> int:
         return len(self.event_number)
 
+    def take(self, idx) -> JetPairs:
+        """The jets ``idx`` (an index array, mask or slice); attributes are copied."""
+        return JetPairs(
+            None if self.gen is None else self.gen.take(idx),
+            None if self.reco is None else self.reco.take(idx),
+            self.match_dr[idx],
+            self.event_number[idx],
+            self.source_file[idx],
+            dict(self.attrs),
+        )
+
+    @staticmethod
+    def concatenate(parts: list[JetPairs]) -> JetPairs:
+        """Jets of several files in order; the first file's attributes."""
+
+        def side(name: str) -> JetSide | None:
+            sides = [getattr(p, name) for p in parts]
+            return None if any(s is None for s in sides) else JetSide.concatenate(sides)
+
+        return JetPairs(
+            side("gen"),
+            side("reco"),
+            np.concatenate([p.match_dr for p in parts]),
+            np.concatenate([p.event_number for p in parts]),
+            np.concatenate([p.source_file for p in parts]),
+            dict(parts[0].attrs),
+        )
+
 
 def write(path: str | os.PathLike, pairs: JetPairs) -> None:
-    """Write ``pairs`` in the shared layout (overwrites ``path``)."""
-    with h5py.File(path, "w") as f:
+    """Write ``pairs`` in the shared layout, atomically: a temporary file beside ``path`` is
+    renamed onto it when complete, so an interruption leaves any previous file intact."""
+    from hepgen.outputs import atomic_file
+
+    with atomic_file(path) as tmp, h5py.File(tmp, "w") as f:
         for name in SIDES:
             side = getattr(pairs, name)
             if side is None:
@@ -79,6 +120,9 @@ def read(
     except OSError as exc:
         raise HepgenInputError(f"{path}: not a readable HDF5 file ({exc})") from exc
     with f:
+        if "event_number" not in f:
+            raise HepgenInputError(f"{path}: no 'event_number' dataset (not a hepgen jet-pair file?)")
+        n = len(f["event_number"])
         out: dict[str, JetSide | None] = {}
         for name in SIDES:
             if name not in sides:
@@ -96,8 +140,20 @@ def read(
                 raise HepgenInputError(
                     f"{path}: asked for {kk} constituents, the file stores {g['constituents'].shape[1]}"
                 )
+            shapes = {d: g[d].shape for d in ("constituents", "pid", "jet")}
+            if (
+                len(shapes["constituents"]) != 3
+                or shapes["constituents"][2] != 3
+                or shapes["pid"] != shapes["constituents"][:2]
+                or len(shapes["jet"]) != 2
+                or shapes["jet"][1] != len(JET_COLUMNS)
+                or not shapes["constituents"][0] == shapes["jet"][0] == n
+            ):
+                raise HepgenInputError(
+                    f"{path}: '{name}' has shapes {shapes}; expected constituents (N, k, 3), "
+                    f"pid (N, k), jet (N, {len(JET_COLUMNS)}) with N = {n} jets"
+                )
             out[name] = JetSide(g["constituents"][sl, :kk], g["pid"][sl, :kk], g["jet"][sl])
-        n = len(f["event_number"])
         sl = slice(start, stop)
         attrs = {key: f.attrs[key] for key in f.attrs}
         if "source_files" in attrs:

@@ -10,7 +10,8 @@ from __future__ import annotations
 import awkward as ak
 import numpy as np
 
-from hepgen.io.root import HepgenInputError, require_branches
+from hepgen.errors import HepgenInputError
+from hepgen.io.tree import require_branches
 
 _LEAVES = ("pt", "eta", "phi", "mass", "pdgId")
 
@@ -31,7 +32,11 @@ def particles(coll: ak.Array) -> ak.Array:
 def branches(tree, path: str, need_reco: bool = True) -> list[str]:
     cols = ["GenCands"] + (["PFCands"] if need_reco else [])
     names = ["event"] + [f"{c}_{leaf}" for c in cols for leaf in _LEAVES]
-    require_branches(tree, path, names, "the NanoAOD reader")
+    require_branches(
+        tree, path, names,
+        "the NanoAOD reader (hepgen needs PFNanoAOD's constituents: GenCands"
+        + (", PFCands" if need_reco else "") + "; plain NanoAOD has none)",
+    )
     return names
 
 

@@ -12,7 +12,7 @@ import numpy as np
 
 from hepgen.metrics.distances import kld_symmetric, w1
 from hepgen.physics.cuts import Acceptance, apply_constituent_acceptance, jet_mask
-from hepgen.physics.kinematics import jet_features, n_constituents
+from hepgen.physics.kinematics import JET_FEATURES, jet_features, n_constituents
 from hepgen.physics.substructure import momentum_flows
 
 FEATURES = ("pt", "mass", "eta", "phi", "E", "n_constituents", "flow1", "flow2", "flow3", "flow4")
@@ -39,7 +39,7 @@ def observables(
     if acceptance is not None and apply_jet_cuts:
         keep = jet_mask(jet, acceptance.jet_min_pt, acceptance.jet_max_eta)
     flows = momentum_flows(c[keep], R, jet[keep])
-    out = {name: jet[keep, i] for i, name in enumerate(("pt", "eta", "phi", "mass", "E"))}
+    out = {name: jet[keep, i] for i, name in enumerate(JET_FEATURES)}
     out["n_constituents"] = n_constituents(c[keep]).astype(np.float64)
     for i in range(flows.shape[1]):
         out[f"flow{i + 1}"] = flows[:, i]

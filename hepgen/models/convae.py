@@ -264,6 +264,19 @@ class ConVAENFConfig:
     vae: ConVAEConfig = ConVAEConfig.table5()
     flow: RealNVPConfig = RealNVPConfig.table6()
 
+    @classmethod
+    def table5_table6(cls) -> ConVAENFConfig:
+        """Seed 000: the Table 5 (reconstruction-tuned) ConVAE and the Table 6 RealNVP."""
+        return cls()
+
+    @classmethod
+    def cpu(cls) -> ConVAENFConfig:
+        """CPU-sized: the Table 5 loss on the CPU network, an 8-transform RealNVP."""
+        return cls(
+            ConVAEConfig.cpu("table5"),
+            RealNVPConfig(transforms=8, hidden=(128, 128), learning_rate=1e-3),
+        )
+
     def to_dict(self) -> dict:
         return {"vae": self.vae.to_dict(), "flow": self.flow.to_dict()}
 

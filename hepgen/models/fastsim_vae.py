@@ -150,9 +150,25 @@ class FastSimVAE(nn.Module):
         return (out + gen if self.config.residual else out), mu, logvar
 
     @torch.no_grad()
-    def simulate(self, gen: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-        """Reco table for a gen table, z ~ q(z | gen) (normalised units in and out)."""
-        return self(gen, generator)[0]
+    def noise_shapes(self) -> dict[str, tuple[str, tuple[int, ...]]]:
+        """The noise one jet consumes: the latent ε ~ N(0, 1)."""
+        return {"eps": ("normal", (self.config.latent_dim,))}
+
+    def simulate(
+        self,
+        gen: torch.Tensor,
+        generator: torch.Generator | None = None,
+        noise: dict[str, torch.Tensor] | None = None,
+    ) -> torch.Tensor:
+        """Reco table for a gen table, z ~ q(z | gen) (normalised units in and out).
+
+        ``noise`` (per-jet ε, see :meth:`noise_shapes`) replaces draws from ``generator``.
+        """
+        if noise is None:
+            return self(gen, generator)[0]
+        mu, logvar = self.encode(gen)
+        out = self.decode(mu + noise["eps"].to(mu) * torch.exp(0.5 * logvar))
+        return out + gen if self.config.residual else out
 
 
 def in_cone_weight(

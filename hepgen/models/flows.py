@@ -31,7 +31,16 @@ class NFConfig:
 
     @classmethod
     def table7(cls) -> NFConfig:
+        """Seed 000's Table 7 NF (min-max scaled)."""
         return cls(flow=RealNVPConfig.table7())
+
+    @classmethod
+    def cpu(cls) -> NFConfig:
+        """CPU-sized: 8 transforms of (256, 256), standardised inputs."""
+        return cls(
+            flow=RealNVPConfig(transforms=8, hidden=(256, 256), learning_rate=1e-3),
+            normalisation="standardise",
+        )
 
     def to_dict(self) -> dict:
         return {
@@ -90,6 +99,16 @@ class MCFlowConfig:
     lam: float = 1.0
     noise: float = 1e-7
     learning_rate: float = 5e-4
+
+    @classmethod
+    def seed004(cls) -> MCFlowConfig:
+        """Seed 004's flow (6 transforms of (256, 256))."""
+        return cls()
+
+    @classmethod
+    def cpu(cls) -> MCFlowConfig:
+        """CPU-sized: 4 transforms of (128, 128)."""
+        return cls(transforms=4, hidden=(128, 128))
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -16,21 +16,14 @@ from dataclasses import replace
 import numpy as np
 import torch
 
-from hepgen.data.datasets import JetPairDataset
+from hepgen.data.datasets import JetPairDataset, require_jets
 from hepgen.data.normalise import Normalisation
+from hepgen.data.postprocess import jet_feature_dict
 from hepgen.metrics.distances import emd_sum, kld_sum
+from hepgen.models import checkpoint
+from hepgen.models.device import pick_device
 from hepgen.models.fastsim_vae import FastSimLoss, FastSimVAE, FastSimVAEConfig
-from hepgen.physics.cuts import apply_constituent_acceptance
-from hepgen.physics.kinematics import jet_features
-from hepgen.train import checkpoint
-from hepgen.train.loop import TrainConfig, fit_checkpointed, pick_device
-
-FEATURE_NAMES = ("pt", "eta", "phi", "mass", "E")
-
-
-def jet_feature_dict(constituents: np.ndarray) -> dict[str, np.ndarray]:
-    f = jet_features(apply_constituent_acceptance(np.asarray(constituents, np.float64)))
-    return {n: f[:, i] for i, n in enumerate(FEATURE_NAMES)}
+from hepgen.train.loop import TrainConfig, fit_checkpointed
 
 
 def train_fastsim(
@@ -64,6 +57,7 @@ def train_fastsim(
         reco_min_pt=reco_min_pt,
         exclude_events=exclude_events,
     )
+    require_jets(tr, va, data)
     if train.max_train_jets and len(tr) > train.max_train_jets:
         keep = np.random.default_rng(train.seed).choice(
             len(tr), train.max_train_jets, replace=False

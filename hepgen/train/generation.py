@@ -17,38 +17,18 @@ from dataclasses import replace
 import numpy as np
 import torch
 
-from hepgen.data.datasets import JetDataset
+from hepgen.data.datasets import JetDataset, require_jets
 from hepgen.data.normalise import Normalisation
+from hepgen.data.postprocess import jet_feature_dict, to_cartesian
 from hepgen.metrics.distances import emd_sum
-from hepgen.models import registry
+from hepgen.models import checkpoint, registry
 from hepgen.models.convae import ConVAENF, ConVAENFConfig
-from hepgen.physics.coordinates import from_relative, relative_jet_mass, to_relative
-from hepgen.physics.cuts import apply_constituent_acceptance
+from hepgen.models.device import pick_device
+from hepgen.physics.coordinates import relative_jet_mass, to_relative
 from hepgen.physics.kinematics import jet_features
-from hepgen.train import checkpoint
-from hepgen.train.fastsim import jet_feature_dict
-from hepgen.train.loop import TrainConfig, fit_checkpointed, pick_device
+from hepgen.train.loop import TrainConfig, fit_checkpointed
 
 RELATIVE_MODELS = ("mcflow",)
-
-
-def to_cartesian(
-    table_norm: torch.Tensor,
-    norm: Normalisation,
-    coordinates: str,
-    jet_axes: torch.Tensor | None,
-    generator: torch.Generator | None,
-) -> np.ndarray:
-    """Model output (normalised) → physical cartesian constituents (N, k, 3), acceptance applied.
-
-    Relative-coordinate models get jet axes (pT, η, φ) drawn from ``jet_axes`` (the training
-    set's), so their jet pT, η, φ follow the training distribution by construction.
-    """
-    x = norm.inverse(table_norm.detach().float().cpu()).numpy().astype(np.float64)
-    if coordinates == "relative":
-        idx = torch.randint(0, len(jet_axes), (len(x),), generator=generator).numpy()
-        x = from_relative(x, jet_axes.numpy().astype(np.float64)[idx])
-    return apply_constituent_acceptance(x)
 
 
 def _dataset_info(ds: JetDataset, k: int, files, split_seed: int) -> dict:
@@ -86,6 +66,7 @@ def train_generator(
     k = config.n_particles
     tr = JetDataset(data, "reco", "train", k=k, seed=split_seed)
     va = JetDataset(data, "reco", "valid", k=k, seed=split_seed)
+    require_jets(tr, va, data)
     if train.max_train_jets and len(tr) > train.max_train_jets:
         tr.constituents = tr.constituents[: train.max_train_jets]
         tr.jet = tr.jet[: train.max_train_jets]
@@ -203,6 +184,7 @@ def train_convae_nf(
     k = vae_cfg.n_particles
     tr = JetDataset(data, "reco", "train", k=k, seed=split_seed)
     va = JetDataset(data, "reco", "valid", k=k, seed=split_seed)
+    require_jets(tr, va, data)
     with torch.inference_mode():
         z = torch.cat(
             [

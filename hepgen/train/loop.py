@@ -13,6 +13,10 @@ import torch
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
+from hepgen.errors import HepgenInputError
+from hepgen.models import checkpoint
+from hepgen.models.device import pick_device
+
 
 @dataclass(frozen=True)
 class TrainConfig:
@@ -25,16 +29,10 @@ class TrainConfig:
     device: str = "auto"
     max_train_jets: int | None = None
     max_minutes: float | None = None  # wall-clock budget: stop after the epoch that exceeds it
+    schedule: str = "constant"  # or "cosine": lr · ½(1 + cos(π · epoch / epochs)), resume-safe
 
     def to_dict(self) -> dict:
         return asdict(self)
-
-
-def pick_device(device: str = "auto") -> torch.device:
-    """'auto' → CUDA when available, else CPU."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
 
 
 def fit(
@@ -57,6 +55,8 @@ def fit(
     optimizer and RNG state after every epoch so an interrupted run continues where it stopped.
     ``on_epoch(epoch, value)`` is called after each validation (Optuna reports/prunes there).
     """
+    if len(train_data) == 0:
+        raise HepgenInputError("no training jets: the data (after the selection) is empty")
     device = pick_device(config.device)
     model.to(device)
     opt = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
@@ -85,6 +85,9 @@ def fit(
     t0 = time.perf_counter() - record["time_s"]
     for epoch in range(start_epoch, config.epochs):
         model.train()
+        if config.schedule == "cosine":
+            for group in opt.param_groups:
+                group["lr"] = config.learning_rate * 0.5 * (1 + math.cos(math.pi * epoch / config.epochs))
         sums: dict[str, float] = {}
         bar = tqdm(
             loader, desc=f"epoch {epoch + 1}/{config.epochs}", leave=False, disable=not progress
@@ -164,8 +167,6 @@ def fit_checkpointed(
 ) -> dict:
     """:func:`fit` with the resume file ``OUTPUT.last.pt`` (removed unless ``resume``) and, at the
     end, the full history and training time written into the best checkpoint ``output``."""
-    from hepgen.train import checkpoint
-
     last = f"{os.fspath(output)}.last.pt"
     if not resume and os.path.exists(last):
         os.remove(last)

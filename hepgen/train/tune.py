@@ -20,9 +20,10 @@ from pathlib import Path
 
 import optuna
 
+from hepgen.models import registry
 from hepgen.train.loop import TrainConfig
 
-MODELS = ("fastsim", "convae", "convae-nf", "nf", "mcflow")
+MODELS = tuple(name for name, entry in registry.CLI.items() if entry.tunable)
 
 
 def suggest(trial: optuna.Trial, model: str, step: str, base: dict) -> tuple[dict, float]:
@@ -99,12 +100,20 @@ def make_study(name: str, storage: str, pruner: str = "median", seed: int = 0) -
     """Create or load (resume) a study; heartbeat-based retry of trials whose worker died."""
     from optuna.storages import RDBStorage, RetryFailedTrialCallback
 
-    rdb = RDBStorage(
-        storage,
-        heartbeat_interval=30,
-        grace_period=90,
-        heartbeat_stale_trial_callback=RetryFailedTrialCallback(max_retry=1),
-    )
+    from hepgen.errors import HepgenInputError
+
+    try:
+        rdb = RDBStorage(
+            storage,
+            heartbeat_interval=30,
+            grace_period=90,
+            heartbeat_stale_trial_callback=RetryFailedTrialCallback(max_retry=1),
+        )
+    except Exception as exc:  # sqlalchemy's ArgumentError, OperationalError, ...
+        raise HepgenInputError(
+            f"--storage {storage}: not a usable database URL ({type(exc).__name__}; "
+            "e.g. sqlite:///study.db)"
+        ) from exc
     p = (
         optuna.pruners.HyperbandPruner()
         if pruner == "hyperband"
@@ -131,7 +140,6 @@ def objective_factory(
     workdir: str,
     seed: int,
 ):
-    from hepgen.commands import generator_config
 
     def objective(trial: optuna.Trial) -> float:
         trial_seed = seed + trial.number
@@ -155,17 +163,14 @@ def objective_factory(
 
         out = os.path.join(workdir, f"trial{trial.number}.pt")
         if model == "fastsim":
-            from hepgen.models.fastsim_vae import FastSimVAEConfig
             from hepgen.train.fastsim import train_fastsim
 
-            cfg = FastSimVAEConfig.from_dict(
-                {**FastSimVAEConfig.residual_preset().to_dict(), **overrides}
-            )
+            _, cfg = registry.config_for("fastsim", "residual", overrides)
             record = train_fastsim(data, out, cfg, tc, progress=False, on_epoch=on_epoch)
         else:
             from hepgen.train.generation import train_generator
 
-            name, cfg = generator_config(model, preset or "cpu", overrides)
+            name, cfg = registry.config_for(model, preset or "cpu", overrides)
             record = train_generator(name, data, out, cfg, tc, progress=False, on_epoch=on_epoch)
         return float(record["best_metric"])
 
@@ -230,10 +235,7 @@ def plot_study(study: optuna.Study, outdir: str | os.PathLike) -> list[str]:
     """Optimisation history, parameter importances and parallel coordinates (matplotlib)."""
     import warnings
 
-    import matplotlib
-
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     from optuna.visualization import matplotlib as ov
 

@@ -14,7 +14,10 @@ from typing import Any
 
 import torch
 
+from hepgen.errors import HepgenInputError
+
 FORMAT = "hepgen-checkpoint/1"
+REQUIRED = ("model", "config", "state_dict", "normalisation", "dataset")
 
 
 def versions() -> dict[str, str]:
@@ -65,8 +68,6 @@ def save(
 
 def load(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict:
     """Read a checkpoint (weights only, no pickled code) and check its format."""
-    from hepgen.io.root import HepgenInputError
-
     path = os.fspath(path)
     if not os.path.exists(path):
         raise HepgenInputError(f"{path}: no such checkpoint")
@@ -78,4 +79,12 @@ def load(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> d
         ) from exc
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
         raise HepgenInputError(f"{path}: not a hepgen checkpoint (format {FORMAT} expected)")
+    missing = [key for key in REQUIRED if key not in ckpt]
+    if missing:
+        raise HepgenInputError(f"{path}: incomplete checkpoint, no {', '.join(missing)}")
+    for key in ("config", "state_dict", "normalisation", "dataset"):
+        if not isinstance(ckpt[key], dict):
+            raise HepgenInputError(f"{path}: checkpoint entry {key!r} is not a dict")
+    if not {"R", "k"} <= set(ckpt["dataset"]):
+        raise HepgenInputError(f"{path}: checkpoint dataset info lacks R or k")
     return ckpt

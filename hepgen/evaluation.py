@@ -19,12 +19,13 @@ from pathlib import Path
 import numpy as np
 
 from hepgen.data.datasets import event_keys, split_indices
+from hepgen.errors import HepgenInputError
 from hepgen.io import h5
 from hepgen.metrics import detector, floor, jetnet
 from hepgen.metrics.distances import emd_sum
 from hepgen.physics.coordinates import to_relative
 from hepgen.physics.cuts import Acceptance, apply_constituent_acceptance, jet_mask
-from hepgen.physics.kinematics import jet_features
+from hepgen.physics.kinematics import JET_FEATURES, jet_features
 from hepgen.plotting import LABELS, jet_image, jet_images_plot, ratio_plot
 
 
@@ -33,21 +34,7 @@ def select_split(pairs: h5.JetPairs, split: str, seed: int = 0) -> h5.JetPairs:
     if split == "all":
         return pairs
     idx = split_indices(event_keys(pairs), seed=seed)[split]
-    return take(pairs, idx)
-
-
-def take(pairs: h5.JetPairs, idx: np.ndarray) -> h5.JetPairs:
-    def side(s):
-        return None if s is None else h5.JetSide(s.constituents[idx], s.pid[idx], s.jet[idx])
-
-    return h5.JetPairs(
-        side(pairs.gen),
-        side(pairs.reco),
-        pairs.match_dr[idx],
-        pairs.event_number[idx],
-        pairs.source_file[idx],
-        dict(pairs.attrs),
-    )
+    return pairs.take(idx)
 
 
 def _obs_all(constituents: np.ndarray, R: float, acc: Acceptance) -> tuple[dict, np.ndarray]:
@@ -96,13 +83,17 @@ def evaluate_fastsim(
         )
 
     # response and resolution in bins of gen pT, for every source paired with its gen jet
+    # (selected on the gen jet, the model's condition; no reco cut, which would bias the lowest bin)
     gen_feats = jet_features(reference.gen.constituents.astype(np.float64))
-    bins = np.array([130, 200, 300, 400, 600, 1000, 2000], float)
+    bins = np.array(RESPONSE_BINS, float)
     results["response"] = {}
+    ratios = {}
     for name, (obs, _) in {reference_name: (ref_obs, ref_ok), **all_obs}.items():
         results["response"][name] = detector.response(
             gen_feats[:, 0], gen_feats[:, 3], obs["pt"], obs["mass"], bins
         )
+        ratios[name] = (obs["pt"] / np.where(gen_feats[:, 0] > 0, gen_feats[:, 0], np.nan),
+                        obs["mass"] / np.where(gen_feats[:, 3] > 0, gen_feats[:, 3], np.nan))
 
     # figures: every feature for all sources after the jet acceptance
     figs = []
@@ -127,9 +118,76 @@ def evaluate_fastsim(
             {n: jet_image(r, extent=R) for n, r in rel.items()}, out / "jet_images.png", extent=R
         )
     )
+    figs += response_plots(ratios, gen_feats[:, 0], bins, reference_name, out)
     results["figures"] = [os.path.basename(p) for p in figs]
-    _write(results, out, _fastsim_table(results))
+    _write(results, out, _fastsim_table(results) + "\n" + response_table(results["response"], reference_name))
     return results
+
+
+RESPONSE_BINS = (200.0, 300.0, 400.0, 600.0, 1500.0)
+"""Gen-jet pT bins (GeV) of the response and resolution table."""
+
+
+def response_table(response: Mapping[str, dict], reference_name: str = "delphes") -> str:
+    """Markdown: median and IQR of pT(reco)/pT(gen) and m(reco)/m(gen) per gen-pT bin."""
+    names = list(response)
+    first = response[names[0]]
+    lines = [
+        "Response and resolution per gen-jet pT bin (jets selected on the gen jet; median / IQR of "
+        "reco/gen; the model's IQR as a ratio to the reference's)",
+        "",
+        "| gen pT [GeV] | jets | " + " | ".join(
+            f"{n} pT med | {n} pT IQR | {n} m med | {n} m IQR" for n in names
+        ) + " |",
+        "|---|---|" + "---|---|---|---|" * len(names),
+    ]
+    ref = response[reference_name]
+    for b in range(len(first["bins"]) - 1):
+        cells = []
+        for n in names:
+            r = response[n]
+            pt_iqr, m_iqr = r["pt_iqr"][b], r["mass_iqr"][b]
+            if n == reference_name:
+                cells += [f"{r['pt_median'][b]:.3f}", f"{pt_iqr:.3f}", f"{r['mass_median'][b]:.3f}", f"{m_iqr:.3f}"]
+            else:
+                cells += [
+                    f"{r['pt_median'][b]:.3f}",
+                    f"{pt_iqr:.3f} ({pt_iqr / ref['pt_iqr'][b]:.2f}×)",
+                    f"{r['mass_median'][b]:.3f}",
+                    f"{m_iqr:.3f} ({m_iqr / ref['mass_iqr'][b]:.2f}×)",
+                ]
+        lo, hi = first["bins"][b], first["bins"][b + 1]
+        lines.append(f"| {lo:.0f}–{hi:.0f} | {first['n'][b]} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def response_plots(
+    ratios: Mapping[str, tuple[np.ndarray, np.ndarray]],
+    gen_pt: np.ndarray,
+    bins: np.ndarray,
+    reference_name: str,
+    out: Path,
+) -> list[str]:
+    """Response distributions per gen-pT bin (ratio panels to the reference) and resolution vs pT."""
+    from hepgen.plotting import ratio_plot, resolution_plot
+
+    figs = []
+    which = np.digitize(gen_pt, bins) - 1
+    for i, q in enumerate(("pt", "mass")):
+        for b in range(len(bins) - 1):
+            sel = which == b
+            vals = {n: r[i][sel & np.isfinite(r[i])] for n, r in ratios.items()}
+            if min(len(v) for v in vals.values()) < 10:
+                continue
+            figs.append(
+                ratio_plot(
+                    vals, reference_name, out / f"response_{q}_{int(bins[b])}_{int(bins[b + 1])}.png",
+                    f"{'$p_T$' if q == 'pt' else 'mass'} reco / gen, gen $p_T$ {bins[b]:.0f}–{bins[b + 1]:.0f} GeV",
+                    bins=np.linspace(0.5, 1.5, 51) if q == "pt" else np.linspace(0.0, 2.0, 51),
+                )
+            )
+        figs.append(resolution_plot(ratios, gen_pt, bins, i, reference_name, out / f"resolution_{q}.png"))
+    return figs
 
 
 def _rel(constituents: np.ndarray, acc: Acceptance, ok: np.ndarray) -> np.ndarray:
@@ -194,8 +252,8 @@ def evaluate_generation(
         w1efp, _ = jetnet.w1efp(ref_rel[a], orel[b], seed=seed)
         fpd, _ = jetnet.fpd(ref_efp[a], oefp[b], seed=seed, **fpd_kw)
         kpd, _ = jetnet.kpd(ref_efp[a], oefp[b], seed=seed, **kpd_kw)
-        cov, mmd = jetnet.cov_mmd(ref_rel[a], orel[b], seed=seed, n_batches=cov_batches, R=R)
-        names = ("pt", "eta", "phi", "mass", "E")
+        cov, mmd = jetnet.cov_mmd(ref_rel[a], orel[b], seed=seed, n_batches=cov_batches)
+        names = JET_FEATURES
         emd = emd_sum(
             {n: ref_jet[a, i] for i, n in enumerate(names)},
             {n: ojet[b, i] for i, n in enumerate(names)},
@@ -233,7 +291,7 @@ def evaluate_generation(
         "sample": sample_name if sample is not None else None,
     }
     figs = []
-    names = ("pt", "eta", "phi", "mass", "E")
+    names = JET_FEATURES
     for i, f in enumerate(names):
         vals = {"real": ref_jet[:, i]}
         if sample is not None:
@@ -274,80 +332,156 @@ def _write(results: dict, out: Path, table: str) -> None:
     (out / "metrics.md").write_text(table)
 
 
-def run_evaluate(args) -> dict:
-    """The ``hepgen evaluate`` command (see ``hepgen evaluate --help``)."""
-    from hepgen.data.datasets import load_pairs
-    from hepgen.io.root import HepgenInputError
+def _check_compatible(what: str, sample_attrs: dict, ref_attrs: dict, mode: str, force: bool) -> None:
+    """Refuse comparing jets of different R or k (``force`` compares anyway)."""
+    problems = []
+    for key in ("R", "k"):
+        a, b = sample_attrs.get(key), ref_attrs.get(key)
+        if a is None or b is None:
+            continue
+        if key == "R" and abs(float(a) - float(b)) > 1e-6:
+            problems.append(f"R = {float(a):g} vs the reference's {float(b):g}")
+        if key == "k" and mode == "fastsim" and int(a) > int(b):
+            problems.append(f"k = {int(a)} vs the reference's {int(b)}")
+    if problems and not force:
+        raise HepgenInputError(
+            f"{what}: does not match the reference ({'; '.join(problems)}); pass --force to compare anyway"
+        )
 
-    ref_all, keys = load_pairs(args.reference)
-    idx = (
-        np.arange(len(ref_all))
-        if args.split == "all"
-        else split_indices(keys, seed=args.split_seed)[args.split]
-    )
-    ref = take(ref_all, idx)
+
+def evaluate(
+    sample: str | os.PathLike | None,
+    reference: list[str | os.PathLike],
+    output: str | os.PathLike = "hepgen-evaluate",
+    *,
+    mode: str | None = None,
+    split: str = "test",
+    split_seed: int = 0,
+    n_particles: int | None = None,
+    n_splits: int = 5,
+    seed: int = 0,
+    fast: bool = False,
+    device: str | None = None,
+    force: bool = False,
+    overwrite: bool = False,
+    steps: int | None = None,
+) -> dict:
+    """Metrics with truth floors, ``metrics.json``, ``metrics.md`` and figures in ``output``.
+
+    Args:
+        sample: a checkpoint (``.pt`` or shipped name) or an HDF5 file written by ``simulate`` /
+            ``sample``; None for the floors alone.
+        reference: reference HDF5 jet-pair files (the same files, in the same order, as
+            training used: the split is by event and file).
+        output: folder to write (atomically; replaced only with ``overwrite``).
+        mode: ``fastsim`` or ``generation`` (default: from the sample).
+        split: ``train``, ``valid``, ``test`` or ``all``.
+        split_seed: seed of the 70/15/15 split by event.
+        n_particles: constituents per jet in generation mode (default 30).
+        n_splits: random event splits for the floors.
+        seed: noise / sampling seed.
+        fast: reduced bootstrap sizes (a quick look).
+        device: torch device.
+        force: compare even when R or k differ from the reference's.
+        overwrite: replace an existing ``output``.
+        steps: ODE steps for flow-matching models (default: the checkpoint's).
+
+    Raises:
+        HepgenInputError: unreadable inputs, mismatched R/k, samples that do not line up.
+    """
+    from hepgen.data.datasets import load_pairs
+    from hepgen.outputs import atomic_dir, check_output
+
+    if split not in ("train", "valid", "test", "all"):
+        raise HepgenInputError(f"--split {split!r}: train, valid, test or all")
+    if n_splits < 1:
+        raise HepgenInputError(f"--n-splits {n_splits}: must be ≥ 1")
+    if mode not in (None, "fastsim", "generation"):
+        raise HepgenInputError(f"--mode {mode!r}: fastsim or generation")
+    sample_is_ckpt = sample is not None and not str(sample).endswith((".h5", ".hdf5"))
+    check_output(output, [*reference, *([sample] if sample is not None else [])], overwrite)
+    ref_all, keys = load_pairs(reference)
+    if len(ref_all) == 0:
+        raise HepgenInputError(f"{reference[0]}: the reference holds no jets")
+    idx = np.arange(len(ref_all)) if split == "all" else split_indices(keys, seed=split_seed)[split]
+    ref = ref_all.take(idx)
     # event keys must stay distinct across reference files
     ref.source_file = (keys[idx] >> 40).astype(np.int16)
     R = float(ref.attrs.get("R", 0.5))
-    sample_path = args.sample
     runner = None
     sample_pairs = None
-    if sample_path is not None and str(sample_path).endswith(".pt"):
+    if sample_is_ckpt:
         from hepgen.inference import Runner
 
-        runner = Runner(sample_path, device=args.device)
-        mode = args.mode or runner.kind.replace("generator", "generation")
-    elif sample_path is not None:
-        sample_pairs = h5.read(sample_path, sides=("reco",))  # generated files have no gen side
-        mode = args.mode or (
+        runner = Runner(sample, device=device, steps=steps)
+        mode = mode or runner.kind.replace("generator", "generation")
+        _check_compatible(str(sample), {"R": runner.R, "k": runner.k}, ref.attrs, mode, force)
+    elif sample is not None:
+        sample_pairs = h5.read(sample, sides=("reco",))  # generated files have no gen side
+        mode = mode or (
             "fastsim"
             if sample_pairs.attrs.get("hepgen_kind", "fastsim") == "fastsim"
             else "generation"
         )
+        _check_compatible(str(sample), sample_pairs.attrs, ref.attrs, mode, force)
     else:
-        mode = args.mode or ("fastsim" if ref.gen is not None else "generation")
+        mode = mode or ("fastsim" if ref.gen is not None else "generation")
+    if mode == "fastsim" and (ref.gen is None or ref.reco is None):
+        raise HepgenInputError(f"{reference[0]}: fast-sim evaluation needs gen and reco sides")
+    if mode == "fastsim" and runner is not None and runner.kind != "fastsim":
+        raise HepgenInputError(f"{sample}: a {runner.kind} checkpoint cannot be evaluated as a fast-sim")
 
-    if mode == "fastsim":
-        samples = {"gen (identity)": ref.gen.constituents}
-        if runner is not None:
-            from hepgen.simulate import simulate_pairs
-
-            samples = {
-                "hepgen": simulate_pairs(runner, ref, seed=args.seed).reco.constituents,
-                **samples,
-            }
-        elif sample_pairs is not None:
-            if len(sample_pairs) == len(ref_all):
-                sample_pairs = take(sample_pairs, idx)
-            if len(sample_pairs) != len(ref) or not np.array_equal(
-                sample_pairs.event_number, ref.event_number
-            ):
+    with atomic_dir(output) as tmp:
+        if mode == "fastsim":
+            if len(ref) < 4:
                 raise HepgenInputError(
-                    f"{sample_path}: its jets do not line up with the reference {args.split} split; "
-                    "simulate the same reference file (hepgen simulate CHECKPOINT REF.h5)"
+                    f"{reference[0]}: {len(ref)} jets in the {split} split; too few for floors"
                 )
-            samples = {"hepgen": sample_pairs.reco.constituents, **samples}
-        return evaluate_fastsim(
-            ref, samples, args.output, R=R, n_splits=args.n_splits, seed=args.seed
-        )
+            samples = {"gen (identity)": ref.gen.constituents}
+            if runner is not None:
+                from hepgen.simulation import simulate_pairs
 
-    k = args.n_particles or 30
-    real = ref.reco.constituents[:, :k]
-    sample = None
-    name = "model"
-    if runner is not None:
-        sample = runner.sample(len(real), seed=args.seed)[:, :k]
-        name = runner.name
-    elif sample_pairs is not None:
-        sample = sample_pairs.reco.constituents[:, :k]
-        name = str(sample_pairs.attrs.get("hepgen_model", "model"))
-    return evaluate_generation(
-        real,
-        sample,
-        args.output,
-        R=R,
-        n_splits=min(args.n_splits, 3),
-        seed=args.seed,
-        fast=args.fast,
-        sample_name=name,
-    )
+                samples = {
+                    "hepgen": simulate_pairs(runner, ref, seed=seed).reco.constituents,
+                    **samples,
+                }
+            elif sample_pairs is not None:
+                if len(sample_pairs) == len(ref_all):
+                    sample_pairs = sample_pairs.take(idx)
+                if len(sample_pairs) != len(ref) or not np.array_equal(
+                    sample_pairs.event_number, ref.event_number
+                ):
+                    raise HepgenInputError(
+                        f"{sample}: its jets do not line up with the reference {split} split; "
+                        "simulate the same reference file (hepgen simulate CHECKPOINT REF.h5)"
+                    )
+                samples = {"hepgen": sample_pairs.reco.constituents, **samples}
+            results = evaluate_fastsim(ref, samples, tmp, R=R, n_splits=n_splits, seed=seed)
+        else:
+            if ref.reco is None:
+                raise HepgenInputError(f"{reference[0]}: generation evaluation needs a reco side")
+            k = n_particles or 30
+            real = ref.reco.constituents[:, :k]
+            if len(real) < MIN_GENERATION_JETS:
+                raise HepgenInputError(
+                    f"{reference[0]}: {len(real)} jets in the {split} split; the JetNet metrics "
+                    f"need at least {MIN_GENERATION_JETS} (FPD fits a covariance; the floors split "
+                    "the sample in halves)"
+                )
+            gen_sample = None
+            name = "model"
+            if runner is not None:
+                gen_sample = runner.sample(len(real), seed=seed)[:, :k]
+                name = runner.name
+            elif sample_pairs is not None:
+                gen_sample = sample_pairs.reco.constituents[:, :k]
+                name = str(sample_pairs.attrs.get("hepgen_model", "model"))
+            results = evaluate_generation(
+                real, gen_sample, tmp, R=R, n_splits=min(n_splits, 3), seed=seed, fast=fast,
+                sample_name=name,
+            )
+    return results
+
+
+MIN_GENERATION_JETS = 20
+"""Fewer real jets than this cannot give a covariance (FPD) or two halves for the floors."""

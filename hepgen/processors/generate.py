@@ -12,16 +12,27 @@ from __future__ import annotations
 
 import numpy as np
 
+from hepgen.data.postprocess import particles_from_jets
 from hepgen.physics.clustering import cluster
 from hepgen.physics.cuts import Acceptance
-from processors.base import HepgenProcessor
-from processors.fastsim import particles_from_jets
+from hepgen.processors.base import HepgenProcessor
 
 
 class GenerateProcessor(HepgenProcessor):
+    """Noise → generated jets → histograms, beside the input file's gen (and reco) jets.
+
+    Args:
+        checkpoint: generator checkpoint file or shipped name (default: hepgen's default generator).
+        device: torch device.
+        jets_per_event: jets generated per input event (or ``jets_per_chunk`` in all).
+        acceptance: jet cuts (default pT > 300 GeV: the gluon sets' phase space).
+        seed: sampling seed.
+        with_reference: also fill the file's own reconstruction.
+    """
+
     def __init__(
         self,
-        checkpoint: str,
+        checkpoint: str | None = None,
         device: str | None = None,
         jets_per_event: int = 1,
         jets_per_chunk: int | None = None,
@@ -29,9 +40,16 @@ class GenerateProcessor(HepgenProcessor):
         seed: int = 0,
         with_reference: bool = True,
     ) -> None:
-        super().__init__(checkpoint, device, acceptance, seed, with_reference)
+        from hepgen.errors import HepgenInputError
+        from hepgen.shipped import DEFAULT_GENERATOR
+
+        super().__init__(checkpoint or DEFAULT_GENERATOR, device, acceptance, seed, with_reference)
+        if self.runner.kind != "generator":
+            raise HepgenInputError(
+                f"{self.runner.path}: a {self.runner.kind} checkpoint; the generator processor needs a generator"
+            )
         if jets_per_event < 1 and jets_per_chunk is None:
-            raise ValueError("jets_per_event must be ≥ 1 (or give jets_per_chunk)")
+            raise HepgenInputError("jets_per_event must be ≥ 1 (or give jets_per_chunk)")
         self.jets_per_event = jets_per_event
         self.jets_per_chunk = jets_per_chunk
 
@@ -46,5 +64,5 @@ class GenerateProcessor(HepgenProcessor):
             int(per_event.sum()), seed=self.chunk_seed(events)
         ).astype(np.float64)
         particles = particles_from_jets(constituents, per_event)
-        jets = self.select(cluster(particles, self.runner.R, min_pt=self.acceptance.jet_min_pt))
+        jets = self.select(cluster(particles, self.R, min_pt=self.acceptance.jet_min_pt))
         return jets, {"jets generated": int(per_event.sum())}

@@ -1,0 +1,84 @@
+"""Model tables back to physics: the one module that turns what a model emits into particles,
+jets and the dataset layout — used by ``simulate``, ``sample``, training validation and both
+processors.
+
+- :func:`to_cartesian` — a generator's normalised output → physical cartesian constituents;
+- :func:`reco_side` — predicted constituents → the layout's ``reco`` side (acceptance applied);
+- :func:`particles_from_jets` — dense per-jet constituents → each event's particles (awkward);
+- :func:`jet_feature_dict` — constituents → {pt, eta, phi, mass, E} after the acceptance.
+"""
+
+from __future__ import annotations
+
+import awkward as ak
+import numpy as np
+import torch
+
+from hepgen.data.normalise import Normalisation
+from hepgen.io import h5
+from hepgen.physics.coordinates import from_relative
+from hepgen.physics.cuts import Acceptance, apply_constituent_acceptance
+from hepgen.physics.kinematics import JET_FEATURES, jet_features, n_constituents
+
+__all__ = ["jet_feature_dict", "particles_from_jets", "reco_side", "to_cartesian"]
+
+
+def to_cartesian(
+    table_norm: torch.Tensor,
+    norm: Normalisation,
+    coordinates: str,
+    jet_axes: torch.Tensor | None,
+    generator: torch.Generator | None,
+) -> np.ndarray:
+    """Model output (normalised) → physical cartesian constituents (N, k, 3), acceptance applied.
+
+    Relative-coordinate models get jet axes (pT, η, φ) drawn from ``jet_axes`` (the training
+    set's), so their jet pT, η, φ follow the training distribution by construction.
+    """
+    x = norm.inverse(table_norm.detach().float().cpu()).numpy().astype(np.float64)
+    if coordinates == "relative":
+        idx = torch.randint(0, len(jet_axes), (len(x),), generator=generator).numpy()
+        x = from_relative(x, jet_axes.numpy().astype(np.float64)[idx])
+    return apply_constituent_acceptance(x)
+
+
+def jet_feature_dict(constituents: np.ndarray) -> dict[str, np.ndarray]:
+    """{pt, eta, phi, mass, E} of each jet, from its constituents after the acceptance."""
+    f = jet_features(apply_constituent_acceptance(np.asarray(constituents, np.float64)))
+    return {n: f[:, i] for i, n in enumerate(JET_FEATURES)}
+
+
+def reco_side(constituents: np.ndarray, acceptance: Acceptance = Acceptance()) -> h5.JetSide:
+    """Predicted constituents → the layout's reco side (constituent acceptance applied).
+
+    The model predicts momenta only: ``pid`` is 0 for every entry, and the jet table's
+    n_constituents counts the accepted predicted constituents (at most k).
+    """
+    c = apply_constituent_acceptance(
+        np.asarray(constituents, np.float64),
+        acceptance.constituent_min_pt,
+        acceptance.constituent_max_eta,
+    )
+    jet = np.concatenate([jet_features(c), n_constituents(c)[:, None]], axis=1)
+    return h5.JetSide(c.astype(np.float32), np.zeros(c.shape[:2], np.int16), jet.astype(np.float32))
+
+
+def particles_from_jets(constituents: np.ndarray, jets_per_event: np.ndarray) -> ak.Array:
+    """Dense per-jet constituents (N, k, 3) → each event's particles (common format).
+
+    ``jets_per_event`` says how many consecutive jets belong to each event; padding (all-zero
+    rows) is dropped.
+    """
+    nonzero = np.any(constituents != 0, axis=-1)
+    p = constituents[nonzero]
+    parts = ak.zip(
+        {
+            "px": p[:, 0],
+            "py": p[:, 1],
+            "pz": p[:, 2],
+            "E": np.linalg.norm(p, axis=1),
+            "pid": np.zeros(len(p), np.int32),
+        }
+    )
+    per_jet = ak.unflatten(nonzero.sum(axis=1), np.asarray(jets_per_event))
+    return ak.unflatten(parts, ak.to_numpy(ak.sum(per_jet, axis=1)))
