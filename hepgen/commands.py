@@ -182,10 +182,14 @@ def _evaluate(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     from hepgen.run import main_job
 
+    if args.scheduler:
+        args.executor = "dask"
+
     main_job(
         args.files, args.fileset, args.checkpoint, args.executor, args.workers, args.chunksize,
         args.device, args.output, args.seed, overwrite=args.overwrite, skip_bad=args.skip_bad,
-        R=args.R,
+        R=args.R, scheduler=args.scheduler, retries=args.retries,
+        skip_bad_files=args.skip_bad_files, maxchunks=args.maxchunks,
     )
     return 0
 
@@ -378,6 +382,17 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="fast-sim checkpoint file or shipped name (default: fastsim_ww_pu50)",
     )
     r.add_argument("--executor", choices=["iterative", "futures", "dask"], default="iterative")
+    r.add_argument(
+        "--scheduler", default=None,
+        help="address of a running Dask scheduler (tcp://host:8786); implies --executor dask. "
+        "--executor dask alone uses DASK_SCHEDULER_ADDRESS when set, else a local cluster",
+    )
+    r.add_argument("--retries", type=NONNEG, default=0, help="retries of a failed chunk (futures, dask)")
+    r.add_argument("--maxchunks", type=POSITIVE, default=None, help="at most this many chunks per file (a quick look)")
+    r.add_argument(
+        "--skip-bad-files", action="store_true",
+        help="skip unreadable files (listed in files.json and the summary) instead of stopping",
+    )
     r.add_argument("--workers", type=_int_in(1, 512), default=2)
     r.add_argument("--chunksize", type=POSITIVE, default=50)
     r.add_argument("--R", type=RADIUS, default=None, help="jet radius (default: the checkpoint's)")

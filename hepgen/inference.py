@@ -1,8 +1,11 @@
 """Batched inference on any hepgen checkpoint: lazy loading, device choice, picklable.
 
 Follows coffea's ``torch_wrapper`` pattern: the model loads on first use on the worker and is
-dropped when the runner is pickled, so processors holding a :class:`Runner` ship cheaply to
-Futures or Dask workers. Inputs and outputs are physical (GeV) float32 tables; normalisation,
+dropped when the runner is pickled. What a worker needs travels with the pickled runner: the
+checkpoint's bytes and their SHA-256 (a shipped checkpoint travels by name and hash and is
+resolved from the worker's installed hepgen) — never a driver-side path, which a worker on
+another machine or in another folder does not have. The worker verifies the hash before
+loading (``weights_only=True``). Inputs and outputs are physical (GeV) float32 tables; normalisation,
 batching, noise and device transfers happen here, under ``torch.inference_mode``.
 
 This module imports only the model layer (registry, checkpoint format, device, keyed noise)
@@ -11,6 +14,7 @@ and the post-processing of :mod:`hepgen.data.postprocess` — never the training
 
 from __future__ import annotations
 
+import hashlib
 import os
 
 import numpy as np
@@ -63,12 +67,26 @@ class Runner:
 
         if batch_size < 1:
             raise HepgenInputError(f"batch size must be ≥ 1, got {batch_size}")
-        self.path = os.fspath(resolve_checkpoint(path))
+        from hepgen.shipped import checkpoints
+
+        resolved = resolve_checkpoint(path)
+        self.path = os.fspath(resolved)
         self.device_name = device or "auto"
         pick_device(self.device_name)  # fail now, not on a worker
         self.batch_size = batch_size
         self.steps = steps
-        ckpt = checkpoint.load(self.path)
+        blob = resolved.read_bytes()
+        self.sha256 = hashlib.sha256(blob).hexdigest()
+        shipped_name = None
+        if resolved.stem in checkpoints():
+            from hepgen.shipped import checkpoint as shipped_checkpoint
+
+            if os.path.samefile(shipped_checkpoint(resolved.stem), resolved):
+                shipped_name = resolved.stem
+        # a shipped checkpoint travels by name (+ hash); any other by its bytes
+        self.shipped_name: str | None = shipped_name
+        self._blob: bytes | None = None if shipped_name else blob
+        ckpt = checkpoint.load(self.path, data=blob)
         self.name: str = ckpt["model"]
         self.kind: str = registry.kind(self.name)
         self.config: dict = ckpt["config"]
@@ -91,10 +109,26 @@ class Runner:
     def device(self) -> torch.device:
         return pick_device(self.device_name)
 
+    def _checkpoint_bytes(self) -> bytes:
+        """The checkpoint's bytes, from the pickle or the installed package, hash-verified."""
+        if self._blob is not None:
+            blob = self._blob
+        else:
+            from hepgen.shipped import checkpoint as shipped_checkpoint
+
+            blob = shipped_checkpoint(self.shipped_name).read_bytes()
+        got = hashlib.sha256(blob).hexdigest()
+        if got != self.sha256:
+            raise HepgenInputError(
+                f"{self.path}: checkpoint hash {got[:12]}… differs from the driver's "
+                f"{self.sha256[:12]}… (a different hepgen version on this worker?)"
+            )
+        return blob
+
     @property
     def model(self) -> torch.nn.Module:
         if self._model is None:
-            ckpt = checkpoint.load(self.path)
+            ckpt = checkpoint.load(self.path, data=self._checkpoint_bytes())
             model = registry.build(self.name, ckpt["config"])
             try:
                 model.load_state_dict(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -51,19 +52,34 @@ def load_fileset(files: list[str] | None, fileset: str | None) -> dict[str, list
     return out
 
 
-def check_files(fileset: dict[str, list[str]]):
-    """Open every file; all must share one format, with the branches the processor reads."""
+def check_files(fileset: dict[str, list[str]], skip_bad_files: bool = False):
+    """Open every file: all must share one format, with the branches the processor reads.
+
+    Returns (format, the usable files). With ``skip_bad_files`` an unusable file is reported
+    and left out (coffea's ``skipbadfiles``), otherwise it stops the run.
+    """
     from hepgen.io.formats import open_tree
 
-    fmt = None
+    fmt, good = None, []
     for files in fileset.values():
         for f in files:
-            tree, this = open_tree(f)
-            this.reader.branches(tree, f, need_reco=False)
-            if fmt is not None and this.name != fmt.name:
-                raise HepgenInputError(f"{f}: a {this.name} file among {fmt.name} files; run them separately")
+            try:
+                tree, this = open_tree(f)
+                this.reader.branches(tree, f, need_reco=False)
+                if fmt is not None and this.name != fmt.name:
+                    raise HepgenInputError(
+                        f"{f}: a {this.name} file among {fmt.name} files; run them separately"
+                    )
+            except HepgenInputError as exc:
+                if not skip_bad_files:
+                    raise
+                print(f"hepgen run: skipping {exc}", file=sys.stderr)
+                continue
             fmt = this
-    return fmt
+            good.append(f)
+    if fmt is None:
+        raise HepgenInputError("no usable input file (all were skipped)")
+    return fmt, good
 
 
 def _ascii_fileset(fileset: dict[str, list[str]], folder: str) -> dict[str, list[str]]:
@@ -83,22 +99,46 @@ def _ascii_fileset(fileset: dict[str, list[str]], folder: str) -> dict[str, list
     return out
 
 
-def make_executor(name: str, workers: int):
+def connect(address: str, timeout: float = 5.0):
+    """A ``dask.distributed.Client`` on a running scheduler, or one clear error within seconds."""
+    try:
+        from dask.distributed import Client
+    except ImportError as exc:
+        raise HepgenInputError("the dask executor needs dask.distributed: pip install 'hepgen[dask]'") from exc
+    try:
+        return Client(address, timeout=f"{timeout}s")
+    except (OSError, TimeoutError, ValueError, TypeError) as exc:
+        raise HepgenInputError(
+            f"--scheduler {address}: no Dask scheduler answers there within {timeout:g} s "
+            f"({type(exc).__name__})"
+        ) from exc
+
+
+def make_executor(name: str, workers: int, scheduler: str | None = None, retries: int = 0):
+    """(coffea executor, the Dask client to close or None).
+
+    ``dask`` with ``scheduler`` (or ``DASK_SCHEDULER_ADDRESS``) connects to a running cluster;
+    without one it starts a local cluster of ``workers`` processes.
+    """
     from coffea import processor
 
     if name == "iterative":
         return processor.IterativeExecutor(), None
     if name == "futures":
-        return processor.FuturesExecutor(workers=workers), None
+        return processor.FuturesExecutor(workers=workers, retries=retries), None
     if name == "dask":
+        address = scheduler or os.environ.get("DASK_SCHEDULER_ADDRESS")
+        if address:
+            client = connect(address)
+            return processor.DaskExecutor(client=client, status=False, retries=retries), client
         from dask.distributed import Client, LocalCluster
 
         cluster = LocalCluster(
             n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None
         )
         client = Client(cluster)
-        return processor.DaskExecutor(client=client, status=False), client
-    raise ValueError(f"unknown executor {name!r}: iterative, futures or dask")
+        return processor.DaskExecutor(client=client, status=False, retries=retries), client
+    raise HepgenInputError(f"unknown executor {name!r}: iterative, futures or dask")
 
 
 def run_processor(
@@ -112,6 +152,9 @@ def run_processor(
     maxchunks: int | None = None,
     skip_bad: bool = False,
     R: float | None = None,
+    scheduler: str | None = None,
+    retries: int = 0,
+    skip_bad_files: bool = False,
 ) -> dict:
     """Run the fast-sim processor over ``fileset``; returns the accumulator.
 
@@ -126,6 +169,10 @@ def run_processor(
         maxchunks: stop after this many chunks per file (a quick look).
         skip_bad: drop particles with non-finite momenta (counted) instead of stopping.
         R: jet radius (default: the checkpoint's).
+        scheduler: address of a running Dask scheduler (``executor='dask'``).
+        retries: retries of a failed chunk (futures / dask).
+        skip_bad_files: skip unreadable files (coffea's ``skipbadfiles``); they are listed in
+            the output's ``skipped_files``.
     """
     from coffea import processor
 
@@ -133,20 +180,33 @@ def run_processor(
 
     if chunksize < 1 or workers < 1:
         raise HepgenInputError(f"chunksize ({chunksize}) and workers ({workers}) must be ≥ 1")
-    fmt = check_files(fileset)
+    fmt, good = check_files(fileset, skip_bad_files=skip_bad_files)
+    skipped = [f for files in fileset.values() for f in files if f not in good]
+    fileset = {name: [f for f in files if f in good] for name, files in fileset.items()}
+    fileset = {name: files for name, files in fileset.items() if files}
     proc = FastSimProcessor(checkpoint, device=device, seed=seed, skip_bad=skip_bad, R=R)
-    ex, client = make_executor(executor, workers)
+    ex, client = make_executor(executor, workers, scheduler, retries)
     links = tempfile.TemporaryDirectory(prefix="hepgen-links-")
     try:
-        runner = processor.Runner(ex, schema=fmt.schema, chunksize=chunksize, maxchunks=maxchunks)
-        return runner(
+        runner = processor.Runner(
+            ex, schema=fmt.schema, chunksize=chunksize, maxchunks=maxchunks,
+            skipbadfiles=skip_bad_files,
+        )
+        acc = runner(
             _ascii_fileset(fileset, links.name), processor_instance=proc, treename=fmt.tree
         )
+        read = set(acc.get("files", {}))
+        acc["skipped_files"] = skipped + [
+            f for files in fileset.values() for f in files if os.path.basename(f) not in read
+        ] if skip_bad_files else skipped
+        return acc
     finally:
         links.cleanup()
         if client is not None:
+            local = getattr(client, "cluster", None)
             client.close()
-            client.cluster.close()
+            if local is not None:
+                local.close()
 
 
 def hist_w1(h, a: dict, b: dict) -> float:
@@ -260,6 +320,10 @@ def main_job(
     overwrite: bool = False,
     skip_bad: bool = False,
     R: float | None = None,
+    scheduler: str | None = None,
+    retries: int = 0,
+    skip_bad_files: bool = False,
+    maxchunks: int | None = None,
 ) -> Path:
     """``hepgen run``: the fast-sim processor over files, then plots and the fidelity table.
 
@@ -275,7 +339,7 @@ def main_job(
     from hepgen.shipped import resolve_checkpoint
 
     fs = load_fileset(files, fileset)
-    check_files(fs)
+    check_files(fs, skip_bad_files=skip_bad_files)
     ckpt = str(resolve_checkpoint(checkpoint))
     runner = Runner(ckpt, device=device)
     if runner.kind != "fastsim":
@@ -283,7 +347,11 @@ def main_job(
     out = check_output(output, [f for fl in fs.values() for f in fl], overwrite)
     with atomic_dir(out) as tmp:
         t0 = time.perf_counter()
-        acc = run_processor(fs, ckpt, executor, workers, chunksize, device, seed, skip_bad=skip_bad, R=R)
+        acc = run_processor(
+            fs, ckpt, executor, workers, chunksize, device, seed, maxchunks=maxchunks,
+            skip_bad=skip_bad, R=R, scheduler=scheduler, retries=retries,
+            skip_bad_files=skip_bad_files,
+        )
         elapsed = time.perf_counter() - t0
         save(acc, tmp / "hists.coffea")
         sources = set()
@@ -307,6 +375,15 @@ def main_job(
         (tmp / "fidelity.md").write_text(summary)
         (tmp / "fidelity.json").write_text(json.dumps(data, indent=2))
         (tmp / "cutflow.json").write_text(json.dumps(acc["cutflow"], indent=2))
+        files_summary = {
+            "files": acc.get("files", {}),
+            "skipped_files": acc.get("skipped_files", []),
+        }
+        (tmp / "files.json").write_text(json.dumps(files_summary, indent=2))
+        summary += "\nPer file: " + "; ".join(
+            f"{name}: {d['events']} events, {d['chunks']} chunks, {d['time_s']:.1f} s"
+            for name, d in files_summary["files"].items()
+        ) + (f"\nSkipped files: {', '.join(files_summary['skipped_files'])}" if files_summary["skipped_files"] else "") + "\n"
     print(summary)
     print("cutflow:", json.dumps(acc["cutflow"]))
     print(f"wrote hists.coffea, {len(plots)} plots, fidelity.md and cutflow.json to {out.resolve()}")

@@ -66,13 +66,21 @@ def save(
     os.replace(tmp, path)
 
 
-def load(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict:
-    """Read a checkpoint (weights only, no pickled code) and check its format."""
+def load(
+    path: str | os.PathLike, map_location: str | torch.device = "cpu", data: bytes | None = None
+) -> dict:
+    """Read a checkpoint (weights only, no pickled code) and check its format.
+
+    ``data``: the checkpoint's bytes (``path`` then only names it in messages).
+    """
+    import io
+
     path = os.fspath(path)
-    if not os.path.exists(path):
+    if data is None and not os.path.exists(path):
         raise HepgenInputError(f"{path}: no such checkpoint")
     try:
-        ckpt = torch.load(path, map_location=map_location, weights_only=True)
+        source = io.BytesIO(data) if data is not None else path
+        ckpt = torch.load(source, map_location=map_location, weights_only=True)
     except Exception as exc:
         raise HepgenInputError(
             f"{path}: not a readable checkpoint ({type(exc).__name__}: {exc})"

@@ -159,6 +159,9 @@ class HepgenProcessor(processor.ProcessorABC):
         }, extra
 
     def process(self, events):
+        import time
+
+        t0 = time.perf_counter()
         hists = book()
         half = detect_events(events).event_numbers(events) % 2
         sources, extra = self.sources(events)
@@ -172,7 +175,9 @@ class HepgenProcessor(processor.ProcessorABC):
                     cutflow[name]["response"] = fill_response(
                         hists, name, sources["gen"], jets, half, self.R, self.acceptance.jet_max_eta
                     )
-        return {"hists": hists, "cutflow": cutflow, "events": len(events)}
+        name = os.path.basename(str(events.metadata.get("filename", "?")))
+        stats = {"events": len(events), "chunks": 1, "time_s": time.perf_counter() - t0}
+        return {"hists": hists, "cutflow": cutflow, "events": len(events), "files": {name: stats}}
 
     paired = False
     """True when the ``hepgen`` jets are a response to the event's gen jets (fast-sim)."""
