@@ -104,7 +104,7 @@ def _train(args: argparse.Namespace) -> int:
         name, cfg, args.data, args.output, tc,
         split_seed=args.split_seed, resume=args.resume, progress=not args.quiet,
         exclude_events=_exclude(args.exclude_events), reco_min_pt=args.reco_min_pt,
-        gen_min_pt=args.gen_min_pt, half=args.half,
+        gen_min_pt=args.gen_min_pt, half=args.half, balance=args.balance,
     )
     print(
         f"best epoch {record['best_epoch'] + 1}: {record['metric']} = {record['best_metric']:.4g}; "
@@ -280,6 +280,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument(
         "--exclude-events", nargs="+", type=Path, default=None,
         help="dataset files whose event numbers are held out of training (e.g. a demo sample's)",
+    )
+    t.add_argument(
+        "--balance", action="store_true",
+        help="fastsim-fm: weight processes (file families, e.g. ww / qcd / ttbar) equally",
     )
     t.add_argument("--max-train-jets", type=POSITIVE, default=None)
     t.add_argument(

@@ -1,36 +1,48 @@
 #!/usr/bin/env bash
 # The exact commands that trained the checkpoints shipped in data/models/ (2-core CPU machine).
-# Usage: scripts/train_shipped.sh [SHARED_DATA_DIR] [fastsim|generators|seed003|all]
+# Usage: scripts/train_shipped.sh [SHARED_DATA_DIR] [fastsim|fastsim-v2|fastsim-mixed|generators|seed003|all]
+# Every family of files is taken with a glob: more seeds in SHARED_DATA_DIR are used as they appear.
 set -euo pipefail
 D=${1:-../shared/data}
 what=${2:-all}
+WW=("$D"/fastsim_ww_pu50_highpt_s1*.h5)
+# The shipped 100-event demo sample is the first 100 events of s111: hold them out of training.
+DEMO="$D"/samples/expected/delphes_ww_pu50_highpt_100ev.h5
+if [[ $what == fastsim-v2 || $what == all ]]; then
+  # fast-sim v2 (FSFM), boosted WW only: the transfer baseline of RESULTS.md §2b
+  hepgen train fastsim-fm --data "${WW[@]}" --exclude-events "$DEMO" -o data/models/fastsim_fm_ww_pu50.pt \
+    --epochs 100 --schedule cosine --lr 1e-3 --batch-size 256 --patience 30 --max-minutes 62 --overwrite
+fi
+if [[ $what == fastsim-mixed || $what == all ]]; then
+  # fast-sim v2 trained across processes (WW + QCD + ttbar, processes balanced): the default
+  hepgen train fastsim-fm --data "${WW[@]}" "$D"/fastsim_qcd_pu50_highpt_s*.h5 "$D"/fastsim_ttbar_pu50_highpt_s*.h5 \
+    --balance --exclude-events "$DEMO" -o data/models/fastsim_ww_pu50.pt \
+    --epochs 60 --schedule cosine --lr 1e-3 --batch-size 256 --patience 30 --max-minutes 55 --overwrite
+fi
 if [[ $what == fastsim || $what == all ]]; then
-  # detector-response VAE: seed 001 architecture + loss, with hepgen's residual connection and
+  # the seed-001 VAE baseline: seed 001 architecture + loss, with hepgen's residual connection and
   # in-cone jet terms (residual-cone; RESULTS.md §2 compares it with --preset residual and seed).
-  # The shipped 100-event demo sample is the first 100 events of s111: hold them out of training.
-  # (The shipped file was written to out/fastsim_cone.pt by this command and copied here.)
   hepgen train fastsim --preset residual-cone --data "$D"/fastsim_ww_pu50_highpt_s11{1,3,4}.h5 \
-    --exclude-events "$D"/samples/expected/delphes_ww_pu50_highpt_100ev.h5 \
-    -o data/models/fastsim_ww_pu50.pt --epochs 40 --lr 5e-4 --batch-size 128 --patience 12 --half \
-    --max-minutes 13 -q
+    --exclude-events "$DEMO" -o data/models/fastsim_vae_ww_pu50.pt --epochs 40 --lr 5e-4 \
+    --batch-size 128 --patience 12 --half --max-minutes 13 -q --overwrite
 fi
 if [[ $what == generators || $what == all ]]; then
   G=("$D"/gluon_r08_s20{1,2,3,5}.h5)
   hepgen train convae --preset cpu --data "${G[@]}" -o data/models/convae_gluon.pt \
-    --epochs 300 --batch-size 100 --patience 10 --max-minutes 4 -q
+    --epochs 300 --batch-size 100 --patience 10 --max-minutes 4 -q --overwrite
   # two steps, each with its own 4-minute budget
   hepgen train convae-nf --preset cpu --data "${G[@]}" -o data/models/convae_nf_gluon.pt \
-    --epochs 300 --batch-size 100 --patience 10 --max-minutes 4 -q
+    --epochs 300 --batch-size 100 --patience 10 --max-minutes 4 -q --overwrite
   hepgen train nf --preset cpu --data "${G[@]}" -o data/models/nf_gluon.pt \
-    --epochs 300 --batch-size 100 --patience 10 --max-minutes 4 -q
+    --epochs 300 --batch-size 100 --patience 10 --max-minutes 4 -q --overwrite
   hepgen train mcflow --preset cpu --data "${G[@]}" -o data/models/mcflow_gluon.pt \
-    --epochs 300 --batch-size 100 --patience 10 --max-minutes 5 -q
+    --epochs 300 --batch-size 100 --patience 10 --max-minutes 5 -q --overwrite
 fi
 if [[ $what == seed003 || $what == all ]]; then
   # seed 003's MSE vs Chamfer VAEs (100 particles); not shipped (report only: docs/seed003/)
   G=("$D"/gluon_r08_s20{1,2,3,5}.h5)
-  hepgen train vae-mse --data "${G[@]}" -o out/vae_mse_gluon.pt --epochs 300 --batch-size 100 --patience 10 --max-minutes 3 -q
-  hepgen train vae-chamfer --data "${G[@]}" -o out/vae_chamfer_gluon.pt --epochs 300 --batch-size 100 --patience 10 --max-minutes 3 -q
+  hepgen train vae-mse --data "${G[@]}" -o out/vae_mse_gluon.pt --epochs 300 --batch-size 100 --patience 10 --max-minutes 3 -q --overwrite
+  hepgen train vae-chamfer --data "${G[@]}" -o out/vae_chamfer_gluon.pt --epochs 300 --batch-size 100 --patience 10 --max-minutes 3 -q --overwrite
   python scripts/seed003_report.py --mse out/vae_mse_gluon.pt --chamfer out/vae_chamfer_gluon.pt \
     --reference "${G[@]}" -o docs/seed003
 fi

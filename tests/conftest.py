@@ -59,3 +59,23 @@ def ww_events(ww_sample):
     from hepgen.io import iterate_particles
 
     return next(iterate_particles(ww_sample, step_size=25))
+
+
+def _gaussian_jets(n, seed, shift=0.0, k=30, width=0.1):
+    """Jets in JetNet relative coordinates (η_rel, φ_rel, pT_rel) with 5 padded particles."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    x = np.zeros((n, k, 3))
+    x[..., 0] = rng.normal(shift, width, (n, k))
+    x[..., 1] = rng.normal(0, width, (n, k))
+    p = rng.exponential(1, (n, k))
+    x[..., 2] = p / p.sum(1, keepdims=True)
+    x[:, k - 5 :] = 0
+    return x
+
+
+@pytest.fixture(scope="session")
+def gaussian_jets():
+    """A factory of toy jets: ``gaussian_jets(n, seed, shift=0, k=30, width=0.1)``."""
+    return _gaussian_jets

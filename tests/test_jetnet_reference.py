@@ -11,21 +11,9 @@ from hepgen.metrics import jetnet as hj
 je = pytest.importorskip("jetnet.evaluation")
 
 
-def jets(n, seed, shift=0.0, width=0.1, k=30):
-    """Jets in JetNet relative coordinates (η_rel, φ_rel, pT_rel) with 5 padded particles."""
-    rng = np.random.default_rng(seed)
-    x = np.zeros((n, k, 3))
-    x[..., 0] = rng.normal(shift, width, (n, k))
-    x[..., 1] = rng.normal(0, width, (n, k))
-    p = rng.exponential(1, (n, k))
-    x[..., 2] = p / p.sum(1, keepdims=True)
-    x[:, k - 5 :] = 0
-    return x
-
-
 @pytest.fixture(scope="module")
-def samples():
-    return jets(4000, 0), jets(4000, 1, shift=0.02, width=0.12)
+def samples(gaussian_jets):
+    return gaussian_jets(4000, 0), gaussian_jets(4000, 1, shift=0.02, width=0.12)
 
 
 def close(a, sa, b, sb, rel=0.0):

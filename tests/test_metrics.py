@@ -10,17 +10,6 @@ from hepgen.metrics import detector, floor, jetnet
 from hepgen.metrics.distances import emd_sum, kld_symmetric, w1, w1_hist
 
 
-def gaussian_jets(n, seed, shift=0.0, k=30, width=0.1):
-    rng = np.random.default_rng(seed)
-    x = np.zeros((n, k, 3))
-    x[..., 0] = rng.normal(shift, width, (n, k))
-    x[..., 1] = rng.normal(0, width, (n, k))
-    p = rng.exponential(1, (n, k))
-    x[..., 2] = p / p.sum(1, keepdims=True)
-    x[:, k - 5 :] = 0  # padding
-    return x
-
-
 def test_w1_analytic_and_identity():
     rng = np.random.default_rng(0)
     a = rng.normal(0, 1, 200_000)
@@ -48,7 +37,7 @@ def test_emd_sum():
     assert emd_sum(feats, shifted) == pytest.approx(0.5, abs=0.02)  # 0.1 of the range for each of 5
 
 
-def test_jetnet_metrics_order_and_analytic_shift():
+def test_jetnet_metrics_order_and_analytic_shift(gaussian_jets):
     real, same, shifted = (
         gaussian_jets(2000, 0),
         gaussian_jets(2000, 1),

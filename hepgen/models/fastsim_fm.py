@@ -191,25 +191,30 @@ class FSFM(nn.Module):
         self.velocity = Velocity(c)
 
     # ------------------------------------------------------------------ features
+    def _relative(self, table: torch.Tensor, axis: torch.Tensor):
+        """Particles (B, k, 3) → ((log pT/pT_axis, Δη/R, Δφ/R) (B, k, 3), mask) around ``axis``."""
+        pt = torch.hypot(table[..., 0], table[..., 1])
+        mask = pt > 0
+        safe = torch.where(mask, pt, torch.ones_like(pt))
+        eta = torch.where(mask, torch.asinh(table[..., 2] / safe), torch.zeros_like(pt))
+        phi = torch.atan2(table[..., 1], table[..., 0])
+        part = torch.stack(
+            [
+                torch.log(safe / axis[:, 0:1].clamp_min(EPS)),
+                (eta - axis[:, 1:2]) / self.config.R,
+                wrap_phi(phi - axis[:, 2:3]) / self.config.R,
+            ],
+            -1,
+        )
+        return part * mask.unsqueeze(-1), mask
+
     def _gen_features(self, gen: torch.Tensor):
         """Gen table → (condition (B, 8) raw, per-particle (B, k, 3) raw, mask, gen jet (B, 5))."""
         c = self.config
         gen = gen[:, : c.n_particles]
-        pt = torch.hypot(gen[..., 0], gen[..., 1])
-        mask = pt > 0
         jet = jet_features(gen)
-        safe = torch.where(mask, pt, torch.ones_like(pt))
-        eta = torch.where(mask, torch.asinh(gen[..., 2] / safe), torch.zeros_like(pt))
-        phi = torch.atan2(gen[..., 1], gen[..., 0])
+        part, mask = self._relative(gen, jet)
         jpt = jet[:, 0:1].clamp_min(EPS)
-        part = torch.stack(
-            [
-                torch.log(safe / jpt),
-                (eta - jet[:, 1:2]) / c.R,
-                wrap_phi(phi - jet[:, 2:3]) / c.R,
-            ],
-            -1,
-        ) * mask.unsqueeze(-1)
         flows = momentum_flows(gen, c.R, jet)
         cond = torch.cat(
             [
@@ -227,21 +232,9 @@ class FSFM(nn.Module):
         """Reco table → (jet response (B, 4) raw, particles (B, k, 3) raw, mask, n)."""
         c = self.config
         reco = reco[:, : c.n_particles]
-        pt = torch.hypot(reco[..., 0], reco[..., 1])
-        mask = pt > 0
         jet = jet_features(reco)
-        safe = torch.where(mask, pt, torch.ones_like(pt))
-        eta = torch.where(mask, torch.asinh(reco[..., 2] / safe), torch.zeros_like(pt))
-        phi = torch.atan2(reco[..., 1], reco[..., 0])
+        part, mask = self._relative(reco, gen_jet)
         gpt = gen_jet[:, 0:1].clamp_min(EPS)
-        part = torch.stack(
-            [
-                torch.log(safe / gpt),
-                (eta - gen_jet[:, 1:2]) / c.R,
-                wrap_phi(phi - gen_jet[:, 2:3]) / c.R,
-            ],
-            -1,
-        ) * mask.unsqueeze(-1)
         y = torch.cat(
             [
                 torch.log(jet[:, 0:1].clamp_min(EPS) / gpt),

@@ -27,6 +27,7 @@ def train_model(
     reco_min_pt: float = 130.0,
     gen_min_pt: float = 100.0,
     half: bool = False,
+    balance: bool = False,
 ) -> dict:
     """Train model ``name`` (a checkpoint name of :mod:`hepgen.models.registry`).
 
@@ -43,13 +44,14 @@ def train_model(
         reco_min_pt: fastsim_vae's training phase space (reco jet pT).
         gen_min_pt: fastsim_fm's selection (gen jet pT).
         half: store float16 weights (fastsim_vae).
+        balance: weight the processes (file families) equally (fastsim_fm).
     """
     if name == "fastsim_fm":
         from hepgen.train.fastsim_fm import train_fastsim_fm
 
         return train_fastsim_fm(
             data, output, config, train, gen_min_pt=gen_min_pt, split_seed=split_seed,
-            resume=resume, progress=progress, exclude_events=exclude_events,
+            resume=resume, progress=progress, exclude_events=exclude_events, balance=balance,
         )
     if name == "fastsim_vae":
         from hepgen.train.fastsim import train_fastsim

@@ -8,8 +8,6 @@ constituent acceptance is applied to the prediction.
 from __future__ import annotations
 
 import os
-import shlex
-import sys
 from collections.abc import Sequence
 from dataclasses import replace
 
@@ -23,7 +21,7 @@ from hepgen.metrics.distances import emd_sum, kld_sum
 from hepgen.models import checkpoint
 from hepgen.models.device import pick_device
 from hepgen.models.fastsim_vae import FastSimLoss, FastSimVAE, FastSimVAEConfig
-from hepgen.train.loop import TrainConfig, fit_checkpointed
+from hepgen.train.loop import TrainConfig, command_line, fit_checkpointed, pair_dataset_info
 
 
 def train_fastsim(
@@ -99,23 +97,10 @@ def train_fastsim(
         return res
 
     output = os.fspath(output)
-    files = [os.path.basename(os.fspath(p)) for p in data]
-    dataset_info = {
-        "R": float(tr.attrs.get("R", 0.5)),
-        "k": config.n_particles,
-        "files": files,
-        "reco_min_pt": reco_min_pt,
-        "split_seed": split_seed,
-        "n_train": len(tr),
-        "n_valid": len(va),
-        "excluded_events": 0 if exclude_events is None else int(len(np.unique(exclude_events))),
-        "selection": {
-            k: (float(v) if isinstance(v, (int, float, np.number)) else str(v))
-            for k, v in tr.attrs.items()
-            if k != "source_files"
-        },
-    }
-    command = " ".join(shlex.quote(a) for a in ["hepgen", *sys.argv[1:]]) if sys.argv else ""
+    dataset_info = pair_dataset_info(
+        tr, va, data, config.n_particles, split_seed, exclude_events, reco_min_pt=reco_min_pt
+    )
+    command = command_line()
 
     def save_best(record: dict) -> None:
         checkpoint.save(

@@ -8,8 +8,6 @@ on the validation loss (flow-matching MSE + response NLL + multiplicity cross-en
 from __future__ import annotations
 
 import os
-import shlex
-import sys
 from collections.abc import Sequence
 from dataclasses import replace
 
@@ -20,9 +18,16 @@ from hepgen.data.datasets import JetPairDataset, require_jets
 from hepgen.models import checkpoint
 from hepgen.models.device import pick_device
 from hepgen.models.fastsim_fm import FSFM, FSFMConfig
-from hepgen.train.loop import TrainConfig, fit_checkpointed
+from hepgen.train.loop import TrainConfig, command_line, fit_checkpointed, pair_dataset_info
 
-__all__ = ["train_fastsim_fm"]
+__all__ = ["process_family", "train_fastsim_fm"]
+
+
+def process_family(path: str | os.PathLike) -> str:
+    """A dataset file's family: its name without the ``_sNNN`` seed and suffix."""
+    import re
+
+    return re.sub(r"_s\d+$", "", os.path.splitext(os.path.basename(os.fspath(path)))[0])
 
 
 def train_fastsim_fm(
@@ -36,6 +41,7 @@ def train_fastsim_fm(
     progress: bool = True,
     exclude_events: np.ndarray | None = None,
     on_epoch=None,
+    balance: bool = False,
 ) -> dict:
     """Train :class:`FSFM`; writes the best checkpoint to ``output`` (and ``output.last.pt``).
 
@@ -49,6 +55,9 @@ def train_fastsim_fm(
         resume: continue from ``output.last.pt``.
         progress: progress bars.
         exclude_events: event numbers held out (e.g. a demo sample's).
+        balance: weight the processes equally — the training jets of each file family (the
+            file name without its ``_sNNN`` seed, e.g. ``fastsim_qcd_pu50_highpt``) are repeated
+            up to the largest family's count (at most 3×). Validation is not reweighted.
     """
     torch.manual_seed(train.seed)
     sets = {
@@ -62,6 +71,22 @@ def train_fastsim_fm(
     require_jets(tr, va, data)
     if train.max_train_jets and len(tr) > train.max_train_jets:
         keep = np.random.default_rng(train.seed).choice(len(tr), train.max_train_jets, replace=False)
+        tr.gen, tr.reco = tr.gen[keep], tr.reco[keep]
+    families = {}
+    if balance:
+        names = [process_family(p) for p in data]
+        fam = np.array([names[int(i)] for i in (tr.event_keys >> 48)])
+        counts = {f: int((fam == f).sum()) for f in set(names)}
+        top = max(counts.values())
+        reps = []
+        for f, n in counts.items():
+            idx = np.flatnonzero(fam == f)
+            factor = min(3.0, top / max(n, 1))
+            whole, frac = int(factor), factor - int(factor)
+            extra = np.random.default_rng(train.seed).choice(idx, int(frac * len(idx)), replace=False)
+            reps.append(np.concatenate([np.tile(idx, whole), extra]))
+            families[f] = {"jets": n, "weight": round(factor, 3)}
+        keep = np.concatenate(reps)
         tr.gen, tr.reco = tr.gen[keep], tr.reco[keep]
     device = pick_device(train.device)
     model = FSFM(config)
@@ -86,22 +111,10 @@ def train_fastsim_fm(
         return {f"valid_{key}": v / max(len(va), 1) for key, v in terms.items()}
 
     output = os.fspath(output)
-    dataset_info = {
-        "R": float(tr.attrs.get("R", config.R)),
-        "k": config.n_particles,
-        "files": [os.path.basename(os.fspath(p)) for p in data],
-        "gen_min_pt": gen_min_pt,
-        "split_seed": split_seed,
-        "n_train": len(tr),
-        "n_valid": len(va),
-        "excluded_events": 0 if exclude_events is None else int(len(np.unique(exclude_events))),
-        "selection": {
-            key: (float(v) if isinstance(v, (int, float, np.number)) else str(v))
-            for key, v in tr.attrs.items()
-            if key != "source_files"
-        },
-    }
-    command = " ".join(shlex.quote(a) for a in ["hepgen", *sys.argv[1:]]) if sys.argv else ""
+    dataset_info = pair_dataset_info(
+        tr, va, data, config.n_particles, split_seed, exclude_events, gen_min_pt=gen_min_pt, processes=families
+    )
+    command = command_line()
 
     def save_best(record: dict) -> None:
         checkpoint.save(

@@ -186,3 +186,34 @@ def fit_checkpointed(
     best["training"].update({k: record[k] for k in ("history", "time_s", "stopped") if k in record})
     torch.save(best, output)
     return record
+
+
+def pair_dataset_info(
+    train_set, valid_set, data, k: int, split_seed: int, exclude_events=None, **extra
+) -> dict:
+    """The ``dataset`` entry of a fast-sim checkpoint: R, k, files, split, selection."""
+    import numpy as np
+
+    return {
+        "R": float(train_set.attrs.get("R", 0.5)),
+        "k": k,
+        "files": [os.path.basename(os.fspath(p)) for p in data],
+        "split_seed": split_seed,
+        "n_train": len(train_set),
+        "n_valid": len(valid_set),
+        "excluded_events": 0 if exclude_events is None else int(len(np.unique(exclude_events))),
+        "selection": {
+            key: (float(v) if isinstance(v, (int, float, np.number)) else str(v))
+            for key, v in train_set.attrs.items()
+            if key != "source_files"
+        },
+        **extra,
+    }
+
+
+def command_line() -> str:
+    """The command that is running, for the checkpoint's record."""
+    import shlex
+    import sys
+
+    return " ".join(shlex.quote(a) for a in ["hepgen", *sys.argv[1:]]) if sys.argv else ""
