@@ -172,7 +172,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         args.sample, args.reference, args.output, mode=args.mode, split=args.split,
         split_seed=args.split_seed, n_particles=args.n_particles, n_splits=args.n_splits,
         seed=args.seed, fast=args.fast, device=args.device, force=args.force,
-        overwrite=args.overwrite, steps=args.steps,
+        overwrite=args.overwrite, steps=args.steps, only_files=args.only_files,
     )
     print((Path(args.output) / "metrics.md").read_text())
     print(f"wrote metrics.json, metrics.md and {len(results['figures'])} figures to {args.output}")
@@ -361,6 +361,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     e.add_argument("--split", choices=["train", "valid", "test", "all"], default="test")
     e.add_argument("--split-seed", type=NONNEG, default=0)
+    e.add_argument(
+        "--only-files", default=None, metavar="SUBSTRING",
+        help="after the split, keep only jets of reference files whose name contains SUBSTRING "
+        "(one process of a multi-process training list)",
+    )
     e.add_argument(
         "-k", "--n-particles", type=POSITIVE, default=None, help="constituents per jet (generation: 30)"
     )

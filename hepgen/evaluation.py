@@ -365,6 +365,7 @@ def evaluate(
     force: bool = False,
     overwrite: bool = False,
     steps: int | None = None,
+    only_files: str | None = None,
 ) -> dict:
     """Metrics with truth floors, ``metrics.json``, ``metrics.md`` and figures in ``output``.
 
@@ -385,6 +386,9 @@ def evaluate(
         force: compare even when R or k differ from the reference's.
         overwrite: replace an existing ``output``.
         steps: ODE steps for flow-matching models (default: the checkpoint's).
+        only_files: keep only the jets of reference files whose name contains this string,
+            *after* the split — so a model trained on several processes is evaluated on one
+            process with exactly the held-out events of its training split.
 
     Raises:
         HepgenInputError: unreadable inputs, mismatched R/k, samples that do not line up.
@@ -404,6 +408,11 @@ def evaluate(
     if len(ref_all) == 0:
         raise HepgenInputError(f"{reference[0]}: the reference holds no jets")
     idx = np.arange(len(ref_all)) if split == "all" else split_indices(keys, seed=split_seed)[split]
+    if only_files:
+        chosen = [i for i, p in enumerate(reference) if only_files in os.path.basename(os.fspath(p))]
+        if not chosen:
+            raise HepgenInputError(f"--only-files {only_files!r}: no reference file name contains it")
+        idx = idx[np.isin(keys[idx] >> 48, chosen)]
     ref = ref_all.take(idx)
     # event keys must stay distinct across reference files
     ref.source_file = (keys[idx] >> 40).astype(np.int16)

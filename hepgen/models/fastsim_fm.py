@@ -65,6 +65,8 @@ class FSFMConfig:
         head_hidden: the multiplicity head.
         steps: ODE steps at inference (midpoint rule: two network calls each).
         project: rescale the constituents' pT to the sampled jet response.
+        project_mass: also scale the particles' angular offsets so the jet mass follows the
+            sampled mass response (inference only: a checkpoint can switch it on or off).
         learning_rate: Adam's.
     """
 
@@ -79,6 +81,7 @@ class FSFMConfig:
     head_hidden: tuple[int, ...] = (128, 128)
     steps: int = 6
     project: bool = True
+    project_mass: bool = False
     learning_rate: float = 1e-3
 
     @classmethod
@@ -350,10 +353,25 @@ class FSFM(nn.Module):
         eta = geta + part[..., 1] * c.R
         phi = gphi + part[..., 2] * c.R
         pt = pt * mask
-        out = torch.stack([pt * torch.cos(phi), pt * torch.sin(phi), pt * torch.sinh(eta)], -1)
+        target_pt = gpt * torch.exp(y[:, 0:1])
         if c.project:
-            jpt = torch.hypot(out[..., 0].sum(1), out[..., 1].sum(1)).clamp_min(EPS)
-            target = gpt.squeeze(-1) * torch.exp(y[:, 0])
-            out = out * (target / jpt)[:, None, None]
+            # the jet pT follows the sampled response: rescale every constituent's pT
+            jpt = torch.hypot((pt * torch.cos(phi)).sum(1), (pt * torch.sin(phi)).sum(1))
+            pt = pt * (target_pt / jpt.clamp_min(EPS).unsqueeze(-1))
+        if c.project_mass:
+            # then the mass: scale the angular offsets from the jet axis by m_target / m (for
+            # massless particles m² ≈ Σ pT_i pT_j ΔR_ij², so m scales with the angles)
+            m_target = gjet[:, 3:4].clamp_min(0.1) * torch.exp(y[:, 1:2])
+            for _ in range(2):
+                j = jet_features(
+                    torch.stack([pt * torch.cos(phi), pt * torch.sin(phi), pt * torch.sinh(eta)], -1)
+                )
+                scale = (m_target / j[:, 3:4].clamp_min(0.1)).clamp(0.67, 1.5)
+                eta = j[:, 1:2] + (eta - j[:, 1:2]) * scale
+                phi = j[:, 2:3] + wrap_phi(phi - j[:, 2:3]) * scale
+            if c.project:  # the angles moved the pT sum a little
+                jpt = torch.hypot((pt * torch.cos(phi)).sum(1), (pt * torch.sin(phi)).sum(1))
+                pt = pt * (target_pt / jpt.clamp_min(EPS).unsqueeze(-1))
+        out = torch.stack([pt * torch.cos(phi), pt * torch.sin(phi), pt * torch.sinh(eta)], -1)
         order = torch.argsort(-torch.hypot(out[..., 0], out[..., 1]), dim=1)
         return torch.take_along_dim(out, order.unsqueeze(-1), dim=1)

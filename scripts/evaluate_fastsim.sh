@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# RESULTS.md §2: the fast-sims against the Delphes floor, per process, on held-out events.
+# Usage: scripts/evaluate_fastsim.sh [SHARED_DATA_DIR] [OUT_DIR]
+# Each model is evaluated with the file list it was trained on (the split is by event over
+# that list), restricted to one process with --only-files; files it never saw are all held out.
+set -euo pipefail
+D=${1:-../shared/data}
+OUT=${2:-out/eval}
+WW=("$D"/fastsim_ww_pu50_highpt_s1*.h5)
+ALL=("${WW[@]}" "$D"/fastsim_qcd_pu50_highpt_s*.h5 "$D"/fastsim_ttbar_pu50_highpt_s*.h5)
+E="hepgen evaluate --n-splits 10 --overwrite"
+# the default (trained on WW + QCD + ttbar) and the identity baseline, per process
+for p in ww qcd ttbar; do
+  $E fastsim_ww_pu50 --reference "${ALL[@]}" --only-files "_${p}_" -o "$OUT/mixed-$p"
+done
+# v2 trained on WW only: on its own WW test split, and transferred to QCD and ttbar
+$E fastsim_fm_ww_pu50 --reference "${WW[@]}" -o "$OUT/wwonly-ww"
+for p in qcd ttbar; do
+  $E fastsim_fm_ww_pu50 --reference "${ALL[@]}" --only-files "_${p}_" -o "$OUT/wwonly-$p"
+done
+# seed 001's VAE (residual-cone; trained on s111/s113/s114 — see RESULTS.md for the overlap)
+$E fastsim_vae_ww_pu50 --reference "${WW[@]}" -o "$OUT/vae-ww"
