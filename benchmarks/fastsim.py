@@ -1,6 +1,6 @@
 """Fast-sim speed, measured side by side in one run.
 
-1. The model alone: µs per jet at batch 1, 10³ and 10⁴ (CPU, and CUDA when present), on real
+1. The model alone: µs per jet for calls of 1, 10³ and 10⁴ jets (the runner batches internally) (CPU, and CUDA when present), on real
    gen jets.
 2. Flow-matching models: µs per jet at batch 10⁴ for several ODE step counts, each with its
    pT-response IQR ratio to Delphes (mean over gen-pT bins) on ``--reference`` jet pairs, so a
@@ -50,7 +50,7 @@ def best_of(fn, repeat: int) -> float:
 def model_speed(checkpoint: str, device: str, repeat: int) -> dict[int, float]:
     from hepgen.inference import Runner
 
-    r = Runner(checkpoint, device=device, batch_size=10_000)
+    r = Runner(checkpoint, device=device)  # its default internal batch (512 for flow matching)
     gen = real_gen(r.k)
     r.simulate(gen[:10])  # load + warm up
     out = {}
@@ -88,7 +88,7 @@ def steps_sweep(checkpoint: str, reference: list[str], steps: list[int], repeat:
     x = real_gen(Runner(checkpoint).k)
     rows = []
     for s in steps:
-        r = Runner(checkpoint, batch_size=10_000, steps=s)
+        r = Runner(checkpoint, steps=s)
         r.simulate(x[:10])
         t = best_of(lambda r=r: r.simulate(x), repeat) / len(x) * 1e6
         pred = r.simulate(pairs.gen.constituents, keys=pair_keys(pairs))

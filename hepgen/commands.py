@@ -5,13 +5,13 @@ that bad input stops before any work starts."""
 from __future__ import annotations
 
 import argparse
-import json
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
 from hepgen.errors import HepgenInputError
+from hepgen.io.jsonfile import read_json
 from hepgen.models.registry import CLI
 
 
@@ -47,20 +47,6 @@ def _float_in(lo: float, hi: float, lo_open: bool = True):
 POSITIVE = _int_in(1)
 NONNEG = _int_in(0)
 RADIUS = _float_in(0.0, 2.0)  # anti-kt R: 0 < R ≤ 2
-
-
-def read_json(path: str | Path, what: str) -> dict:
-    """A JSON object from ``path`` with one-line errors."""
-    p = Path(path)
-    if not p.is_file():
-        raise HepgenInputError(f"{p}: no such {what} file")
-    try:
-        data = json.loads(p.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise HepgenInputError(f"{p}: not valid JSON ({exc})") from exc
-    if not isinstance(data, dict):
-        raise HepgenInputError(f"{p}: a {what} must be a JSON object, not {type(data).__name__}")
-    return data
 
 
 def _exclude(paths) -> np.ndarray | None:

@@ -26,7 +26,7 @@ def load_fileset(files: list[str] | None, fileset: str | None) -> dict[str, list
 
     Every file is opened and its format checked here, before any work starts.
     """
-    from hepgen.commands import read_json
+    from hepgen.io.jsonfile import read_json
     from hepgen.shipped import sample
 
     if fileset and files:

@@ -77,7 +77,10 @@ def test_runner_is_lazy_picklable_and_seeded(tiny):
     a = r.simulate(gen, seed=3)
     assert a.shape == (10, 50, 3) and a.dtype == np.float32
     clone = pickle.loads(pickle.dumps(r))
-    assert clone._model is None and len(pickle.dumps(r)) < 10_000
+    # self-contained: a user checkpoint travels as its bytes (+ hash), a shipped one by name
+    assert clone._model is None and clone.sha256 == r.sha256
+    assert path.stat().st_size < len(pickle.dumps(r)) < path.stat().st_size + 20_000
+    assert len(pickle.dumps(Runner(shipped.DEFAULT_FASTSIM))) < 20_000
     np.testing.assert_array_equal(clone.simulate(gen, seed=3), a)
     assert not np.array_equal(r.simulate(gen, seed=4), a)
     with pytest.raises(HepgenInputError, match=r"\(jets, particles, 3\)"):
@@ -248,3 +251,17 @@ def test_shipped_fastsim_resolution_matches_delphes(ww_sample_100):
         iqr[source] = q3 - q1
         assert sl.sum() > 80
     assert 0.5 < iqr["hepgen"] / iqr["delphes"] < 2.0, iqr
+
+
+@pytest.mark.parametrize("process", ["qcd", "ttbar"])
+def test_processor_on_other_processes(process):
+    """The fast-sim processor on the shipped QCD and tt̄ samples (same card, pile-up 50)."""
+    from hepgen.run import run_processor
+
+    sample = shipped.sample(f"delphes_{process}_pu50_highpt_50ev.root")
+    acc = run_processor({process: [str(sample)]}, shipped.DEFAULT_FASTSIM, chunksize=50)
+    assert acc["events"] == 50
+    for source in ("gen", "hepgen", "delphes"):
+        cf = acc["cutflow"][source]
+        assert cf["events"] == 50 == cf["0 jets"] + cf["1 jet"] + cf[">=2 jets"]
+    assert acc["cutflow"]["hepgen"]["jets"] > 0.5 * acc["cutflow"]["delphes"]["jets"]

@@ -1,0 +1,82 @@
+"""RESULTS.md §2 tables from the metrics.json files written by scripts/evaluate_fastsim.sh.
+
+    python scripts/results_tables.py out/eval
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+FEATURES = ("pt", "mass", "eta", "phi", "E", "n_constituents", "flow1", "flow2", "flow3", "flow4")
+AIM = {"pt": 1.5, "mass": 1.5, "eta": 1.5, "phi": 1.5, "E": 1.5}
+
+
+def load(folder: Path, name: str):
+    p = folder / name / "metrics.json"
+    return json.loads(p.read_text()) if p.exists() else None
+
+
+def ratio(res, source, f):
+    return res["features"][source][f + "/w1"]["ratio"]
+
+
+def feature_table(columns: list[tuple[str, dict, str]], aim_default: float = 3.0, aim_jet: float = 1.5) -> str:
+    lines = ["| feature | floor W1 | " + " | ".join(c[0] for c in columns) + " | aim |",
+             "|---|---|" + "---|" * len(columns) + "---|"]
+    first = columns[0][1]
+    for f in FEATURES:
+        aim = aim_jet if f in AIM else aim_default
+        cells = []
+        for _, res, source in columns:
+            r = ratio(res, source, f)
+            cells.append(f"{r:.2f}" + (" ✔" if r <= aim else " ✘"))
+        fl = first["features"][columns[0][2]][f + "/w1"]["floor"]
+        lines.append(f"| {f} | {fl:.3g} | " + " | ".join(cells) + f" | ≤ {aim:g} |")
+    return "\n".join(lines)
+
+
+def response_table(columns: list[tuple[str, dict, str]], median: bool = True) -> str:
+    """``median``: a ✔ also needs the median within 0.01 of Delphes' (issue 11, WW); without it
+    only the IQR within ±20% (issue 15, other processes)."""
+    ref = columns[0][1]["response"]["delphes"]
+    lines = ["| gen pT [GeV] | jets | Delphes pT med / IQR | " + " | ".join(f"{c[0]} pT med / IQR" for c in columns)
+             + " | Delphes m med / IQR | " + " | ".join(f"{c[0]} m med / IQR" for c in columns) + " |",
+             "|---|---|---|" + "---|" * len(columns) + "---|" + "---|" * len(columns)]
+    for b in range(len(ref["bins"]) - 1):
+        row = [f"{ref['bins'][b]:.0f}–{ref['bins'][b + 1]:.0f}", str(ref["n"][b]), f"{ref['pt_median'][b]:.3f} / {ref['pt_iqr'][b]:.3f}"]
+        for _, res, source in columns:
+            r = res["response"][source]
+            ok = (not median or abs(r["pt_median"][b] - ref["pt_median"][b]) <= 0.01) and abs(r["pt_iqr"][b] / ref["pt_iqr"][b] - 1) <= 0.2
+            row.append(f"{r['pt_median'][b]:.3f} / {r['pt_iqr'][b]:.3f} ({r['pt_iqr'][b] / ref['pt_iqr'][b]:.2f}×){' ✔' if ok else ' ✘'}")
+        row.append(f"{ref['mass_median'][b]:.3f} / {ref['mass_iqr'][b]:.3f}")
+        for _, res, source in columns:
+            r = res["response"][source]
+            ok = (not median or abs(r["mass_median"][b] - ref["mass_median"][b]) <= 0.01) and abs(r["mass_iqr"][b] / ref["mass_iqr"][b] - 1) <= 0.2
+            row.append(f"{r['mass_median'][b]:.3f} / {r['mass_iqr'][b]:.3f} ({r['mass_iqr'][b] / ref['mass_iqr'][b]:.2f}×){' ✔' if ok else ' ✘'}")
+        lines.append("| " + " | ".join(row) + " |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    folder = Path(sys.argv[1] if len(sys.argv) > 1 else "out/eval")
+    for process in ("ww", "qcd", "ttbar"):
+        cols = []
+        for label, name in (("v2 mixed (default)", f"mixed-{process}"), ("v2 WW-only", f"wwonly-{process}"), ("seed-001 VAE (residual-cone)", f"vae-{process}")):
+            res = load(folder, name)
+            if res is not None:
+                cols.append((label, res, "hepgen"))
+        if not cols:
+            continue
+        cols.append(("identity (gen as reco)", cols[0][1], "gen (identity)"))
+        print(f"\n### {process}: ratio to the Delphes floor ({cols[0][1]['n_jets']} test jets, {cols[0][1]['n_splits']} event splits)\n")
+        ww = process == "ww"
+        print(feature_table(cols, aim_default=3.0, aim_jet=1.5 if ww else 2.0))
+        crit = "median within 0.01 and IQR within ±20%" if ww else "IQR within ±20%"
+        print(f"\n{process}: response (median / IQR of reco/gen per gen-pT bin; ✔ = {crit} of Delphes)\n")
+        print(response_table([c for c in cols if c[2] == "hepgen"], median=ww))
+
+
+if __name__ == "__main__":
+    main()
