@@ -28,15 +28,19 @@ from hepgen.models import checkpoint, registry
 from hepgen.models.device import pick_device
 from hepgen.models.noise import jet_keys, keyed_normal, keyed_uniform
 
-__all__ = ["Runner"]
+__all__ = ["Runner", "check_finite"]
 
 
-def _check_finite(table: np.ndarray, what: str) -> None:
+def check_finite(table: np.ndarray, what: str, events: np.ndarray | None = None) -> None:
+    """Refuse jets (rows of ``table``) with NaN or inf momenta, naming the count and the first
+    (and its event, when ``events`` gives each row's event number)."""
     bad = ~np.isfinite(table).all(axis=tuple(range(1, table.ndim)))
     if bad.any():
+        first = int(np.flatnonzero(bad)[0])
+        event = f" (event {int(events[first])})" if events is not None else ""
         raise HepgenInputError(
             f"{what}: {int(bad.sum())} jet(s) with non-finite momenta (NaN or inf), the first is "
-            f"jet {int(np.flatnonzero(bad)[0])}"
+            f"jet {first}{event}"
         )
 
 
@@ -65,12 +69,11 @@ class Runner:
         batch_size: int | None = None,
         steps: int | None = None,
     ) -> None:
-        from hepgen.shipped import resolve_checkpoint
+        from hepgen.shipped import checkpoint as shipped_checkpoint
+        from hepgen.shipped import checkpoints, resolve_checkpoint
 
         if batch_size is not None and batch_size < 1:
             raise HepgenInputError(f"batch size must be ≥ 1, got {batch_size}")
-        from hepgen.shipped import checkpoints
-
         resolved = resolve_checkpoint(path)
         self.path = os.fspath(resolved)
         self.device_name = device or "auto"
@@ -79,13 +82,10 @@ class Runner:
         self.steps = steps
         blob = resolved.read_bytes()
         self.sha256 = hashlib.sha256(blob).hexdigest()
-        shipped_name = None
-        if resolved.stem in checkpoints():
-            from hepgen.shipped import checkpoint as shipped_checkpoint
-
-            if os.path.samefile(shipped_checkpoint(resolved.stem), resolved):
-                shipped_name = resolved.stem
         # a shipped checkpoint travels by name (+ hash); any other by its bytes
+        shipped_name = resolved.stem if resolved.stem in checkpoints() else None
+        if shipped_name and not os.path.samefile(shipped_checkpoint(shipped_name), resolved):
+            shipped_name = None  # a user's file that happens to share a shipped name
         self.shipped_name: str | None = shipped_name
         self._blob: bytes | None = None if shipped_name else blob
         ckpt = checkpoint.load(self.path, data=blob)
@@ -201,7 +201,7 @@ class Runner:
                 f"{self.path}: model {self.name!r} is a {self.kind}, not a fast-sim (use sample())"
             )
         gen = self._fit_k(gen)
-        _check_finite(gen, "gen constituents")
+        check_finite(gen, "gen constituents")
         out = np.empty_like(gen)
         if len(gen) == 0:
             return out

@@ -24,7 +24,7 @@ from hepgen.errors import HepgenInputError
 def load_fileset(files: list[str] | None, fileset: str | None) -> dict[str, list[str]]:
     """Files on the command line, or a coffea-style JSON fileset {dataset: [files] | {"files": ...}}.
 
-    Every file is opened and its format checked here, before any work starts.
+    Only the fileset's structure is checked here; :func:`check_files` opens the files.
     """
     from hepgen.io.jsonfile import read_json
     from hepgen.shipped import sample
@@ -82,10 +82,15 @@ def check_files(fileset: dict[str, list[str]], skip_bad_files: bool = False):
     return fmt, good
 
 
-def _ascii_fileset(fileset: dict[str, list[str]], folder: str) -> dict[str, list[str]]:
+def _ascii_fileset(
+    fileset: dict[str, list[str]], folder: str
+) -> tuple[dict[str, list[str]], dict[str, str]]:
     """coffea hashes dataset and file names as ASCII: files with other characters in their path
-    are reached through ASCII-named symbolic links in ``folder`` (same file, same UUID)."""
-    out = {}
+    are reached through ASCII-named symbolic links in ``folder`` (same file, same UUID).
+
+    Returns the fileset to give coffea and {link name: the file's own base name}.
+    """
+    out, names = {}, {}
     for name, files in fileset.items():
         safe = []
         for i, f in enumerate(files):
@@ -94,9 +99,10 @@ def _ascii_fileset(fileset: dict[str, list[str]], folder: str) -> dict[str, list
                 continue
             link = os.path.join(folder, f"{len(out)}_{i}.root")
             os.symlink(os.path.abspath(f), link)
+            names[os.path.basename(link)] = os.path.basename(f)
             safe.append(link)
         out[name.encode("ascii", "backslashreplace").decode()] = safe
-    return out
+    return out, names
 
 
 def connect(address: str, timeout: float = 5.0):
@@ -192,13 +198,16 @@ def run_processor(
             ex, schema=fmt.schema, chunksize=chunksize, maxchunks=maxchunks,
             skipbadfiles=skip_bad_files,
         )
-        acc = runner(
-            _ascii_fileset(fileset, links.name), processor_instance=proc, treename=fmt.tree
-        )
-        read = set(acc.get("files", {}))
-        acc["skipped_files"] = skipped + [
-            f for files in fileset.values() for f in files if os.path.basename(f) not in read
-        ] if skip_bad_files else skipped
+        ascii_fileset, names = _ascii_fileset(fileset, links.name)
+        acc = runner(ascii_fileset, processor_instance=proc, treename=fmt.tree)
+        # per-file statistics under the files' own names, not the links'
+        acc["files"] = {names.get(k, k): v for k, v in acc.get("files", {}).items()}
+        if skip_bad_files:  # files coffea skipped while reading
+            skipped += [
+                f for files in fileset.values() for f in files
+                if os.path.basename(f) not in acc["files"]
+            ]
+        acc["skipped_files"] = skipped
         return acc
     finally:
         links.cleanup()
@@ -327,7 +336,8 @@ def main_job(
 ) -> Path:
     """``hepgen run``: the fast-sim processor over files, then plots and the fidelity table.
 
-    Everything is checked before the work starts (files, checkpoint kind, device, output); the
+    Everything is checked before the work starts (checkpoint kind, device, output here; the
+    files in :func:`run_processor`, before coffea starts); the
     output folder is written under a temporary name and renamed into place when complete, and
     a second run into the same folder is refused while one runs.
     """
@@ -338,8 +348,7 @@ def main_job(
     from hepgen.plotting import hist_ratio_plots
     from hepgen.shipped import resolve_checkpoint
 
-    fs = load_fileset(files, fileset)
-    check_files(fs, skip_bad_files=skip_bad_files)
+    fs = load_fileset(files, fileset)  # its files are opened and checked by run_processor
     ckpt = str(resolve_checkpoint(checkpoint))
     runner = Runner(ckpt, device=device)
     if runner.kind != "fastsim":

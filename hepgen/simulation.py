@@ -9,7 +9,7 @@ from tqdm.auto import tqdm
 
 from hepgen.data.postprocess import reco_side
 from hepgen.errors import HepgenInputError
-from hepgen.inference import Runner
+from hepgen.inference import Runner, check_finite
 from hepgen.io import h5
 from hepgen.models.noise import jet_keys
 from hepgen.outputs import check_output
@@ -95,12 +95,8 @@ def simulate_file(
     if runner.kind != "fastsim":
         raise HepgenInputError(f"{checkpoint}: a {runner.kind} checkpoint; simulate needs a fast-sim")
     pairs = h5.read(input_path, sides=("gen",))
-    bad = ~np.isfinite(pairs.gen.constituents).all(axis=(1, 2))
-    if bad.any():
-        raise HepgenInputError(
-            f"{input_path}: {int(bad.sum())} jet(s) with non-finite gen momenta (NaN or inf), the "
-            f"first is jet {int(np.flatnonzero(bad)[0])} (event {int(pairs.event_number[bad][0])})"
-        )
+    # before any work: the runner would refuse the same jets one chunk later
+    check_finite(pairs.gen.constituents, f"{input_path}: gen side", pairs.event_number)
     out = simulate_pairs(runner, pairs, seed=seed, progress=progress)
     h5.write(output, out)
     return out

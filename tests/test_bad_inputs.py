@@ -215,6 +215,9 @@ def test_non_ascii_paths_work(tmp_path):
     shutil.copy(SAMPLE, sample)
     assert main(["run", str(sample), "-o", str(folder / "sortie"), "--chunksize", "25"]) == 0
     assert (folder / "sortie" / "fidelity.md").exists()
+    # reached through an ASCII link for coffea, but reported under its own name
+    summary = json.loads((folder / "sortie" / "files.json").read_text())
+    assert list(summary["files"]) == ["échantillon.root"] and summary["skipped_files"] == []
 
 
 def test_debug_shows_the_traceback(tmp_path, capsys):

@@ -40,6 +40,7 @@ import torch
 import zuko
 from torch import nn
 
+from hepgen.physics.coordinates import cartesian_to_ptetaphi, ptetaphi_to_cartesian
 from hepgen.physics.kinematics import jet_features, wrap_phi
 from hepgen.physics.substructure import momentum_flows
 
@@ -209,11 +210,9 @@ class FSFM(nn.Module):
     # ------------------------------------------------------------------ features
     def _relative(self, table: torch.Tensor, axis: torch.Tensor):
         """Particles (B, k, 3) → ((log pT/pT_axis, Δη/R, Δφ/R) (B, k, 3), mask) around ``axis``."""
-        pt = torch.hypot(table[..., 0], table[..., 1])
+        pt, eta, phi = cartesian_to_ptetaphi(table).unbind(-1)
         mask = pt > 0
         safe = torch.where(mask, pt, torch.ones_like(pt))
-        eta = torch.where(mask, torch.asinh(table[..., 2] / safe), torch.zeros_like(pt))
-        phi = torch.atan2(table[..., 1], table[..., 0])
         part = torch.stack(
             [
                 torch.log(safe / axis[:, 0:1].clamp_min(EPS)),
@@ -339,9 +338,10 @@ class FSFM(nn.Module):
         dev = gen.device
         if noise is None:
             noise = {
-                "count": torch.rand(B, 1, generator=generator, device=dev),
-                "response": torch.randn(B, N_JET, generator=generator, device=dev),
-                "x0": torch.randn(B, k, 3, generator=generator, device=dev),
+                name: (torch.rand if dist == "uniform" else torch.randn)(
+                    (B, *shape), generator=generator, device=dev
+                )
+                for name, (dist, shape) in self.noise_shapes().items()
             }
         cn, gh, gpool, gmask, gjet = self._encode_gen(gen)
         cdf = torch.cumsum(torch.softmax(self.count_head(cn), -1), -1)
@@ -367,10 +367,14 @@ class FSFM(nn.Module):
         phi = gphi + part[..., 2] * c.R
         pt = pt * mask
         target_pt = gpt * torch.exp(y[:, 0:1])
-        if c.project:
-            # the jet pT follows the sampled response: rescale every constituent's pT
+
+        def to_target_pt(pt: torch.Tensor, phi: torch.Tensor) -> torch.Tensor:
+            """Every constituent's pT rescaled so the jet pT is the sampled response's."""
             jpt = torch.hypot((pt * torch.cos(phi)).sum(1), (pt * torch.sin(phi)).sum(1))
-            pt = pt * (target_pt / jpt.clamp_min(EPS).unsqueeze(-1))
+            return pt * (target_pt / jpt.clamp_min(EPS).unsqueeze(-1))
+
+        if c.project:
+            pt = to_target_pt(pt, phi)
         if c.project_mass or c.contain:
             # then the mass: scale the angular offsets from the jet axis by m_target / m (for
             # massless particles m² ≈ Σ pT_i pT_j ΔR_ij², so m scales with the angles); and keep
@@ -379,9 +383,7 @@ class FSFM(nn.Module):
             # beyond R, the flow-matching output had 5%, which reclustering then drops)
             m_target = gjet[:, 3:4].clamp_min(0.1) * torch.exp(y[:, 1:2])
             for _ in range(2):
-                j = jet_features(
-                    torch.stack([pt * torch.cos(phi), pt * torch.sin(phi), pt * torch.sinh(eta)], -1)
-                )
+                j = jet_features(ptetaphi_to_cartesian(torch.stack([pt, eta, phi], -1)))
                 deta, dphi = eta - j[:, 1:2], wrap_phi(phi - j[:, 2:3])
                 if c.project_mass:
                     scale = (m_target / j[:, 3:4].clamp_min(0.1)).clamp(0.67, 1.5)
@@ -392,8 +394,7 @@ class FSFM(nn.Module):
                     deta, dphi = deta * shrink, dphi * shrink
                 eta, phi = j[:, 1:2] + deta, j[:, 2:3] + dphi
             if c.project:  # the angles moved the pT sum a little
-                jpt = torch.hypot((pt * torch.cos(phi)).sum(1), (pt * torch.sin(phi)).sum(1))
-                pt = pt * (target_pt / jpt.clamp_min(EPS).unsqueeze(-1))
-        out = torch.stack([pt * torch.cos(phi), pt * torch.sin(phi), pt * torch.sinh(eta)], -1)
+                pt = to_target_pt(pt, phi)
+        out = ptetaphi_to_cartesian(torch.stack([pt, eta, phi], -1))
         order = torch.argsort(-torch.hypot(out[..., 0], out[..., 1]), dim=1)
         return torch.take_along_dim(out, order.unsqueeze(-1), dim=1)

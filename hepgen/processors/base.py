@@ -119,17 +119,23 @@ class HepgenProcessor(processor.ProcessorABC):
     def cluster_min_pt(self) -> float:
         return min(RESPONSE_MIN_PT, self.acceptance.jet_min_pt)
 
-    def reference_jets(self, events, select: bool = True) -> dict[str, ak.Array]:
-        """{source: the file's own reco particles reclustered} when asked for and present
-        (``select=False``: every jet above :data:`RESPONSE_MIN_PT`)."""
-        fmt = detect_events(events)
-        if not (self.with_reference and fmt.has_reco(events)):
-            return {}
-        _, reco, _ = self.read(events, need_reco=True)
+    def wants_reco(self, events) -> bool:
+        """Whether the file's own reconstruction is filled as a reference source."""
+        return self.with_reference and detect_events(events).has_reco(events)
+
+    def _reference(self, events, reco: ak.Array | None, select: bool) -> dict[str, ak.Array]:
         if reco is None:
             return {}
         jets = cluster(reco, self.R, min_pt=self.cluster_min_pt)
-        return {fmt.reference_source: self.select(jets) if select else jets}
+        return {detect_events(events).reference_source: self.select(jets) if select else jets}
+
+    def reference_jets(self, events, select: bool = True) -> dict[str, ak.Array]:
+        """{source: the file's own reco particles reclustered} when asked for and present
+        (``select=False``: every jet above :data:`RESPONSE_MIN_PT`)."""
+        if not self.wants_reco(events):
+            return {}
+        _, reco, _ = self.read(events, need_reco=True)
+        return self._reference(events, reco, select)
 
     def delphes_jets(self, events) -> ak.Array:
         """The file's own reco particles (Delphes EFlow or PFCands) reclustered the same way."""
@@ -140,10 +146,6 @@ class HepgenProcessor(processor.ProcessorABC):
             )
         return next(iter(ref.values()))
 
-    def reference_gen_jets(self, events) -> ak.Array:
-        gen, _, _ = self.read(events, need_reco=False)
-        return self.select(cluster(gen, self.R, min_pt=self.acceptance.jet_min_pt))
-
     def model_jets(self, events) -> tuple[ak.Array, dict[str, int]]:
         """(selected hepgen jets per event, extra cutflow entries)."""
         raise NotImplementedError
@@ -151,11 +153,11 @@ class HepgenProcessor(processor.ProcessorABC):
     def sources(self, events) -> tuple[dict[str, ak.Array], dict[str, int]]:
         """(jets per source before the jet acceptance, extra cutflow entries for ``hepgen``)."""
         jets, extra = self.model_jets(events)
-        gen, _, _ = self.read(events, need_reco=False)
+        gen, reco, _ = self.read(events, need_reco=self.wants_reco(events))
         return {
             "gen": cluster(gen, self.R, min_pt=self.cluster_min_pt),
             "hepgen": jets,
-            **self.reference_jets(events, select=False),
+            **self._reference(events, reco, select=False),
         }, extra
 
     def process(self, events):

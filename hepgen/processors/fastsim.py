@@ -106,8 +106,9 @@ class FastSimProcessor(HepgenProcessor):
     paired = True
 
     def sources(self, events):
-        """The gen jets are clustered once: they are both the model's input and the gen source."""
-        gen, _, bad = self.read(events, need_reco=False)
+        """Each chunk is read once, and the gen jets clustered once: they are both the model's
+        input and the gen source."""
+        gen, reco, bad = self.read(events, need_reco=self.wants_reco(events))
         gen_jets = cluster(gen, self.R, min_pt=self.gen_min_pt)
         gen_all = (
             gen_jets
@@ -118,4 +119,4 @@ class FastSimProcessor(HepgenProcessor):
         extra = {"gen jets simulated": int(ak.sum(ak.num(gen_jets)))}
         if self.skip_bad:
             extra["particles dropped (non-finite)"] = bad
-        return {**out, **self.reference_jets(events, select=False)}, extra
+        return {**out, **self._reference(events, reco, select=False)}, extra
