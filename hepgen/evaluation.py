@@ -22,7 +22,7 @@ from hepgen.data.datasets import event_keys, split_indices
 from hepgen.errors import HepgenInputError
 from hepgen.io import h5
 from hepgen.metrics import detector, floor, jetnet
-from hepgen.metrics.distances import emd_sum
+from hepgen.metrics.distances import emd_sum, w1
 from hepgen.physics.coordinates import to_relative
 from hepgen.physics.cuts import Acceptance, apply_constituent_acceptance, jet_mask
 from hepgen.physics.kinematics import JET_FEATURES, jet_features
@@ -258,6 +258,10 @@ def evaluate_generation(
             {n: ref_jet[a, i] for i, n in enumerate(names)},
             {n: ojet[b, i] for i, n in enumerate(names)},
         )
+        per_feature = {f"W1_{n}": w1(ref_jet[a, i], ojet[b, i]) for i, n in enumerate(names)}
+        per_feature["W1_n"] = w1(
+            (ref_rel[a, :, 2] > 0).sum(1).astype(float), (orel[b, :, 2] > 0).sum(1).astype(float)
+        )
         return {
             "W1M": w1m,
             "W1P": float(np.mean(w1p)),
@@ -267,6 +271,7 @@ def evaluate_generation(
             "COV": cov,
             "MMD": mmd,
             "EMD_sum": emd,
+            **per_feature,
         }
 
     keys = np.arange(len(reference))

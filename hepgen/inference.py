@@ -27,6 +27,7 @@ from hepgen.errors import HepgenInputError
 from hepgen.models import checkpoint, registry
 from hepgen.models.device import pick_device
 from hepgen.models.noise import jet_keys, keyed_normal, keyed_uniform
+from hepgen.physics.cuts import apply_constituent_acceptance
 
 __all__ = ["Runner", "check_finite"]
 
@@ -241,13 +242,18 @@ class Runner:
         g = torch.Generator(device=device).manual_seed(int(seed))
         g_axes = torch.Generator().manual_seed(int(seed) + 1)
         model = self.model
+        physical = getattr(model, "physical_io", False)
         parts = []
         with torch.inference_mode():
             for i in tqdm(
                 range(0, n, self.batch_size), desc="sample", unit="batch", disable=not progress
             ):
-                out = model.sample(min(self.batch_size, n - i), generator=g)
-                parts.append(
-                    to_cartesian(out, self.norms["table"], self.coordinates, self.jet_axes, g_axes)
-                )
+                extra = {"steps": self.steps} if self.steps is not None and physical else {}
+                out = model.sample(min(self.batch_size, n - i), generator=g, **extra)
+                if getattr(model, "physical_io", False):  # physical cartesian already
+                    parts.append(apply_constituent_acceptance(out.double().cpu().numpy()))
+                else:
+                    parts.append(
+                        to_cartesian(out, self.norms["table"], self.coordinates, self.jet_axes, g_axes)
+                    )
         return (np.concatenate(parts) if parts else np.zeros((0, self.k, 3))).astype(np.float32)

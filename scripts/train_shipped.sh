@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The exact commands that trained the checkpoints shipped in data/models/ (2-core CPU machine).
-# Usage: scripts/train_shipped.sh [SHARED_DATA_DIR] [fastsim|fastsim-v2|fastsim-mixed|generators|seed003|all]
+# Usage: scripts/train_shipped.sh [SHARED_DATA_DIR] [fastsim|fastsim-v2|fastsim-mixed|generator-fm|generators|seed003|all]
 # Every family of files is taken with a glob: more seeds in SHARED_DATA_DIR are used as they appear.
 set -euo pipefail
 D=${1:-../shared/data}
@@ -37,6 +37,11 @@ if [[ $what == fastsim || $what == all ]]; then
   hepgen train fastsim --preset residual-cone --data "$D"/fastsim_ww_pu50_highpt_s11{1,3,4}.h5 \
     --exclude-events "$DEMO" -o data/models/fastsim_vae_ww_pu50.pt --epochs 40 --lr 5e-4 \
     --batch-size 128 --patience 12 --half --max-minutes 13 -q --overwrite
+fi
+if [[ $what == generator-fm || $what == all ]]; then
+  # hepgen's default generator: EPiC-FM on every gluon file (resumable: add --resume to continue)
+  hepgen train epic-fm --preset cpu --data "$D"/gluon_r08_s2*.h5 -o data/models/epic_fm_gluon.pt \
+    --epochs 300 --schedule cosine --lr 1e-3 --batch-size 256 --patience 300 --max-minutes 88 -q --overwrite
 fi
 if [[ $what == generators || $what == all ]]; then
   G=("$D"/gluon_r08_s20{1,2,3,5}.h5)

@@ -19,14 +19,15 @@ EXPECTED = shipped.sample("delphes_ww_pu50_highpt_25ev.expected.h5")
 SAMPLE = shipped.sample("delphes_ww_pu50_highpt_25ev.root")
 SMALL = {
     "convae": {"latent": 4, "filters": 4, "linear": 16},
-    "convae-nf": {
-        "vae": {"latent": 4, "filters": 4, "linear": 16},
+    "convae-nf": {  # in the jet frame: the direction drawn apart
+        "vae": {"latent": 4, "filters": 4, "linear": 16, "frame": "jet", "free_bits": 0.1},
         "flow": {"transforms": 2, "hidden": [8]},
     },
     "nf": {"flow": {"transforms": 2, "hidden": [8], "learning_rate": 1e-3}},
     "vae-chamfer": {"latent": 4, "filters": 4, "linear": 16, "n_particles": 30},
     "vae-mse": {"latent": 4, "filters": 4, "linear": 16, "n_particles": 30},
     "mcflow": {"transforms": 2, "hidden": [8]},
+    "epic-fm": {"hidden": 8, "global_hidden": 4, "layers": 1, "steps": 1},
 }
 
 
@@ -38,7 +39,7 @@ def trained(tmp_path_factory):
         cfg = d / f"{model}.json"
         cfg.write_text(json.dumps({"model": overrides}))
         path = d / f"{model}.pt"
-        preset = [] if model in ("vae-mse", "vae-chamfer") else ["--preset", "cpu"]
+        preset = [] if model in ("vae-mse", "vae-chamfer", "epic-fm") else ["--preset", "cpu"]
         assert (
             main(
                 [
@@ -67,7 +68,8 @@ def trained(tmp_path_factory):
 @pytest.mark.parametrize("model", sorted(SMALL))
 def test_train_and_sample(trained, model, tmp_path):
     ckpt = torch.load(trained[model], weights_only=True)
-    assert ckpt["training"]["metric"] == "valid_emd_sum" and len(ckpt["training"]["history"]) == 2
+    metric = "valid_fm" if model == "epic-fm" else "valid_emd_sum"
+    assert ckpt["training"]["metric"] == metric and len(ckpt["training"]["history"]) == 2
     out = tmp_path / "s.h5"
     assert main(["sample", str(trained[model]), "-n", "64", "-o", str(out), "--seed", "3"]) == 0
     s = h5.read(out, sides=("reco",))
@@ -112,7 +114,9 @@ def test_evaluate_generation(trained, tmp_path):
         == 0
     )
     res = json.loads((out / "metrics.json").read_text())
-    assert set(res["metrics"]) == {"W1M", "W1P", "W1EFP", "FPD", "KPD", "COV", "MMD", "EMD_sum"}
+    assert set(res["metrics"]) == {"W1M", "W1P", "W1EFP", "FPD", "KPD", "COV", "MMD", "EMD_sum"} | {
+        f"W1_{f}" for f in ("pt", "eta", "phi", "mass", "E", "n")
+    }
     assert all(np.isfinite(v["floor"]) for v in res["metrics"].values())
     assert (out / "jet_images.png").exists()
     # a generated HDF5 file (hepgen sample) is evaluated the same way
@@ -157,3 +161,4 @@ def test_generate_processor(trained):
         and cf["events"] == 25 == cf["0 jets"] + cf["1 jet"] + cf[">=2 jets"]
     )
     assert set(acc["hists"]["jet_pt"].axes["source"]) == {"gen", "hepgen", "delphes"}
+

@@ -11,9 +11,11 @@ import vector
 from hepgen.physics.clustering import cluster, sorted_constituents
 from hepgen.physics.coordinates import (
     cartesian_to_ptetaphi,
+    from_jet_frame,
     from_relative,
     pad,
     ptetaphi_to_cartesian,
+    to_jet_frame,
     to_relative,
 )
 from hepgen.physics.cuts import apply_constituent_acceptance, constituent_mask, jet_mask
@@ -77,6 +79,20 @@ def test_coordinate_round_trips(real_jets):
     assert np.all(np.abs(rel[..., 1]) <= np.pi)
     # pT_rel sums to ≈ 1 for jets whose constituents are all kept (scalar vs vector sum: ≥ 1)
     assert np.all(rel[..., 2].sum(-1) >= 1 - 1e-9)
+
+
+def test_jet_frame_keeps_pt_and_mass_and_round_trips(real_jets):
+    _, c = real_jets
+    jet = jet_features(c)
+    x = to_jet_frame(c, jet)
+    moved = jet_features(x)
+    np.testing.assert_allclose(moved[:, 0], jet[:, 0], rtol=1e-9)  # pT
+    np.testing.assert_allclose(moved[:, 3], jet[:, 3], rtol=1e-6, atol=1e-6)  # mass
+    # axis at φ = 0 exactly; η is shifted by the jet's η, its rapidity-vs-η offset remains
+    np.testing.assert_allclose(moved[:, 2], 0.0, atol=1e-9)
+    assert np.all(np.abs(moved[:, 1]) < 0.1)
+    np.testing.assert_allclose(from_jet_frame(x, jet[:, 1:3]), c, atol=1e-8)
+    assert np.all(x[np.linalg.norm(c, axis=-1) == 0] == 0)
 
 
 def test_phi_wrapping():

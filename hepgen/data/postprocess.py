@@ -16,7 +16,7 @@ import torch
 
 from hepgen.data.normalise import Normalisation
 from hepgen.io import h5
-from hepgen.physics.coordinates import from_relative
+from hepgen.physics.coordinates import from_jet_frame, from_relative
 from hepgen.physics.cuts import Acceptance, apply_constituent_acceptance
 from hepgen.physics.kinematics import JET_FEATURES, jet_features, n_constituents
 
@@ -33,12 +33,17 @@ def to_cartesian(
     """Model output (normalised) → physical cartesian constituents (N, k, 3), acceptance applied.
 
     Relative-coordinate models get jet axes (pT, η, φ) drawn from ``jet_axes`` (the training
-    set's), so their jet pT, η, φ follow the training distribution by construction.
+    set's), so their jet pT, η, φ follow the training distribution by construction; jet-frame
+    models (``jet_frame``: cartesian momenta with the jet at η = φ = 0) get only η and φ drawn —
+    their jet pT and mass are the model's own.
     """
     x = norm.inverse(table_norm.detach().float().cpu()).numpy().astype(np.float64)
     if coordinates == "relative":
         idx = torch.randint(0, len(jet_axes), (len(x),), generator=generator).numpy()
         x = from_relative(x, jet_axes.numpy().astype(np.float64)[idx])
+    elif coordinates == "jet_frame":
+        idx = torch.randint(0, len(jet_axes), (len(x),), generator=generator).numpy()
+        x = from_jet_frame(x, jet_axes.numpy().astype(np.float64)[idx, 1:3])
     return apply_constituent_acceptance(x)
 
 

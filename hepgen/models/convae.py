@@ -57,6 +57,8 @@ class ConVAEConfig:
     normalisation: str = "minmax"  # seed 000; "standardise" for seed 003
     output: str = "sigmoid"  # "linear" with standardised inputs (seed 003)
     select_on: str = "generation"  # EMD_sum of generated ("generation") or reconstructed jets
+    free_bits: float = 0.0  # nats per latent dimension that cost no KL (0: the seed's plain KL)
+    frame: str = "lab"  # "jet": momenta in the jet's frame (η = φ = 0), the direction drawn apart
 
     @classmethod
     def table1(cls) -> ConVAEConfig:
@@ -217,7 +219,16 @@ class ConVAE(nn.Module):
             c.gamma_pt * ((pt_o - pt_t) / pt_scale) ** 2 + c.gamma_m * ((m_o - m_t) / pt_scale) ** 2
         )
         kl = kl_divergence(mu, logvar)
-        loss = (1 - c.beta) * (c.alpha * rec + c.gamma * jet) + c.beta * kl
+        if c.free_bits > 0:
+            # free bits (Kingma et al. 2016, arXiv 1606.04934 app. C.8): the batch-mean KL of each
+            # latent dimension below ``free_bits`` nats is not penalised, so a β close to 1 can no
+            # longer buy a lower loss by switching the posterior off (seed 000's β = 0.998 does:
+            # KL → 1e-6, every generated jet the same average jet; RESULTS.md §3)
+            per_dim = -0.5 * (1 + logvar - mu.pow(2) - logvar.exp())
+            kl_term = per_dim.mean(0).clamp_min(c.free_bits).sum()
+        else:
+            kl_term = kl
+        loss = (1 - c.beta) * (c.alpha * rec + c.gamma * jet) + c.beta * kl_term
         return {
             "loss": loss.mean(),
             "reconstruction": rec.mean(),

@@ -33,13 +33,16 @@ Example::
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass
 
 import torch
 import zuko
 from torch import nn
 
+from hepgen.models.epic import EPiCLayer
+from hepgen.models.epic import mlp as _mlp
+from hepgen.models.epic import split_first as _split_first
+from hepgen.models.epic import time_embedding as _time_embedding
 from hepgen.physics.coordinates import cartesian_to_ptetaphi, ptetaphi_to_cartesian
 from hepgen.physics.kinematics import jet_features, wrap_phi
 from hepgen.physics.substructure import momentum_flows
@@ -109,52 +112,6 @@ class FSFMConfig:
             if key in d:
                 d[key] = tuple(d[key])
         return cls(**d)
-
-
-def _mlp(sizes: list[int], act_last: bool = False) -> nn.Sequential:
-    layers: list[nn.Module] = []
-    for i in range(len(sizes) - 1):
-        layers.append(nn.Linear(sizes[i], sizes[i + 1]))
-        if i < len(sizes) - 2 or act_last:
-            layers.append(nn.SiLU())
-    return nn.Sequential(*layers)
-
-
-def _split_first(mlp: nn.Sequential, per_particle: torch.Tensor, per_jet: torch.Tensor) -> torch.Tensor:
-    """``mlp(cat([per_particle, per_jet broadcast over particles]))`` without building the
-    concatenation: the first layer's weight is split, the per-jet half applied once per jet.
-    Identical in value; it saves the (B, k, d_a + d_b) copy and a third of the first matmul."""
-    first = mlp[0]
-    n = per_particle.shape[-1]
-    z = nn.functional.linear(per_particle, first.weight[:, :n], first.bias)
-    z = z + nn.functional.linear(per_jet, first.weight[:, n:]).unsqueeze(1)
-    return mlp[1:](z)
-
-
-def _masked_mean(h: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    m = mask.unsqueeze(-1).to(h.dtype)
-    return (h * m).sum(1) / m.sum(1).clamp_min(1.0)
-
-
-class EPiCLayer(nn.Module):
-    """One equivariant point-cloud layer: a global vector updated from the masked mean of the
-    particles, then every particle updated from itself and the global vector."""
-
-    def __init__(self, d: int, dg: int) -> None:
-        super().__init__()
-        self.glob = _mlp([dg + d, dg, dg])
-        self.local = _mlp([d + dg, d, d])
-        self.norm = nn.LayerNorm(d)
-
-    def forward(self, h: torch.Tensor, g: torch.Tensor, mask: torch.Tensor):
-        g = g + self.glob(torch.cat([g, _masked_mean(h, mask)], -1))
-        return h + _split_first(self.local, self.norm(h), g) * mask.unsqueeze(-1), g
-
-
-def _time_embedding(t: torch.Tensor, n: int) -> torch.Tensor:
-    freqs = torch.exp(torch.linspace(0, math.log(100.0), n // 2, device=t.device))
-    a = t.unsqueeze(-1) * freqs * math.pi
-    return torch.cat([torch.sin(a), torch.cos(a)], -1)
 
 
 class Velocity(nn.Module):

@@ -18,6 +18,7 @@ from torch import nn
 
 from hepgen.errors import HepgenInputError
 from hepgen.models.convae import ConVAE, ConVAEConfig, ConVAENF, ConVAENFConfig
+from hepgen.models.epic_fm import EPiCFM, EPiCFMConfig
 from hepgen.models.fastsim_fm import FSFM, FSFMConfig
 from hepgen.models.fastsim_vae import FastSimVAE, FastSimVAEConfig
 from hepgen.models.flows import NF, MCFlow, MCFlowConfig, NFConfig
@@ -32,6 +33,7 @@ MODELS: dict[str, tuple[type[nn.Module], Any, str]] = {
     "convae_nf": (ConVAENF, ConVAENFConfig, "generator"),
     "nf": (NF, NFConfig, "generator"),
     "mcflow": (MCFlow, MCFlowConfig, "generator"),
+    "epic_fm": (EPiCFM, EPiCFMConfig, "generator"),
 }
 
 
@@ -50,6 +52,11 @@ class CLIModel:
 
 
 CLI: dict[str, CLIModel] = {
+    "epic-fm": CLIModel(
+        "epic_fm",
+        {"cpu": EPiCFMConfig.cpu, "epic": EPiCFMConfig.epic, "small": EPiCFMConfig.small},
+        "set-based flow-matching jet generator (EPiC-FM), hepgen's default generator",
+    ),
     "fastsim": CLIModel(
         "fastsim_vae",
         {

@@ -73,6 +73,29 @@ def from_relative(rel: Array, jet: Array) -> Array:
     return ptetaphi_to_cartesian(h) * mask[..., None]
 
 
+def to_jet_frame(c: Array, jet: Array | None = None) -> Array:
+    """Cartesian constituents (..., k, 3) → the same momenta in the jet's frame: rotated in φ
+    and boosted along z so that the jet axis sits at η = φ = 0 (pT kept: px ≈ pT, py ≈ pT·Δφ,
+    pz ≈ pT·sinh Δη). Both are symmetries of the jet's internal structure, so the table keeps
+    the substructure and drops the direction, which a generator then draws separately."""
+    o = _Ops(c)
+    if jet is None:
+        jet = jet_features(c)
+    mask = _mask(c)
+    h = cartesian_to_ptetaphi(c)
+    moved = o.stack([h[..., 0], h[..., 1] - jet[..., 1:2], wrap_phi(h[..., 2] - jet[..., 2:3])], axis=-1)
+    return ptetaphi_to_cartesian(moved) * mask[..., None]
+
+
+def from_jet_frame(x: Array, axes: Array) -> Array:
+    """Inverse of :func:`to_jet_frame` for jet axes (η, φ) (..., 2); padding stays zero."""
+    o = _Ops(x)
+    mask = _mask(x)
+    h = cartesian_to_ptetaphi(x)
+    moved = o.stack([h[..., 0], h[..., 1] + axes[..., 0:1], wrap_phi(h[..., 2] + axes[..., 1:2])], axis=-1)
+    return ptetaphi_to_cartesian(moved) * mask[..., None]
+
+
 def relative_jet_mass(rel: Array, floor: float = 0.0) -> Array:
     """m / pT_jet of massless particles in JetNet relative coordinates (..., k, 3).
 

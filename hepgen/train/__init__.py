@@ -60,6 +60,12 @@ def train_model(
             data, output, config, train, reco_min_pt=reco_min_pt, split_seed=split_seed,
             resume=resume, progress=progress, half=half, exclude_events=exclude_events,
         )
+    if name == "epic_fm":
+        from hepgen.train.epic_fm import train_epic_fm
+
+        return train_epic_fm(
+            data, output, config, train, split_seed=split_seed, resume=resume, progress=progress
+        )
     from hepgen.train.generation import train_generator
 
     return train_generator(

@@ -24,11 +24,28 @@ from hepgen.metrics.distances import emd_sum
 from hepgen.models import checkpoint, registry
 from hepgen.models.convae import ConVAENF, ConVAENFConfig
 from hepgen.models.device import pick_device
-from hepgen.physics.coordinates import relative_jet_mass, to_relative
+from hepgen.physics.coordinates import relative_jet_mass, to_jet_frame, to_relative
 from hepgen.physics.kinematics import jet_features
 from hepgen.train.loop import TrainConfig, fit_checkpointed
 
 RELATIVE_MODELS = ("mcflow",)
+
+
+def coordinates_of(name: str, config) -> str:
+    """The table a generator models: ``relative`` (JetNet), ``jet_frame`` or ``cartesian``."""
+    if name in RELATIVE_MODELS:
+        return "relative"
+    vae = getattr(config, "vae", config)
+    return "jet_frame" if getattr(vae, "frame", "lab") == "jet" else "cartesian"
+
+
+def to_table(c: np.ndarray, coordinates: str) -> np.ndarray:
+    """Physical cartesian constituents → the model's table (before normalisation)."""
+    if coordinates == "relative":
+        return to_relative(c)
+    if coordinates == "jet_frame":
+        return to_jet_frame(c)
+    return c
 
 
 def _dataset_info(ds: JetDataset, k: int, files, split_seed: int) -> dict:
@@ -70,9 +87,9 @@ def train_generator(
     if train.max_train_jets and len(tr) > train.max_train_jets:
         tr.constituents = tr.constituents[: train.max_train_jets]
         tr.jet = tr.jet[: train.max_train_jets]
-    coordinates = "relative" if name in RELATIVE_MODELS else "cartesian"
+    coordinates = coordinates_of(name, config)
     c_train = tr.constituents.numpy().astype(np.float64)
-    table = to_relative(c_train) if coordinates == "relative" else c_train
+    table = to_table(c_train, coordinates)
     kind = getattr(
         config, "normalisation", "standardise" if coordinates == "relative" else "minmax"
     )
@@ -109,7 +126,7 @@ def train_generator(
 
     if select_on == "reconstruction":  # the validation inputs, normalised once
         xv = norm.forward(
-            torch.from_numpy(to_relative(va_c) if coordinates == "relative" else va_c).float()
+            torch.from_numpy(to_table(va_c, coordinates)).float()
         ).to(device)
 
     def validate(m) -> dict[str, float]:
@@ -186,9 +203,12 @@ def train_convae_nf(
     va = JetDataset(data, "reco", "valid", k=k, seed=split_seed)
     require_jets(tr, va, data)
     with torch.inference_mode():
+        coordinates = vae_ckpt.get("coordinates", "cartesian")
+        jet_axes = vae_ckpt.get("jet_axes", torch.zeros(1, 3))
+        table = torch.from_numpy(to_table(tr.constituents.numpy().astype(np.float64), coordinates))
         z = torch.cat(
             [
-                model.vae.encode(norm.forward(tr.constituents[i : i + 4096].double()).float())[0]
+                model.vae.encode(norm.forward(table[i : i + 4096]).float())[0]
                 for i in range(0, len(tr), 4096)
             ]
         )
@@ -207,7 +227,7 @@ def train_convae_nf(
             out = m.sample(len(va_c), generator=vgen if device.type == "cpu" else None)
         return {
             "valid_emd_sum": emd_sum(
-                target, jet_feature_dict(to_cartesian(out, norm, "cartesian", None, vgen))
+                target, jet_feature_dict(to_cartesian(out, norm, coordinates, jet_axes, vgen))
             )
         }
 
@@ -237,7 +257,7 @@ def train_convae_nf(
                 "vae_training_time_s": rec_vae.get("time_s", 0.0),
                 "vae_best_epoch": rec_vae.get("best_epoch", -1),
             },
-            extra={"coordinates": "cartesian", "jet_axes": torch.zeros(1, 3)},
+            extra={"coordinates": coordinates, "jet_axes": jet_axes},
         )
 
     record = fit_checkpointed(
