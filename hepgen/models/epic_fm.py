@@ -37,6 +37,7 @@ from torch import nn
 from hepgen.models.epic import EPiCLayer, mlp, split_first, time_embedding
 from hepgen.physics.coordinates import cartesian_to_ptetaphi, ptetaphi_to_cartesian
 from hepgen.physics.kinematics import jet_features, wrap_phi
+from hepgen.physics.projection import project_jet
 
 __all__ = ["EPiCFM", "EPiCFMConfig"]
 
@@ -263,7 +264,10 @@ class EPiCFM(nn.Module):
         eta = jets[:, 1:2] + part[..., 0]
         phi = jets[:, 2:3] + part[..., 1]
         if c.project or c.project_mass or c.contain:
-            pt, eta, phi = self._project(pt, eta, phi, jets)
+            pt, eta, phi = project_jet(
+                pt, eta, phi, jets[:, 0:1], jets[:, 3:4].clamp_min(0.1), c.R,
+                project=c.project, project_mass=c.project_mass, contain=c.contain,
+            )
         out = ptetaphi_to_cartesian(torch.stack([pt, eta, phi], -1)) * mask.unsqueeze(-1)
         order = torch.argsort(-torch.hypot(out[..., 0], out[..., 1]), dim=1)
         return torch.take_along_dim(out, order.unsqueeze(-1), dim=1)
@@ -279,29 +283,3 @@ class EPiCFM(nn.Module):
                 xm = x + 0.5 * dt * self.velocity(x, t, cond, mask).float()
                 x = x + dt * self.velocity(xm, t + 0.5 * dt, cond, mask).float()
         return x.float()
-
-    def _project(self, pt, eta, phi, jets):
-        """Optional post-processing: jet pT (and mass) to the condition, particles in the cone."""
-        c = self.config
-
-        def to_pt(pt, phi):
-            jpt = torch.hypot((pt * torch.cos(phi)).sum(1), (pt * torch.sin(phi)).sum(1))
-            return pt * (jets[:, 0:1] / jpt.clamp_min(EPS).unsqueeze(-1))
-
-        if c.project:
-            pt = to_pt(pt, phi)
-        if c.project_mass or c.contain:
-            for _ in range(2):
-                j = jet_features(ptetaphi_to_cartesian(torch.stack([pt, eta, phi], -1)))
-                deta, dphi = eta - j[:, 1:2], wrap_phi(phi - j[:, 2:3])
-                if c.project_mass:
-                    scale = (jets[:, 3:4].clamp_min(0.1) / j[:, 3:4].clamp_min(0.1)).clamp(0.67, 1.5)
-                    deta, dphi = deta * scale, dphi * scale
-                if c.contain:
-                    dr = torch.sqrt(deta**2 + dphi**2).clamp_min(EPS)
-                    shrink = torch.where(dr > c.R, (2 * c.R - dr).clamp_min(0.0) / dr, torch.ones_like(dr))
-                    deta, dphi = deta * shrink, dphi * shrink
-                eta, phi = j[:, 1:2] + deta, j[:, 2:3] + dphi
-            if c.project:
-                pt = to_pt(pt, phi)
-        return pt, eta, phi

@@ -45,6 +45,7 @@ from hepgen.models.epic import split_first as _split_first
 from hepgen.models.epic import time_embedding as _time_embedding
 from hepgen.physics.coordinates import cartesian_to_ptetaphi, ptetaphi_to_cartesian
 from hepgen.physics.kinematics import jet_features, wrap_phi
+from hepgen.physics.projection import project_jet
 from hepgen.physics.substructure import momentum_flows
 
 __all__ = ["FSFM", "FSFMConfig"]
@@ -323,35 +324,15 @@ class FSFM(nn.Module):
         eta = geta + part[..., 1] * c.R
         phi = gphi + part[..., 2] * c.R
         pt = pt * mask
-        target_pt = gpt * torch.exp(y[:, 0:1])
-
-        def to_target_pt(pt: torch.Tensor, phi: torch.Tensor) -> torch.Tensor:
-            """Every constituent's pT rescaled so the jet pT is the sampled response's."""
-            jpt = torch.hypot((pt * torch.cos(phi)).sum(1), (pt * torch.sin(phi)).sum(1))
-            return pt * (target_pt / jpt.clamp_min(EPS).unsqueeze(-1))
-
-        if c.project:
-            pt = to_target_pt(pt, phi)
-        if c.project_mass or c.contain:
-            # then the mass: scale the angular offsets from the jet axis by m_target / m (for
-            # massless particles m² ≈ Σ pT_i pT_j ΔR_ij², so m scales with the angles); and keep
-            # the particles inside the cone: one beyond ΔR = R from the axis is mirrored to
-            # 2R − ΔR (Delphes' reco jets are anti-kt clusters: 0.9% of their particles lie
-            # beyond R, the flow-matching output had 5%, which reclustering then drops)
-            m_target = gjet[:, 3:4].clamp_min(0.1) * torch.exp(y[:, 1:2])
-            for _ in range(2):
-                j = jet_features(ptetaphi_to_cartesian(torch.stack([pt, eta, phi], -1)))
-                deta, dphi = eta - j[:, 1:2], wrap_phi(phi - j[:, 2:3])
-                if c.project_mass:
-                    scale = (m_target / j[:, 3:4].clamp_min(0.1)).clamp(0.67, 1.5)
-                    deta, dphi = deta * scale, dphi * scale
-                if c.contain:
-                    dr = torch.sqrt(deta**2 + dphi**2).clamp_min(EPS)
-                    shrink = torch.where(dr > c.R, (2 * c.R - dr).clamp_min(0.0) / dr, torch.ones_like(dr))
-                    deta, dphi = deta * shrink, dphi * shrink
-                eta, phi = j[:, 1:2] + deta, j[:, 2:3] + dphi
-            if c.project:  # the angles moved the pT sum a little
-                pt = to_target_pt(pt, phi)
+        if c.project or c.project_mass or c.contain:
+            # the flow owns the jet pT and mass response; the particles keep the cone: Delphes'
+            # reco jets are anti-kt clusters (0.9% of their particles lie beyond R, the
+            # flow-matching output had 5%, which reclustering then drops)
+            pt, eta, phi = project_jet(
+                pt, eta, phi, gpt * torch.exp(y[:, 0:1]),
+                gjet[:, 3:4].clamp_min(0.1) * torch.exp(y[:, 1:2]), c.R,
+                project=c.project, project_mass=c.project_mass, contain=c.contain,
+            )
         out = ptetaphi_to_cartesian(torch.stack([pt, eta, phi], -1))
         order = torch.argsort(-torch.hypot(out[..., 0], out[..., 1]), dim=1)
         return torch.take_along_dim(out, order.unsqueeze(-1), dim=1)
