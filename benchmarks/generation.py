@@ -103,12 +103,18 @@ def steps_sweep(args) -> None:
     ref = None
     if args.reference:
         r0 = Runner(args.models[0])
-        test = JetDataset(args.reference, "reco", "test", k=r0.k, seed=r0.dataset.get("split_seed", 0))
-        ref = to_relative(apply_constituent_acceptance(test.constituents.numpy().astype(np.float64)))
-        half = len(ref) // 2
-        n = min(args.n_eval, half)
-        floor = np.mean([w1m(ref[:half], ref[half:], seed=s, n_samples=n)[0] for s in range(3)])
-        print(f"W1M floor (test split, two halves of {half} jets, {n} per side): {floor:.3g}")
+        split_seed = r0.dataset.get("split_seed", 0)
+        test, valid = (
+            to_relative(apply_constituent_acceptance(
+                JetDataset(args.reference, "reco", s, k=r0.k, seed=split_seed).constituents.numpy().astype(np.float64)
+            ))
+            for s in ("test", "valid")
+        )
+        n = min(args.n_eval, len(test), len(valid))
+        ref = test[:n]
+        # the floor at the same sample size: held-out real jets (validation split) vs the test split
+        floor = np.mean([w1m(ref, valid[:n], seed=s, n_samples=n)[0] for s in range(3)])
+        print(f"W1M floor (validation vs test split, {n} jets per side): {floor:.3g}")
     print(f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads, batch 10⁴\n")
     print(f"{'model':22s} {'steps':>5s} {'model µs/jet':>13s} {'+post µs/jet':>13s} {'W1M':>9s} {'/floor':>7s}")
     for path in args.models:
@@ -116,8 +122,8 @@ def steps_sweep(args) -> None:
             m, f = per_jet_us(path, "cpu", 10_000, args.repeat, steps)
             line = f"{Path(path).stem:22s} {steps:5d} {m:13.1f} {f:13.1f}"
             if ref is not None:
-                gen = Runner(path, steps=steps).sample(args.n_eval, seed=7)
-                w = w1m(ref, to_relative(gen.astype(np.float64)), n_samples=min(args.n_eval, len(ref)))[0]
+                gen = Runner(path, steps=steps).sample(n, seed=7)
+                w = w1m(ref, to_relative(gen.astype(np.float64)), n_samples=n)[0]
                 line += f" {w:9.3g} {w / floor:7.2f}"
             print(line, flush=True)
 

@@ -32,7 +32,7 @@ __all__ = [
 
 DEFAULT_FASTSIM = "fastsim_ww_pu50"
 """The default fast-sim (``hepgen run``, :class:`~hepgen.processors.FastSimProcessor`)."""
-DEFAULT_GENERATOR = "mcflow_gluon"
+DEFAULT_GENERATOR = "epic_fm_gluon"
 """The default generator (``hepgen sample`` without a checkpoint)."""
 DEFAULT_SAMPLE = "delphes_ww_pu50_highpt_100ev.root"
 """The demo Delphes sample of the main job."""

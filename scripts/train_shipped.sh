@@ -42,6 +42,14 @@ if [[ $what == generator-fm || $what == all ]]; then
   # hepgen's default generator: EPiC-FM on every gluon file (resumable: add --resume to continue)
   hepgen train epic-fm --preset cpu --data "$D"/gluon_r08_s2*.h5 -o data/models/epic_fm_gluon.pt \
     --epochs 300 --schedule cosine --lr 1e-3 --batch-size 256 --patience 300 --max-minutes 88 -q --overwrite
+  # inference settings chosen after training (benchmarks/generation.py steps sweep, RESULTS.md §3):
+  # 8 midpoint steps, bfloat16 velocity network on CPU
+  python - <<'PY'
+import torch
+c = torch.load("data/models/epic_fm_gluon.pt", weights_only=True)
+c["config"].update(steps=8, bf16=True)
+torch.save(c, "data/models/epic_fm_gluon.pt")
+PY
 fi
 if [[ $what == generators || $what == all ]]; then
   G=("$D"/gluon_r08_s20{1,2,3,5}.h5)

@@ -162,3 +162,24 @@ def test_generate_processor(trained):
     )
     assert set(acc["hists"]["jet_pt"].axes["source"]) == {"gen", "hepgen", "delphes"}
 
+
+
+def test_sample_without_checkpoint_uses_the_default_generator(tmp_path):
+    """`hepgen sample -n N -o OUT.h5` (no checkpoint) runs the shipped EPiC-FM generator, seeded."""
+    assert shipped.DEFAULT_GENERATOR == "epic_fm_gluon"
+    a, b = tmp_path / "a.h5", tmp_path / "b.h5"
+    assert main(["sample", "-n", "40", "-o", str(a), "--seed", "2", "-q"]) == 0
+    assert main(["sample", "-n", "40", "-o", str(b), "--seed", "2", "-q"]) == 0
+    sa, sb = h5.read(a, sides=("reco",)), h5.read(b, sides=("reco",))
+    assert sa.attrs["hepgen_model"] == "epic_fm" and sa.reco.constituents.shape == (40, 30, 3)
+    np.testing.assert_array_equal(sa.reco.constituents, sb.reco.constituents)
+    # gluon jets near 1 TeV with tens of constituents, not noise
+    pt = sa.reco.jet[:, 0]
+    assert 700 < np.median(pt) < 1500 and np.median(sa.reco.jet[:, 5]) > 15
+
+
+def test_generate_processor_defaults_to_epic_fm():
+    from hepgen.processors.generate import GenerateProcessor
+
+    assert GenerateProcessor().runner.name == "epic_fm"
+    assert GenerateProcessor("mcflow_gluon").runner.name == "mcflow"  # every model selectable
