@@ -242,15 +242,15 @@ class Runner:
         g = torch.Generator(device=device).manual_seed(int(seed))
         g_axes = torch.Generator().manual_seed(int(seed) + 1)
         model = self.model
-        physical = getattr(model, "physical_io", False)
+        physical = getattr(model, "physical_io", False)  # samples physical cartesian tables
+        extra = {"steps": self.steps} if self.steps is not None and physical else {}
         parts = []
         with torch.inference_mode():
             for i in tqdm(
                 range(0, n, self.batch_size), desc="sample", unit="batch", disable=not progress
             ):
-                extra = {"steps": self.steps} if self.steps is not None and physical else {}
                 out = model.sample(min(self.batch_size, n - i), generator=g, **extra)
-                if getattr(model, "physical_io", False):  # physical cartesian already
+                if physical:
                     parts.append(apply_constituent_acceptance(out.double().cpu().numpy()))
                 else:
                     parts.append(

@@ -38,12 +38,10 @@ def to_cartesian(
     their jet pT and mass are the model's own.
     """
     x = norm.inverse(table_norm.detach().float().cpu()).numpy().astype(np.float64)
-    if coordinates == "relative":
+    if coordinates in ("relative", "jet_frame"):
         idx = torch.randint(0, len(jet_axes), (len(x),), generator=generator).numpy()
-        x = from_relative(x, jet_axes.numpy().astype(np.float64)[idx])
-    elif coordinates == "jet_frame":
-        idx = torch.randint(0, len(jet_axes), (len(x),), generator=generator).numpy()
-        x = from_jet_frame(x, jet_axes.numpy().astype(np.float64)[idx, 1:3])
+        axes = jet_axes.numpy().astype(np.float64)[idx]
+        x = from_relative(x, axes) if coordinates == "relative" else from_jet_frame(x, axes[:, 1:3])
     return apply_constituent_acceptance(x)
 
 

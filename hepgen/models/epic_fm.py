@@ -35,8 +35,8 @@ import torch
 from torch import nn
 
 from hepgen.models.epic import EPiCLayer, mlp, split_first, time_embedding
-from hepgen.physics.coordinates import cartesian_to_ptetaphi, ptetaphi_to_cartesian
-from hepgen.physics.kinematics import jet_features, wrap_phi
+from hepgen.physics.coordinates import ptetaphi_to_cartesian, to_relative
+from hepgen.physics.kinematics import jet_features
 from hepgen.physics.projection import project_jet
 
 __all__ = ["EPiCFM", "EPiCFMConfig"]
@@ -154,26 +154,25 @@ class EPiCFM(nn.Module):
     # ------------------------------------------------------------------ features
     def _features(self, table: torch.Tensor):
         """Cartesian table (B, ≥k, 3) → (particles (B, k, 3) raw, mask, jets (B, 5))."""
-        c = self.config
-        table = table[:, : c.n_particles]
+        table = table[:, : self.config.n_particles]
         jet = jet_features(table)
-        pt, eta, phi = cartesian_to_ptetaphi(table).unbind(-1)
-        mask = pt > 0
-        safe = torch.where(mask, pt, torch.ones_like(pt))
-        part = torch.stack(
-            [eta - jet[:, 1:2], wrap_phi(phi - jet[:, 2:3]), torch.log(safe / jet[:, 0:1].clamp_min(EPS))],
-            -1,
-        )
+        rel = to_relative(table, jet)  # (η_rel, φ_rel, pT_rel), zero padded
+        mask = rel[..., 2] > 0
+        log_pt = torch.log(torch.where(mask, rel[..., 2], torch.ones_like(rel[..., 2])))
+        part = torch.stack([rel[..., 0], rel[..., 1], log_pt], -1)
         jets = torch.cat([jet[:, :4], mask.sum(1, keepdim=True).to(jet.dtype)], -1)
         return part * mask.unsqueeze(-1), mask, jets
 
-    def _condition(self, jets: torch.Tensor) -> torch.Tensor:
-        """Jet rows (pT, η, φ, m, n) → normalised condition (B, 3)."""
+    def _raw_condition(self, jets: torch.Tensor) -> torch.Tensor:
+        """Jet rows (pT, η, φ, m, n) → (log pT, m/pT, n/k), before normalisation."""
         pt = jets[:, 0:1].clamp_min(EPS)
-        raw = torch.cat(
+        return torch.cat(
             [torch.log(pt), jets[:, 3:4] / pt, jets[:, 4:5] / self.config.n_particles], -1
         )
-        return (raw - self.cond_mean) / self.cond_std
+
+    def _condition(self, jets: torch.Tensor) -> torch.Tensor:
+        """Jet rows (pT, η, φ, m, n) → normalised condition (B, 3)."""
+        return (self._raw_condition(jets) - self.cond_mean) / self.cond_std
 
     @torch.no_grad()
     def fit(self, table: torch.Tensor, generator: torch.Generator | None = None) -> None:
@@ -182,8 +181,7 @@ class EPiCFM(nn.Module):
         x = part[mask]
         self.part_mean.copy_(x.mean(0).float())
         self.part_std.copy_(x.std(0).clamp_min(1e-3).float())
-        pt = jets[:, 0:1].clamp_min(EPS)
-        raw = torch.cat([torch.log(pt), jets[:, 3:4] / pt, jets[:, 4:5] / self.config.n_particles], -1)
+        raw = self._raw_condition(jets)
         self.cond_mean.copy_(raw.mean(0).float())
         self.cond_std.copy_(raw.std(0).clamp_min(1e-3).float())
         rows = self.config.table_rows
