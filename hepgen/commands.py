@@ -110,6 +110,16 @@ def _sample(args: argparse.Namespace) -> int:
     return 0
 
 
+def _tune_fixed(path: Path | None) -> dict | None:
+    """The model overrides of a ``--config`` JSON ({'model': {...}}) that every trial keeps."""
+    if path is None:
+        return None
+    model = read_json(path, "config").get("model", {})
+    if not isinstance(model, dict):
+        raise HepgenInputError(f"{path}: 'model' must be a JSON object of config overrides")
+    return model
+
+
 def _tune(args: argparse.Namespace) -> int:
     import optuna
 
@@ -120,6 +130,7 @@ def _tune(args: argparse.Namespace) -> int:
             args.model, args.data, args.trials, args.storage, args.study, step=args.step,
             base_study=args.base_study, epochs=args.epochs, max_train_jets=args.max_train_jets,
             preset=args.preset, pruner=args.pruner, seed=args.seed,
+            fixed=_tune_fixed(args.config),
         )
     else:
         study = make_study(args.study, args.storage, args.pruner, args.seed)
@@ -302,6 +313,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     u.add_argument("--epochs", type=POSITIVE, default=5, help="epochs per trial")
     u.add_argument("--max-train-jets", type=POSITIVE, default=5000)
     u.add_argument("--preset", default=None, help="generator preset the search starts from (default cpu)")
+    u.add_argument(
+        "--config", type=Path, default=None,
+        help="JSON {'model': {...}}: fixed model settings every trial keeps (e.g. frame, free_bits)",
+    )
     u.add_argument("--pruner", choices=["median", "hyperband"], default="median")
     u.add_argument("--seed", type=NONNEG, default=0)
     u.add_argument(

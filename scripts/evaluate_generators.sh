@@ -5,12 +5,12 @@ D=${1:-../shared/data}
 shift || true
 models=${*:-epic_fm convae convae_nf nf mcflow}
 for m in $models; do
-  if [[ $m == epic_fm ]]; then
+  if [[ $m == mcflow ]]; then
+    # the seed-004 checkpoint was trained on the split of these four files
+    ref=("$D"/gluon_r08_s20{1,2,3,5}.h5)
+  else
     # trained on the split of every gluon file: its test split (10.5k jets)
     ref=("$D"/gluon_r08_s2*.h5)
-  else
-    # the seed-000/004 checkpoints were trained on the split of these four files
-    ref=("$D"/gluon_r08_s20{1,2,3,5}.h5)
   fi
   hepgen evaluate data/models/${m}_gluon.pt --reference "${ref[@]}" --split test \
     --n-splits 3 -o out/eval_gen_$m --overwrite

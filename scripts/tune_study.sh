@@ -1,15 +1,36 @@
 #!/usr/bin/env bash
-# The short Optuna study of RESULTS.md: ConVAE loss parameters + learning rate (seed 000's first
-# step) on two gluon files, 12 trials × 4 epochs × 4000 jets, median pruning; then the untuned
-# default with the same budget, and the exported best config re-trained.
+# Optuna studies of RESULTS.md. Usage: scripts/tune_study.sh [SHARED_DATA_DIR] [first|jet|all]
+#  first: the first short study (lab frame; RESULTS.md §4): ConVAE loss parameters + learning rate
+#         on two gluon files, 12 trials × 4 epochs × 4000 jets, median pruning; then the untuned
+#         default with the same budget, and the exported best config re-trained.
+#  jet:   the studies behind the converged seed-000 generators (issue 12; RESULTS.md §3b): every
+#         gluon file, jet frame and σ-scaled jet terms fixed (--config); the ConVAE's loss
+#         parameters (with free bits), then its architecture on the best of those; the NF's flow.
 set -euo pipefail
 D=${1:-../shared/data}
-G=("$D"/gluon_r08_s201.h5 "$D"/gluon_r08_s202.h5)
-mkdir -p out/study
-hepgen tune convae --data "${G[@]}" --trials 12 --epochs 4 --max-train-jets 4000 \
-  --storage sqlite:///out/study/study.db --study convae-loss --export out/study/best.json --plots out/study
-hepgen train convae --preset cpu --data "${G[@]}" --epochs 4 --max-train-jets 4000 --batch-size 100 --patience 4 \
-  -o out/study/default.pt -q
-seed=$(python -c "import json; print(json.load(open('out/study/best.json'))['seed'])")
-hepgen train convae --preset cpu --data "${G[@]}" --config out/study/best.json --epochs 4 --max-train-jets 4000 \
-  --batch-size 100 --patience 4 --seed "$seed" -o out/study/best.pt -q
+what=${2:-all}
+if [[ $what == first || $what == all ]]; then
+  G=("$D"/gluon_r08_s201.h5 "$D"/gluon_r08_s202.h5)
+  mkdir -p out/study
+  hepgen tune convae --data "${G[@]}" --trials 12 --epochs 4 --max-train-jets 4000 \
+    --storage sqlite:///out/study/study.db --study convae-loss --export out/study/best.json --plots out/study
+  hepgen train convae --preset cpu --data "${G[@]}" --epochs 4 --max-train-jets 4000 --batch-size 100 --patience 4 \
+    -o out/study/default.pt -q
+  seed=$(python -c "import json; print(json.load(open('out/study/best.json'))['seed'])")
+  hepgen train convae --preset cpu --data "${G[@]}" --config out/study/best.json --epochs 4 --max-train-jets 4000 \
+    --batch-size 100 --patience 4 --seed "$seed" -o out/study/best.pt -q
+fi
+if [[ $what == jet || $what == all ]]; then
+  G=("$D"/gluon_r08_s2*.h5)
+  S=out/study12
+  mkdir -p $S
+  echo '{"model": {"frame": "jet", "jet_norm": "std"}}' > $S/fixed_convae_std.json
+  echo '{"model": {"frame": "jet"}}' > $S/fixed_nf.json
+  common=(--data "${G[@]}" --epochs 4 --max-train-jets 5000 --storage sqlite:///$S/study.db)
+  hepgen tune convae "${common[@]}" --config $S/fixed_convae_std.json --trials 20 \
+    --study convae-jet-std-loss --export $S/convae_std_loss.json --plots $S/convae_std_loss
+  hepgen tune convae "${common[@]}" --step architecture --base-study convae-jet-std-loss --trials 16 \
+    --study convae-jet-std-arch --export $S/convae_std_arch.json --plots $S/convae_std_arch
+  hepgen tune nf "${common[@]}" --step flow --config $S/fixed_nf.json --trials 12 \
+    --study nf-jet-flow --export $S/nf_flow.json --plots $S/nf_flow
+fi

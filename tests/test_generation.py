@@ -20,10 +20,10 @@ SAMPLE = shipped.sample("delphes_ww_pu50_highpt_25ev.root")
 SMALL = {
     "convae": {"latent": 4, "filters": 4, "linear": 16},
     "convae-nf": {  # in the jet frame: the direction drawn apart
-        "vae": {"latent": 4, "filters": 4, "linear": 16, "frame": "jet", "free_bits": 0.1},
+        "vae": {"latent": 4, "filters": 4, "linear": 16, "frame": "jet", "free_bits": 0.1, "jet_norm": "std"},
         "flow": {"transforms": 2, "hidden": [8]},
     },
-    "nf": {"flow": {"transforms": 2, "hidden": [8], "learning_rate": 1e-3}},
+    "nf": {"flow": {"transforms": 2, "hidden": [8], "learning_rate": 1e-3}, "frame": "jet"},
     "vae-chamfer": {"latent": 4, "filters": 4, "linear": 16, "n_particles": 30},
     "vae-mse": {"latent": 4, "filters": 4, "linear": 16, "n_particles": 30},
     "mcflow": {"transforms": 2, "hidden": [8]},

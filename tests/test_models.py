@@ -4,13 +4,16 @@ fast-sim v2 adds masks, variable-length outputs and permutation equivariance in 
 
 from __future__ import annotations
 
+from dataclasses import replace
+
+import numpy as np
 import pytest
 import torch
 
 from hepgen.data.normalise import Normalisation
 from hepgen.losses import chamfer, kl_divergence
 from hepgen.models import registry
-from hepgen.models.convae import ConVAEConfig, ConVAENFConfig, RealNVPConfig
+from hepgen.models.convae import ConVAEConfig, ConVAENFConfig, RealNVPConfig, jet_term_scale
 from hepgen.models.epic_fm import EPiCFMConfig
 from hepgen.models.fastsim_fm import FSFMConfig
 from hepgen.models.fastsim_vae import FastSimLoss, FastSimVAEConfig
@@ -105,7 +108,9 @@ def test_fastsim_fm(case, tmp_path):
     assert all((out[i, n[i] :] == 0).all() for i in range(8))
     # the gen set is a set: permuting the input particles does not change the output
     perm = torch.randperm(cfg.n_particles)
-    torch.testing.assert_close(model.simulate(gen[:8, perm], noise=noise), out, atol=2e-4, rtol=1e-4)
+    torch.testing.assert_close(
+        model.simulate(gen[:8, perm], noise=noise), out, atol=2e-4, rtol=1e-4
+    )
     # the multiplicity is drawn, not fixed: different count noise → different cardinalities
     many = model.simulate(gen[:1].expand(200, -1, -1), generator=torch.Generator().manual_seed(3))
     assert len(torch.unique((torch.hypot(many[..., 0], many[..., 1]) > 0).sum(1))) > 1
@@ -172,7 +177,9 @@ def test_epic_fm(case, tmp_path):
     perm = torch.randperm(cfg.n_particles)
     with torch.no_grad():
         v = model.velocity(x, t, cond, mask)
-        torch.testing.assert_close(model.velocity(x[:, perm], t, cond, mask[:, perm]), v[:, perm], atol=1e-5, rtol=1e-4)
+        torch.testing.assert_close(
+            model.velocity(x[:, perm], t, cond, mask[:, perm]), v[:, perm], atol=1e-5, rtol=1e-4
+        )
     g = torch.Generator().manual_seed(1)
     rows = model.draw_jets(8, generator=torch.Generator().manual_seed(2))
     out = model.sample(8, generator=g, condition=rows)
@@ -183,21 +190,29 @@ def test_epic_fm(case, tmp_path):
     assert torch.all(pt[:, :-1] >= pt[:, 1:])
     assert all((out[i, n[i] :] == 0).all() for i in range(8))
     # seeded; a different seed differs
-    torch.testing.assert_close(model.sample(8, generator=torch.Generator().manual_seed(5)),
-                               model.sample(8, generator=torch.Generator().manual_seed(5)))
-    assert not torch.allclose(model.sample(8, generator=torch.Generator().manual_seed(5)),
-                              model.sample(8, generator=torch.Generator().manual_seed(6)))
+    torch.testing.assert_close(
+        model.sample(8, generator=torch.Generator().manual_seed(5)),
+        model.sample(8, generator=torch.Generator().manual_seed(5)),
+    )
+    assert not torch.allclose(
+        model.sample(8, generator=torch.Generator().manual_seed(5)),
+        model.sample(8, generator=torch.Generator().manual_seed(6)),
+    )
     # save / load: weights only, the jet table's length comes from the checkpoint
     torch.save({"config": cfg.to_dict(), "state_dict": model.state_dict()}, tmp_path / "m.pt")
     loaded = torch.load(tmp_path / "m.pt", weights_only=True)
     clone = registry.build("epic_fm", loaded["config"])
     clone.load_state_dict(loaded["state_dict"])
     clone.eval()
-    torch.testing.assert_close(clone.sample(8, generator=torch.Generator().manual_seed(1), condition=rows), out)
+    torch.testing.assert_close(
+        clone.sample(8, generator=torch.Generator().manual_seed(1), condition=rows), out
+    )
     # the chunk size (jets per network call) does not change the output
     chunked = registry.build("epic_fm", {**cfg.to_dict(), "chunk": 3})
     chunked.load_state_dict(loaded["state_dict"])
-    torch.testing.assert_close(chunked.eval().sample(8, generator=torch.Generator().manual_seed(1), condition=rows), out)
+    torch.testing.assert_close(
+        chunked.eval().sample(8, generator=torch.Generator().manual_seed(1), condition=rows), out
+    )
     # a user's condition: with projection the jet pT is the requested one
     projected = registry.build("epic_fm", {**cfg.to_dict(), "project": True})
     projected.load_state_dict(loaded["state_dict"])
@@ -268,6 +283,11 @@ GENERATORS = {
     "convae/table4": ("convae", ConVAEConfig.table4().to_dict(), False),
     "convae/cpu": ("convae", ConVAEConfig.cpu().to_dict(), True),
     "vae-mse/seed003": ("convae", ConVAEConfig.seed003("mse").to_dict(), True),
+    "convae/jet-std": (  # issue 12: jet frame, jet terms scaled by the jets' σ
+        "convae",
+        replace(ConVAEConfig.cpu("table5"), frame="jet", jet_norm="std", free_bits=0.2).to_dict(),
+        True,
+    ),
     "convae_nf/cpu": (
         "convae_nf",
         ConVAENFConfig(ConVAEConfig.cpu("table5"), SMALL_FLOW).to_dict(),
@@ -294,7 +314,8 @@ def test_generator(case, tmp_path):
     b = model.sample(5, generator=torch.Generator().manual_seed(1))
     torch.testing.assert_close(a, b)
     if train_step and hasattr(model, "training_loss"):
-        terms = model.training_loss(x, torch.Generator().manual_seed(0), lambda t: 100 * t, 100.0)
+        scale = (100.0, 10.0) if cfg.get("jet_norm") == "std" else 100.0
+        terms = model.training_loss(x, torch.Generator().manual_seed(0), lambda t: 100 * t, scale)
         terms["loss"].backward()
         grads = [p.grad for p in model.parameters() if p.requires_grad]
         assert any(g is not None and g.abs().sum() > 0 for g in grads)
@@ -319,6 +340,26 @@ def test_convae_kernel_rules_follow_seed000():
     assert isinstance(m.decoder_conv[-1], torch.nn.Sigmoid)
     with pytest.raises(ValueError, match="do not fit"):
         registry.build("convae", {**ConVAEConfig().to_dict(), "kernel": 12})
+
+
+def test_convae_nf_config_reads_checkpoints_from_before_flow_samples():
+    """Checkpoints written before ``flow_samples`` existed had their flow fitted to μ(x)."""
+    cfg = ConVAENFConfig.cpu()
+    assert cfg.flow_samples == 2
+    assert ConVAENFConfig.from_dict(cfg.to_dict()) == cfg
+    old = {k: v for k, v in cfg.to_dict().items() if k != "flow_samples"}
+    assert ConVAENFConfig.from_dict(old).flow_samples == 0
+
+
+def test_jet_term_scale():
+    """``std``: one σ of jet pT (mass) costs 2N units, like the Chamfer sum; ``mean_pt``: ⟨pT⟩."""
+    pt, m = np.array([100.0, 300.0]), np.array([10.0, 30.0])
+    c = ConVAEConfig(n_particles=30, jet_norm="std")
+    s_pt, s_m = jet_term_scale(c, pt, m)
+    assert (s_pt, s_m) == (pytest.approx(100 / np.sqrt(60)), pytest.approx(10 / np.sqrt(60)))
+    assert jet_term_scale(replace(c, jet_norm="mean_pt"), pt, m) == (200.0, 200.0)
+    with pytest.raises(ValueError, match="jet_norm"):
+        jet_term_scale(replace(c, jet_norm="median"), pt, m)
 
 
 def test_in_cone_weight_drops_wide_angle_particles():

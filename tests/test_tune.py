@@ -147,3 +147,50 @@ def test_architecture_step_uses_best_loss_parameters(storage):
     for t in arch.trials:
         assert "layers" in t.params and "alpha" not in t.params
         assert t.user_attrs["config"]["model"]["alpha"] == pytest.approx(loss_best["alpha"])
+
+
+def test_fixed_settings_reach_every_trial_and_the_export(storage, tmp_path, capsys):
+    """``--config`` fixes model settings the search leaves alone (here the jet frame): every
+    trial trains with them and the exported config carries them, so a retrain matches."""
+    fixed = tmp_path / "fixed.json"
+    fixed.write_text(json.dumps({"model": {"frame": "jet", "filters": 4}}))
+    common = [
+        "--data",
+        str(EXPECTED),
+        "--storage",
+        storage,
+        "--epochs",
+        "1",
+        "--max-train-jets",
+        "60",
+    ]
+    export = tmp_path / "best.json"
+    assert (
+        main(
+            [
+                "tune",
+                "convae",
+                *common,
+                "--study",
+                "jet",
+                "--trials",
+                "2",
+                "--config",
+                str(fixed),
+                "--export",
+                str(export),
+            ]
+        )
+        == 0
+    )
+    study = optuna.load_study(study_name="jet", storage=storage)
+    for t in study.trials:
+        cfg = t.user_attrs["config"]["model"]
+        assert cfg["frame"] == "jet" and cfg["filters"] == 4
+        assert 0.0 <= cfg["free_bits"] <= 1.0  # searched for the generation-tuned ConVAE
+    assert json.loads(export.read_text())["model"]["frame"] == "jet"
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"model": 3}))
+    args = ["tune", "convae", *common, "--study", "bad", "--trials", "1", "--config", str(bad)]
+    assert main(args) == 2
+    assert "'model' must be a JSON object" in capsys.readouterr().err

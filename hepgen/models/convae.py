@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, replace
 
+import numpy as np
 import torch
 import zuko
 from torch import nn
@@ -59,6 +60,9 @@ class ConVAEConfig:
     select_on: str = "generation"  # EMD_sum of generated ("generation") or reconstructed jets
     free_bits: float = 0.0  # nats per latent dimension that cost no KL (0: the seed's plain KL)
     frame: str = "lab"  # "jet": momenta in the jet's frame (η = φ = 0), the direction drawn apart
+    # jet-term scale: "mean_pt" divides both differences by the mean jet pT (hepgen ≤ 2026-11-27);
+    # "std" by the training jets' σ(pT) and σ(m) over √(2N), in the Chamfer sum's units
+    jet_norm: str = "mean_pt"
 
     @classmethod
     def table1(cls) -> ConVAEConfig:
@@ -203,10 +207,15 @@ class ConVAE(nn.Module):
         return self.decode(z)
 
     def training_loss(
-        self, x: torch.Tensor, generator, to_physical, pt_scale: float
+        self, x: torch.Tensor, generator, to_physical, jet_scale: float | tuple[float, float]
     ) -> dict[str, torch.Tensor]:
-        """Seed 000 eq. (2)–(5) (or seed 003's MSE variant)."""
+        """Seed 000 eq. (2)–(5) (or seed 003's MSE variant).
+
+        ``jet_scale``: the pT and mass differences of the jet term are divided by it (one number
+        for both, or (pT scale, mass scale); see :func:`jet_term_scale`).
+        """
         c = self.config
+        s_pt, s_m = jet_scale if isinstance(jet_scale, tuple) else (jet_scale, jet_scale)
         out, mu, logvar = self(x, generator)
         rec = (
             chamfer(x, out, squared=False)
@@ -215,9 +224,7 @@ class ConVAE(nn.Module):
         )
         pt_o, m_o = jet_pt_mass(to_physical(out))
         pt_t, m_t = jet_pt_mass(to_physical(x))
-        jet = (
-            c.gamma_pt * ((pt_o - pt_t) / pt_scale) ** 2 + c.gamma_m * ((m_o - m_t) / pt_scale) ** 2
-        )
+        jet = c.gamma_pt * ((pt_o - pt_t) / s_pt) ** 2 + c.gamma_m * ((m_o - m_t) / s_m) ** 2
         kl = kl_divergence(mu, logvar)
         if c.free_bits > 0:
             # free bits (Kingma et al. 2016, arXiv 1606.04934 app. C.8): the batch-mean KL of each
@@ -235,6 +242,24 @@ class ConVAE(nn.Module):
             "jet": jet.mean(),
             "kl": kl.mean(),
         }
+
+
+def jet_term_scale(config: ConVAEConfig, pt: np.ndarray, mass: np.ndarray) -> tuple[float, float]:
+    """The (pT, mass) scales of the jet term for training jets' ``pt`` and ``mass``.
+
+    ``mean_pt``: both ⟨pT⟩ (the seed's γ_m ≈ ⟨pT⟩/⟨m⟩ then balances the two). ``std``: σ(pT)/√(2N)
+    and σ(m)/√(2N), so that one standard deviation of jet pT (mass) costs 2N units, as much as N
+    particles of both Chamfer sums misplaced by one standard deviation: with standardised features
+    the Chamfer sum of a 30-particle jet is ~30 and ``mean_pt`` leaves the jet terms at ~0.5% of the
+    loss (reconstructed gluon jets: mass 0.2× the input's, median; RESULTS.md §3c).
+    """
+    if config.jet_norm == "mean_pt":
+        s = float(np.mean(pt))
+        return s, s
+    if config.jet_norm == "std":
+        root = float(np.sqrt(2 * config.n_particles))
+        return float(np.std(pt)) / root, float(np.std(mass)) / root
+    raise ValueError(f"unknown jet_norm {config.jet_norm!r}: use mean_pt or std")
 
 
 @dataclass(frozen=True)
@@ -272,8 +297,14 @@ def realnvp(features: int, config: RealNVPConfig) -> zuko.flows.Flow:
 
 @dataclass(frozen=True)
 class ConVAENFConfig:
+    """The two steps of ConVAE+NF. ``flow_samples``: what the flow is fitted to — 0: the posterior
+    means μ(x) of the training jets; k > 0: k draws z ~ q(z|x) per jet, the latent values the
+    decoder was trained on (decoding μ gives jets ~30% lighter at the 10th mass percentile than
+    decoding draws, which reproduce the real mass distribution; RESULTS.md §3c)."""
+
     vae: ConVAEConfig = ConVAEConfig.table5()
     flow: RealNVPConfig = RealNVPConfig.table6()
+    flow_samples: int = 2
 
     @classmethod
     def table5_table6(cls) -> ConVAENFConfig:
@@ -289,11 +320,19 @@ class ConVAENFConfig:
         )
 
     def to_dict(self) -> dict:
-        return {"vae": self.vae.to_dict(), "flow": self.flow.to_dict()}
+        return {
+            "vae": self.vae.to_dict(),
+            "flow": self.flow.to_dict(),
+            "flow_samples": self.flow_samples,
+        }
 
     @classmethod
     def from_dict(cls, d: dict) -> ConVAENFConfig:
-        return cls(ConVAEConfig.from_dict(d["vae"]), RealNVPConfig.from_dict(d["flow"]))
+        return cls(
+            ConVAEConfig.from_dict(d["vae"]),
+            RealNVPConfig.from_dict(d["flow"]),
+            int(d.get("flow_samples", 0)),  # checkpoints before 2026-11-27: fitted to μ
+        )
 
 
 class ConVAENF(nn.Module):

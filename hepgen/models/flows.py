@@ -28,6 +28,7 @@ class NFConfig:
     n_particles: int = 30
     flow: RealNVPConfig = RealNVPConfig()
     normalisation: str = "minmax"  # seed 000; the CPU preset standardises
+    frame: str = "lab"  # "jet": momenta in the jet's frame, as ConVAEConfig.frame
 
     @classmethod
     def table7(cls) -> NFConfig:
@@ -47,6 +48,7 @@ class NFConfig:
             "n_particles": self.n_particles,
             "flow": self.flow.to_dict(),
             "normalisation": self.normalisation,
+            "frame": self.frame,
         }
 
     @classmethod
@@ -55,6 +57,7 @@ class NFConfig:
             int(d["n_particles"]),
             RealNVPConfig.from_dict(d["flow"]),
             d.get("normalisation", "minmax"),
+            d.get("frame", "lab"),
         )
 
 

@@ -108,10 +108,11 @@ CLI: dict[str, CLIModel] = {
 }
 
 
-def _merge(base: dict, overrides: dict) -> dict:
+def merge_overrides(base: dict, overrides: dict) -> dict:
+    """``overrides`` merged into ``base`` key by key (nested dicts merged, other values replaced)."""
     out = dict(base)
     for key, value in overrides.items():
-        out[key] = _merge(out[key], value) if isinstance(out.get(key), dict) and isinstance(value, dict) else value
+        out[key] = merge_overrides(out[key], value) if isinstance(out.get(key), dict) and isinstance(value, dict) else value
     return out
 
 
@@ -133,7 +134,7 @@ def config_for(model: str, preset: str | None = None, overrides: dict | None = N
     if overrides:
         cfg_cls = MODELS[entry.name][1]
         try:
-            cfg = cfg_cls.from_dict(_merge(cfg.to_dict(), overrides))
+            cfg = cfg_cls.from_dict(merge_overrides(cfg.to_dict(), overrides))
         except (TypeError, KeyError, ValueError) as exc:
             raise HepgenInputError(f"config overrides for {model} do not fit its config: {exc}") from exc
     return entry.name, cfg

@@ -22,7 +22,7 @@ from hepgen.data.normalise import Normalisation
 from hepgen.data.postprocess import jet_feature_dict, to_cartesian
 from hepgen.metrics.distances import emd_sum
 from hepgen.models import checkpoint, registry
-from hepgen.models.convae import ConVAENF, ConVAENFConfig
+from hepgen.models.convae import ConVAEConfig, ConVAENF, ConVAENFConfig, jet_term_scale
 from hepgen.models.device import pick_device
 from hepgen.physics.coordinates import relative_jet_mass, to_jet_frame, to_relative
 from hepgen.physics.kinematics import jet_features
@@ -98,6 +98,11 @@ def train_generator(
     jets_train = jet_features(c_train)
     jet_axes = torch.from_numpy(jets_train[:, :3]).float()
     pt_scale = float(jets_train[:, 0].mean())
+    jet_scale = (
+        jet_term_scale(config, jets_train[:, 0], jets_train[:, 3])
+        if isinstance(config, ConVAEConfig)
+        else pt_scale
+    )
     device = pick_device(train.device)
     model = registry.build(name, config.to_dict())
     if name == "mcflow":
@@ -117,7 +122,7 @@ def train_generator(
         )
 
     def loss_fn(m, batch, g):
-        return m.training_loss(batch[0], None if batch[0].is_cuda else g, to_physical, pt_scale)
+        return m.training_loss(batch[0], None if batch[0].is_cuda else g, to_physical, jet_scale)
 
     va_c = va.constituents.numpy()[:n_valid]
     target = jet_feature_dict(va_c)
@@ -125,9 +130,7 @@ def train_generator(
     vgen = torch.Generator().manual_seed(train.seed + 1)
 
     if select_on == "reconstruction":  # the validation inputs, normalised once
-        xv = norm.forward(
-            torch.from_numpy(to_table(va_c, coordinates)).float()
-        ).to(device)
+        xv = norm.forward(torch.from_numpy(to_table(va_c, coordinates)).float()).to(device)
 
     def validate(m) -> dict[str, float]:
         with torch.inference_mode():
@@ -150,7 +153,7 @@ def train_generator(
             state_dict={kk: v.detach().cpu() for kk, v in model.state_dict().items()},
             normalisation={"table": norm.to_dict()},
             dataset=info,
-            training={**record, "command": command, "pt_scale": pt_scale},
+            training={**record, "command": command, "pt_scale": pt_scale, "jet_scale": jet_scale},
             extra={"coordinates": coordinates, "jet_axes": jet_axes[:20000].clone()},
         )
 
@@ -193,7 +196,7 @@ def train_convae_nf(
         rec_vae = checkpoint.load(vae_path)["training"]
     vae_ckpt = checkpoint.load(vae_path)
     norm = Normalisation.from_dict(vae_ckpt["normalisation"]["table"])
-    model = ConVAENF(ConVAENFConfig(vae_cfg, config.flow))
+    model = ConVAENF(replace(config, vae=vae_cfg))
     model.vae.load_state_dict(vae_ckpt["state_dict"])
     for p in model.vae.parameters():
         p.requires_grad_(False)
@@ -206,12 +209,21 @@ def train_convae_nf(
         coordinates = vae_ckpt.get("coordinates", "cartesian")
         jet_axes = vae_ckpt.get("jet_axes", torch.zeros(1, 3))
         table = torch.from_numpy(to_table(tr.constituents.numpy().astype(np.float64), coordinates))
-        z = torch.cat(
-            [
-                model.vae.encode(norm.forward(table[i : i + 4096]).float())[0]
+        mu, logvar = zip(
+            *(
+                model.vae.encode(norm.forward(table[i : i + 4096]).float())
                 for i in range(0, len(tr), 4096)
-            ]
+            )
         )
+        mu, logvar = torch.cat(mu), torch.cat(logvar)
+        if config.flow_samples > 0:  # draws z ~ q(z|x): what the decoder was trained to decode
+            zg = torch.Generator().manual_seed(train.seed + 2)
+            sd = torch.exp(0.5 * logvar)
+            z = torch.cat(
+                [mu + sd * torch.randn(mu.shape, generator=zg) for _ in range(config.flow_samples)]
+            )
+        else:
+            z = mu
     z_train = z.clone()
     device = pick_device(train.device)
     va_c = va.constituents.numpy()[:n_valid]
@@ -247,7 +259,7 @@ def train_convae_nf(
         checkpoint.save(
             output,
             model="convae_nf",
-            config=ConVAENFConfig(vae_cfg, config.flow).to_dict(),
+            config=replace(config, vae=vae_cfg).to_dict(),
             state_dict={kk: v.detach().cpu() for kk, v in model.state_dict().items()},
             normalisation={"table": norm.to_dict()},
             dataset=info,

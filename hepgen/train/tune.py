@@ -93,6 +93,9 @@ def suggest(trial: optuna.Trial, model: str, step: str, base: dict) -> tuple[dic
         "gamma_m": trial.suggest_float("gamma_m", 9.986, 14.98),
         "learning_rate": lr,
     }
+    if model == "convae":
+        # free bits (not in seed 000): with them a β near 1 no longer switches the posterior off
+        loss["free_bits"] = trial.suggest_float("free_bits", 0.0, 1.0)
     return ({"vae": loss} if model == "convae-nf" else loss), lr
 
 
@@ -139,12 +142,16 @@ def objective_factory(
     preset: str | None,
     workdir: str,
     seed: int,
+    fixed: dict | None = None,
 ):
 
     def objective(trial: optuna.Trial) -> float:
         trial_seed = seed + trial.number
         trial.set_user_attr("seed", trial_seed)
         overrides, lr = suggest(trial, model, step, base)
+        # the searched values win over the fixed ones; the stored config holds both, so the
+        # exported best trial (and an architecture step based on it) trains the same model
+        overrides = registry.merge_overrides(fixed or {}, overrides)
         trial.set_user_attr("config", {"model": overrides, "train": {"learning_rate": lr}})
         tc = TrainConfig(
             epochs=epochs,
@@ -191,8 +198,13 @@ def tune(
     pruner: str = "median",
     seed: int = 0,
     workdir: str | None = None,
+    fixed: dict | None = None,
 ) -> optuna.Study:
-    """Run (or continue) ``trials`` more trials of a study."""
+    """Run (or continue) ``trials`` more trials of a study.
+
+    ``fixed``: model-config overrides every trial starts from and the search does not touch
+    (e.g. ``{"frame": "jet", "free_bits": 0.5}``; for ``convae-nf`` under ``"vae"``).
+    """
     if model not in MODELS:
         raise ValueError(f"unknown model {model!r}; tunable: {MODELS}")
     base: dict = {}
@@ -209,7 +221,16 @@ def tune(
     with tempfile.TemporaryDirectory(dir=workdir) as tmp:
         s.optimize(
             objective_factory(
-                model, [str(d) for d in data], step, base, epochs, max_train_jets, preset, tmp, seed
+                model,
+                [str(d) for d in data],
+                step,
+                base,
+                epochs,
+                max_train_jets,
+                preset,
+                tmp,
+                seed,
+                fixed,
             ),
             n_trials=trials,
             gc_after_trial=True,
