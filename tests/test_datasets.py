@@ -44,6 +44,11 @@ def test_pair_dataset():
     assert np.all(hi.reco_jet[:, 0] > 130) and len(hi) < len(full)
     single = JetDataset(EXPECTED, side="gen", split="all", k=30)
     assert single[0].shape == (30, 3)
+    # single-sided splits carry their events, for floors split by event; the splits share none
+    one = {s: JetDataset(EXPECTED, side="reco", split=s, k=30, seed=3) for s in ("train", "test")}
+    assert all(len(d.event_keys) == len(d) for d in one.values())
+    assert not set(one["train"].event_keys) & set(one["test"].event_keys)
+    np.testing.assert_array_equal(np.sort(one["test"].event_keys), np.sort(parts[2].event_keys))
 
 
 @pytest.mark.parametrize("kind", ["standardise", "minmax", "identity"])

@@ -131,6 +131,7 @@ class JetDataset(Dataset):
         s = getattr(pairs, side)
         self.constituents = torch.from_numpy(s.constituents[idx])
         self.jet = s.jet[idx]
+        self.event_keys = keys[idx]
         self.attrs = pairs.attrs
 
     def __len__(self) -> int:
