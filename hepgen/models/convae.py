@@ -12,8 +12,8 @@ constituents and divided by the training set's mean jet pT (so that γ_m ≈ ⟨
 the two terms, as the seed's γ_m range implies).
 
 ConVAE+NF (§4.1): two-step — train a reconstruction-tuned ConVAE, encode the training set,
-fit a RealNVP flow (``zuko.flows.RealNVP``) on the latent means, sample z from the flow and
-decode.
+fit a RealNVP flow (``zuko.flows.RealNVP``) on their latent values (draws z ~ q(z|x), or the
+means: ``ConVAENFConfig.flow_samples``), sample z from the flow and decode.
 """
 
 from __future__ import annotations
@@ -299,7 +299,7 @@ def realnvp(features: int, config: RealNVPConfig) -> zuko.flows.Flow:
 class ConVAENFConfig:
     """The two steps of ConVAE+NF. ``flow_samples``: what the flow is fitted to — 0: the posterior
     means μ(x) of the training jets; k > 0: k draws z ~ q(z|x) per jet, the latent values the
-    decoder was trained on (decoding μ gives jets ~30% lighter at the 10th mass percentile than
+    decoder was trained on (decoding μ gives jets a third lighter at the 10th mass percentile than
     decoding draws, which reproduce the real mass distribution; RESULTS.md §3c)."""
 
     vae: ConVAEConfig = ConVAEConfig.table5()

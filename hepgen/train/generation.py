@@ -184,7 +184,8 @@ def train_convae_nf(
     n_valid: int,
     on_epoch=None,
 ) -> dict:
-    """Seed 000's two-step training: reconstruction-tuned ConVAE, then RealNVP on its latent means."""
+    """Seed 000's two-step training: reconstruction-tuned ConVAE, then RealNVP on its latent values
+    (``config.flow_samples`` draws z ~ q(z|x) per training jet, or the means when 0)."""
     output = os.fspath(output)
     vae_path = output.replace(".pt", "") + ".vae.pt"
     vae_cfg = replace(config.vae, select_on="reconstruction")
