@@ -79,3 +79,24 @@ def test_read_jetnet(tmp_path):
     assert parts.shape == (4, 30, 3) and np.all(parts[:, 20:] == 0) and jets.shape == (4, 4)
     ds = JetNetDataset(tmp_path / "g.hdf5", split="all")
     assert len(ds) == 4 and ds[0].shape == (30, 3)
+
+
+def test_jet_frame_axes_are_drawn_near_the_generated_pt():
+    """A jet-frame generator's direction comes from a training jet of nearly its pT (the pT–η
+    correlation sets the jet energy), at random within the window, reproducibly per seed."""
+    from hepgen.data.postprocess import axes_near_pt
+
+    rng = np.random.default_rng(0)
+    axes = np.stack(
+        [rng.uniform(200, 2000, 1000), rng.normal(0, 1, 1000), rng.uniform(-3, 3, 1000)], 1
+    )
+    pt = np.array([150.0, 500.0, 1000.0, 2500.0] * 50)
+    got = axes_near_pt(axes, pt, torch.Generator().manual_seed(1), window=0.01)
+    ranks = np.searchsorted(np.sort(axes[:, 0]), got[:, 0])
+    want = np.searchsorted(np.sort(axes[:, 0]), pt)
+    assert np.all(np.abs(ranks - want) <= 11)  # ±1% of 1000 rows, clipped at the ends
+    assert len(np.unique(got[pt == 1000.0, 0])) > 5  # drawn, not always the same neighbour
+    np.testing.assert_array_equal(
+        got, axes_near_pt(axes, pt, torch.Generator().manual_seed(1), window=0.01)
+    )
+    assert {tuple(r) for r in got} <= {tuple(r) for r in axes}  # whole rows of the table
