@@ -45,11 +45,11 @@ if [[ $what == generator-fm || $what == all ]]; then
   # the shipped run was stopped by that budget after 239 epochs and continued to 300 with
   # --resume --max-minutes 120 (6 610 s in all); the same command with --max-minutes 120 does both
   # inference settings chosen after training (benchmarks/generation.py steps sweep, RESULTS.md §3):
-  # 8 midpoint steps, bfloat16 velocity network on CPU
+  # 8 midpoint steps, bfloat16 velocity network on CPU, mass projection (RESULTS.md §3a, 2026-11-27)
   python - <<'PY'
 import torch
 c = torch.load("data/models/epic_fm_gluon.pt", weights_only=True)
-c["config"].update(steps=8, bf16=True)
+c["config"].update(steps=8, bf16=True, project_mass=True)
 torch.save(c, "data/models/epic_fm_gluon.pt")
 PY
 fi
