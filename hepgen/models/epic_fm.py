@@ -13,8 +13,8 @@ Shih, arXiv 2310.00049 — no adversary, linear in the number of particles).
   pT, mass and multiplicity (:meth:`EPiCFM.sample` ``condition=``);
 - ODE: midpoint rule with ``steps`` steps (two network calls each) — the speed/quality knob;
 - ``project``: rescale the constituents' pT so the jet pT equals the condition's;
-  ``project_mass``: scale the angular offsets so the jet mass does too (off by default: the
-  reported figures are the network's own).
+  ``project_mass``: scale the angular offsets so the jet mass does too (off in the config's
+  default; the shipped gluon checkpoint has it on, RESULTS.md §3a).
 
 Inputs and outputs are physical cartesian (px, py, pz) tables in GeV (``physical_io``); the
 model holds its own normalisation buffers (:meth:`EPiCFM.fit`).
