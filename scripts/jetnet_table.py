@@ -21,7 +21,7 @@ from hepgen.inference import Runner
 from hepgen.metrics.floor import event_halves
 from hepgen.physics.coordinates import to_relative
 from hepgen.physics.cuts import apply_constituent_acceptance
-from hepgen.physics.kinematics import JET_FEATURES, jet_features
+from hepgen.physics.kinematics import JET_FEATURES, jet_features, n_constituents
 
 
 def metrics(real: np.ndarray, other: np.ndarray, seed: int = 0) -> dict:
@@ -48,7 +48,7 @@ def feature_w1(a: np.ndarray, b: np.ndarray) -> dict:
     """W1 (scipy) of jet pT, η, φ, mass, E and multiplicity between two cartesian samples."""
     ja, jb = jet_features(a), jet_features(b)
     out = {f"W1_{f}": wasserstein_distance(ja[:, i], jb[:, i]) for i, f in enumerate(JET_FEATURES)}
-    out["W1_n"] = wasserstein_distance((np.abs(a).sum(-1) > 0).sum(1), (np.abs(b).sum(-1) > 0).sum(1))
+    out["W1_n"] = wasserstein_distance(n_constituents(a), n_constituents(b))
     return out
 
 
@@ -86,9 +86,8 @@ def main() -> None:
     floor, model = metrics(test, valid), metrics(test, gen)
     rows = {k: {"model": model[k], "floor": floor[k], "ratio": model[k] / floor[k] if floor[k] > 0 else None} for k in model}
     if a.floor_splits > 0:  # jet features: the floor averaged over event splits of valid + test
-        pool = np.concatenate([sets["test"].constituents.numpy(), sets["valid"].constituents.numpy()])
-        keys = np.concatenate([sets["test"].event_keys, sets["valid"].event_keys])
-        for k, (mean, std) in split_floors(apply_constituent_acceptance(pool.astype(np.float64)), keys, a.floor_splits, a.seed).items():
+        keys = np.concatenate([sets["test"].event_keys[:n], sets["valid"].event_keys[:n]])
+        for k, (mean, std) in split_floors(np.concatenate([test, valid]), keys, a.floor_splits, a.seed).items():
             rows[k].update(floor_valid_test=rows[k]["floor"], floor=mean, floor_std=std, ratio=rows[k]["model"] / mean if mean > 0 else None)
     print(
         f"{Path(a.checkpoint).stem}, steps {a.steps or r.config.get('steps')}: {n} generated vs {n} test jets; "

@@ -39,13 +39,12 @@ def to_cartesian(
     (:func:`axes_near_pt`), which keeps the pT–η correlation that the jet energy depends on.
     """
     x = norm.inverse(table_norm.detach().float().cpu()).numpy().astype(np.float64)
-    axes_table = None if jet_axes is None else jet_axes.numpy().astype(np.float64)
     if coordinates == "relative":
-        idx = torch.randint(0, len(axes_table), (len(x),), generator=generator).numpy()
-        x = from_relative(x, axes_table[idx])
+        idx = torch.randint(0, len(jet_axes), (len(x),), generator=generator).numpy()
+        x = from_relative(x, jet_axes.numpy().astype(np.float64)[idx])
     elif coordinates == "jet_frame":
-        axes = axes_near_pt(axes_table, jet_features(x)[:, 0], generator)
-        x = from_jet_frame(x, axes[:, 1:3])
+        table = jet_axes.numpy().astype(np.float64)
+        x = from_jet_frame(x, axes_near_pt(table, jet_features(x)[:, 0], generator)[:, 1:3])
     return apply_constituent_acceptance(x)
 
 
