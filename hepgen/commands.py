@@ -86,12 +86,27 @@ def _train(args: argparse.Namespace) -> int:
 
     pick_device(tc.device)
     check_output(args.output, args.data, overwrite=args.overwrite or args.resume, what="checkpoint")
-    record = train_model(
-        name, cfg, args.data, args.output, tc,
-        split_seed=args.split_seed, resume=args.resume, progress=not args.quiet,
-        exclude_events=_exclude(args.exclude_events), reco_min_pt=args.reco_min_pt,
-        gen_min_pt=args.gen_min_pt, half=args.half, balance=args.balance,
-    )
+    if args.refit_response is not None:
+        if name != "fastsim_fm":
+            raise HepgenInputError("--refit-response applies to fastsim-fm only")
+        from hepgen.shipped import resolve_checkpoint
+        from hepgen.train.fastsim_fm import refit_response
+
+        source = resolve_checkpoint(args.refit_response)
+        if Path(source).resolve() == Path(args.output).resolve():
+            raise HepgenInputError(f"{args.output}: write the refitted model to a new file, not over its source")
+        record = refit_response(
+            source, args.data, args.output, tc, gen_min_pt=args.gen_min_pt,
+            split_seed=args.split_seed, resume=args.resume, progress=not args.quiet,
+            exclude_events=_exclude(args.exclude_events), balance=args.balance,
+        )
+    else:
+        record = train_model(
+            name, cfg, args.data, args.output, tc,
+            split_seed=args.split_seed, resume=args.resume, progress=not args.quiet,
+            exclude_events=_exclude(args.exclude_events), reco_min_pt=args.reco_min_pt,
+            gen_min_pt=args.gen_min_pt, half=args.half, balance=args.balance,
+        )
     print(
         f"best epoch {record['best_epoch'] + 1}: {record['metric']} = {record['best_metric']:.4g}; "
         f"{record['time_s']:.0f} s on {record['device']}; wrote {args.output}"
@@ -281,6 +296,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument(
         "--balance", action="store_true",
         help="fastsim-fm: weight processes (file families, e.g. ww / qcd / ttbar) equally",
+    )
+    t.add_argument(
+        "--refit-response", metavar="CHECKPOINT", default=None,
+        help="fastsim-fm, stage 2: re-train only the jet-response flow of this trained checkpoint "
+        "on the same files, selected on its own validation NLL (default lr 3e-4)",
     )
     t.add_argument("--max-train-jets", type=POSITIVE, default=None)
     t.add_argument(

@@ -90,7 +90,7 @@ def evaluate_fastsim(
     ratios = {}
     for name, (obs, _) in {reference_name: (ref_obs, ref_ok), **all_obs}.items():
         results["response"][name] = detector.response(
-            gen_feats[:, 0], gen_feats[:, 3], obs["pt"], obs["mass"], bins
+            gen_feats[:, 0], gen_feats[:, 3], obs["pt"], obs["mass"], bins, n_boot=200, seed=seed
         )
         ratios[name] = (obs["pt"] / np.where(gen_feats[:, 0] > 0, gen_feats[:, 0], np.nan),
                         obs["mass"] / np.where(gen_feats[:, 3] > 0, gen_feats[:, 3], np.nan))
@@ -134,7 +134,8 @@ def response_table(response: Mapping[str, dict], reference_name: str = "delphes"
     first = response[names[0]]
     lines = [
         "Response and resolution per gen-jet pT bin (jets selected on the gen jet; median / IQR of "
-        "reco/gen; the model's IQR as a ratio to the reference's)",
+        "reco/gen; ± the median's bootstrap standard deviation where computed; the model's IQR as "
+        "a ratio to the reference's)",
         "",
         "| gen pT [GeV] | jets | " + " | ".join(
             f"{n} pT med | {n} pT IQR | {n} m med | {n} m IQR" for n in names
@@ -147,13 +148,18 @@ def response_table(response: Mapping[str, dict], reference_name: str = "delphes"
         for n in names:
             r = response[n]
             pt_iqr, m_iqr = r["pt_iqr"][b], r["mass_iqr"][b]
+
+            def med(q: str, r=r, b=b) -> str:
+                err = r.get(f"{q}_median_err")
+                return f"{r[f'{q}_median'][b]:.3f}" + (f" ± {err[b]:.3f}" if err else "")
+
             if n == reference_name:
-                cells += [f"{r['pt_median'][b]:.3f}", f"{pt_iqr:.3f}", f"{r['mass_median'][b]:.3f}", f"{m_iqr:.3f}"]
+                cells += [med("pt"), f"{pt_iqr:.3f}", med("mass"), f"{m_iqr:.3f}"]
             else:
                 cells += [
-                    f"{r['pt_median'][b]:.3f}",
+                    med("pt"),
                     f"{pt_iqr:.3f} ({pt_iqr / ref['pt_iqr'][b]:.2f}×)",
-                    f"{r['mass_median'][b]:.3f}",
+                    med("mass"),
                     f"{m_iqr:.3f} ({m_iqr / ref['mass_iqr'][b]:.2f}×)",
                 ]
         lo, hi = first["bins"][b], first["bins"][b + 1]

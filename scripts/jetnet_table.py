@@ -1,7 +1,9 @@
 """Generator metrics with the ``jetnet`` package's own functions (issue 13): W1M, W1P, W1EFP,
 FPD, KPD, COV/MMD of generated jets against the held-out test split, beside the real-vs-real
 floor at the same sample size (the validation split against the test split), plus the W1 of jet
-pT, mass, E, η, φ and multiplicity (scipy) with the same floor.
+pT, mass, E, η, φ and multiplicity (scipy) with the same floor. A third column scores n jets
+of the *training* split as if they were generated: what a model that reproduced its training
+sample exactly would get against the same test jets (the truth floor a generator can reach).
 
     python scripts/jetnet_table.py epic_fm_gluon --reference ../shared/data/gluon_r08_s2*.h5 \
         [--steps 8] [-o docs/generators/epic_fm.json]
@@ -74,6 +76,10 @@ def main() -> None:
         "--floor-splits", type=int, default=20,
         help="event splits of valid+test averaged for the jet-feature floors (0: valid vs test only)",
     )
+    p.add_argument(
+        "--no-train-baseline", action="store_true",
+        help="skip the column of training jets scored as if generated",
+    )
     p.add_argument("-o", "--output", type=Path, default=None)
     a = p.parse_args()
     r = Runner(a.checkpoint, steps=a.steps)
@@ -85,21 +91,36 @@ def main() -> None:
     gen = r.sample(n, seed=a.seed).astype(np.float64)
     floor, model = metrics(test, valid), metrics(test, gen)
     rows = {k: {"model": model[k], "floor": floor[k], "ratio": model[k] / floor[k] if floor[k] > 0 else None} for k in model}
+    if not a.no_train_baseline:  # n training jets (no replacement) scored like the model
+        tr = JetDataset(a.reference, "reco", "train", k=r.k, seed=split_seed).constituents.numpy()
+        pick = np.random.default_rng(a.seed).choice(len(tr), min(n, len(tr)), replace=False)
+        for k, v in metrics(test, apply_constituent_acceptance(tr[pick].astype(np.float64))).items():
+            rows[k]["train_jets"] = v
     if a.floor_splits > 0:  # jet features: the floor averaged over event splits of valid + test
         keys = np.concatenate([sets["test"].event_keys[:n], sets["valid"].event_keys[:n]])
         for k, (mean, std) in split_floors(np.concatenate([test, valid]), keys, a.floor_splits, a.seed).items():
             rows[k].update(floor_valid_test=rows[k]["floor"], floor=mean, floor_std=std, ratio=rows[k]["model"] / mean if mean > 0 else None)
+    for v in rows.values():
+        if "train_jets" in v:
+            v["train_ratio"] = v["train_jets"] / v["floor"] if v["floor"] > 0 else None
     print(
         f"{Path(a.checkpoint).stem}, steps {a.steps or r.config.get('steps')}: {n} generated vs {n} test jets; "
         f"floor = valid vs test ({n} each), jetnet.evaluation; jet features (W1_*): floor = mean of "
         f"{a.floor_splits} event splits of valid + test into halves (± std), valid vs test beside it"
     )
-    print("| metric | model | floor | ratio | valid-vs-test floor |\n|---|---|---|---|---|")
+    print(
+        "| metric | model | floor | ratio | valid-vs-test floor | training jets as model (ratio) |\n"
+        "|---|---|---|---|---|---|"
+    )
     for k, v in rows.items():
         ratio = f"{v['ratio']:.2f}" if v["ratio"] is not None else "—"
         fl = f"{v['floor']:.4g}" + (f" ± {v['floor_std']:.2g}" if "floor_std" in v else "")
         vt = f"{v['floor_valid_test']:.4g}" if "floor_valid_test" in v else "(same)"
-        print(f"| {k} | {v['model']:.4g} | {fl} | {ratio} | {vt} |")
+        tj = (
+            f"{v['train_jets']:.4g} ({v['train_ratio']:.2f})"
+            if v.get("train_ratio") is not None else "—"
+        )
+        print(f"| {k} | {v['model']:.4g} | {fl} | {ratio} | {vt} | {tj} |")
     if a.output:
         a.output.parent.mkdir(parents=True, exist_ok=True)
         a.output.write_text(json.dumps({"checkpoint": a.checkpoint, "n": n, "steps": a.steps, "metrics": rows}, indent=1))

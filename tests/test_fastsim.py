@@ -69,6 +69,27 @@ def test_resume_continues_where_it_stopped(tmp_path):
     assert [h["epoch"] for h in record["history"]] == [0, 1, 2]
 
 
+def test_refit_response_trains_only_the_response_flow(tmp_path, capsys):
+    """Stage 2 of fast-sim v2: the response flow is re-trained, everything else is kept, and a
+    refit on other files than the source's (another split) is refused."""
+    src, out = tmp_path / "fm.pt", tmp_path / "fm_refit.pt"
+    common = ["--data", str(EXPECTED), "--gen-min-pt", "30", "--batch-size", "32", "-q"]
+    assert main(["train", "fastsim-fm", "--preset", "small", "-o", str(src), "--epochs", "1", *common]) == 0
+    assert main(["train", "fastsim-fm", "--refit-response", str(src), "-o", str(out), "--epochs", "3", *common]) == 0
+    a, b = torch.load(src, weights_only=True), torch.load(out, weights_only=True)
+    assert a["config"] == b["config"] and b["training"]["stage"] == "response refit"
+    assert [h["epoch"] for h in b["training"]["history"]] == [0, 1, 2]
+    assert all(np.isfinite(h["valid_nll"]) for h in b["training"]["history"])
+    changed = {k for k in a["state_dict"] if not torch.equal(a["state_dict"][k], b["state_dict"][k])}
+    assert changed and all(k.startswith("response.") for k in changed)
+    assert b["training"]["stage1"]["history"] == a["training"]["history"]
+    capsys.readouterr()
+    assert main(["train", "fastsim-fm", "--refit-response", str(src), "-o", str(tmp_path / "x.pt"),
+                 "--epochs", "1", "--data", str(EXPECTED), str(EXPECTED), "-q"]) != 0
+    assert "same files in the same order" in capsys.readouterr().err
+    assert not (tmp_path / "x.pt").exists()
+
+
 def test_runner_is_lazy_picklable_and_seeded(tiny):
     path, _ = tiny
     r = Runner(path)

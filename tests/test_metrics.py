@@ -123,6 +123,21 @@ def test_detector_observables_and_response(expected_ww):
     assert r["pt_median"][0] == 1.0 and r["pt_iqr"][0] == 0.0
 
 
+def test_response_median_bootstrap_error_matches_the_asymptotic_formula():
+    """σ(median) of n normal draws is √(π/2)·σ/√n; the bootstrap error must reproduce it and
+    shrink with the bin's population."""
+    rng = np.random.default_rng(1)
+    gen_pt = np.concatenate([rng.uniform(200, 300, 4000), rng.uniform(300, 400, 400)])
+    gen_m = np.full_like(gen_pt, 80.0)
+    reco_pt = gen_pt * rng.normal(1.0, 0.1, len(gen_pt))
+    r = detector.response(gen_pt, gen_m, reco_pt, gen_m, np.array([200.0, 300, 400]), n_boot=400)
+    for b, n in enumerate((4000, 400)):
+        expected = np.sqrt(np.pi / 2) * 0.1 / np.sqrt(n)
+        assert r["pt_median_err"][b] == pytest.approx(expected, rel=0.25)
+    assert r["mass_median_err"] == [0.0, 0.0]  # reco mass = gen mass: no spread
+    assert "pt_median_err" not in detector.response(gen_pt, gen_m, reco_pt, gen_m, np.array([200.0, 400]))
+
+
 def test_fpd_of_non_finite_features_is_inf():
     rng = np.random.default_rng(0)
     real = rng.normal(size=(400, 5))

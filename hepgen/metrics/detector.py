@@ -65,8 +65,16 @@ def response(
     reco_pt: np.ndarray,
     reco_mass: np.ndarray,
     bins: np.ndarray,
+    n_boot: int = 0,
+    seed: int = 0,
 ) -> dict[str, list]:
-    """Median and IQR of reco/gen pT and mass in bins of gen pT (jets paired row by row)."""
+    """Median and IQR of reco/gen pT and mass in bins of gen pT (jets paired row by row).
+
+    ``n_boot`` > 0 adds ``pt_median_err`` / ``mass_median_err``: the standard deviation of the
+    median over that many bootstrap resamples of the bin's jets — the statistical precision
+    against which a difference of medians has to be read (±0.012 for 3 000 boosted-WW jets'
+    mass response).
+    """
     out: dict[str, list] = {
         "bins": list(map(float, bins)),
         "pt_median": [],
@@ -75,6 +83,9 @@ def response(
         "mass_iqr": [],
         "n": [],
     }
+    if n_boot:
+        out["pt_median_err"], out["mass_median_err"] = [], []
+    rng = np.random.default_rng(seed)
     which = np.digitize(gen_pt, bins) - 1
     for b in range(len(bins) - 1):
         sel = (which == b) & (gen_pt > 0) & (gen_mass > 0)
@@ -83,9 +94,14 @@ def response(
             if sel.sum() < 2:
                 out[f"{name}_median"].append(float("nan"))
                 out[f"{name}_iqr"].append(float("nan"))
+                if n_boot:
+                    out[f"{name}_median_err"].append(float("nan"))
                 continue
             r = num[sel] / den[sel]
             q1, med, q3 = np.percentile(r, [25, 50, 75])
             out[f"{name}_median"].append(float(med))
             out[f"{name}_iqr"].append(float(q3 - q1))
+            if n_boot:
+                boot = np.median(r[rng.integers(0, len(r), (n_boot, len(r)))], axis=1)
+                out[f"{name}_median_err"].append(float(boot.std()))
     return out
