@@ -80,6 +80,7 @@ def test_refit_response_trains_only_the_response_flow(tmp_path, capsys):
     assert a["config"] == b["config"] and b["training"]["stage"] == "response refit"
     assert [h["epoch"] for h in b["training"]["history"]] == [0, 1, 2]
     assert all(np.isfinite(h["valid_nll"]) for h in b["training"]["history"])
+    assert np.isfinite(b["training"]["stage1_valid_nll"])
     changed = {k for k in a["state_dict"] if not torch.equal(a["state_dict"][k], b["state_dict"][k])}
     assert changed and all(k.startswith("response.") for k in changed)
     assert b["training"]["stage1"]["history"] == a["training"]["history"]

@@ -101,17 +101,25 @@ def suggest(trial: optuna.Trial, model: str, step: str, base: dict) -> tuple[dic
 
 def make_study(name: str, storage: str, pruner: str = "median", seed: int = 0) -> optuna.Study:
     """Create or load (resume) a study; heartbeat-based retry of trials whose worker died."""
-    from optuna.storages import RDBStorage, RetryFailedTrialCallback
+    import warnings
+
+    import optuna.storages
 
     from hepgen.errors import HepgenInputError
 
+    # optuna ≥ 4.9 renamed the callback (the old name warns); both are "experimental" there
+    retry = getattr(
+        optuna.storages, "RetryHeartbeatStaleTrialCallback", optuna.storages.RetryFailedTrialCallback
+    )
     try:
-        rdb = RDBStorage(
-            storage,
-            heartbeat_interval=30,
-            grace_period=90,
-            heartbeat_stale_trial_callback=RetryFailedTrialCallback(max_retry=1),
-        )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            rdb = optuna.storages.RDBStorage(
+                storage,
+                heartbeat_interval=30,
+                grace_period=90,
+                heartbeat_stale_trial_callback=retry(max_retry=1),
+            )
     except Exception as exc:  # sqlalchemy's ArgumentError, OperationalError, ...
         raise HepgenInputError(
             f"--storage {storage}: not a usable database URL ({type(exc).__name__}; "
