@@ -142,3 +142,39 @@ def test_cluster_matches_classic_fastjet(ww_events):
         assert j.pt == pytest.approx(r.pt(), rel=1e-12)
         assert j.mass == pytest.approx(r.m(), rel=1e-9, abs=1e-9)
         assert j.n_constituents == len(r.constituents())
+
+
+@pytest.mark.parametrize("mass_mode", ["scale", "radial"])
+def test_project_jet_reaches_the_targets(mass_mode):
+    """pT and mass projection hit their targets; the radial mode keeps the outer annulus
+    populated where one common scale factor empties it."""
+    import torch
+
+    from hepgen.physics.coordinates import ptetaphi_to_cartesian
+    from hepgen.physics.projection import project_jet
+    from hepgen.physics.substructure import momentum_flows
+
+    g = torch.Generator().manual_seed(0)
+    B, k, R = 64, 40, 0.5
+    pt = torch.rand(B, k, generator=g, dtype=torch.float64) ** 3 * 40 + 0.3
+    eta = (torch.rand(B, k, generator=g, dtype=torch.float64) - 0.5) * 0.9
+    phi = (torch.rand(B, k, generator=g, dtype=torch.float64) - 0.5) * 0.9
+
+    def jets(p, e, f):
+        return jet_features(ptetaphi_to_cartesian(torch.stack([p, e, f], -1)))
+
+    j = jets(pt, eta, phi)
+    target_pt, target_m = j[:, 0:1] * 1.05, j[:, 3:4] * 0.8
+    out = project_jet(pt, eta, phi, target_pt, target_m, R, project_mass=True, contain=True,
+                      mass_mode=mass_mode)
+    jo = jets(*out)
+    assert torch.allclose(jo[:, 0:1], target_pt, rtol=1e-6)
+    assert torch.allclose(jo[:, 3:4], target_m, rtol=0.01)
+    table = ptetaphi_to_cartesian(torch.stack(out, -1))
+    if mass_mode == "radial":
+        scaled = project_jet(pt, eta, phi, target_pt, target_m, R, project_mass=True, contain=True)
+        outer = momentum_flows(table, R)[:, 3]
+        outer_scaled = momentum_flows(ptetaphi_to_cartesian(torch.stack(scaled, -1)), R)[:, 3]
+        assert outer.mean() > 1.2 * outer_scaled.mean()
+    with pytest.raises(ValueError, match="mass_mode"):
+        project_jet(pt, eta, phi, target_pt, target_m, R, project_mass=True, mass_mode="bogus")

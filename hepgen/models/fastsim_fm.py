@@ -82,6 +82,9 @@ class FSFMConfig:
         min_pt: raise softer generated particles to this pT [GeV] (inference only): the training
             tables hold none below the EFlow threshold (0.25 GeV), the flow-matching output has a
             smeared edge and the acceptance would drop ~0.6 particles per jet.
+        mass_mode: how ``project_mass`` moves the particles (:func:`~hepgen.physics.projection.
+            project_jet`): ``"scale"`` every angular offset by one factor, ``"radial"`` a power
+            map of ΔR that keeps the cone's edge (inference only).
         learning_rate: Adam's.
     """
 
@@ -99,6 +102,7 @@ class FSFMConfig:
     project_mass: bool = False
     contain: bool = False
     min_pt: float = 0.0
+    mass_mode: str = "scale"
     learning_rate: float = 1e-3
 
     @classmethod
@@ -358,6 +362,7 @@ class FSFM(nn.Module):
                 pt, eta, phi, gpt * torch.exp(y[:, 0:1]),
                 gjet[:, 3:4].clamp_min(0.1) * torch.exp(y[:, 1:2]), c.R,
                 project=c.project, project_mass=c.project_mass, contain=c.contain,
+                mass_mode=c.mass_mode,
             )
         if c.min_pt > 0:  # the reco tables hold no particle below the EFlow threshold
             pt = torch.where(mask, pt.clamp_min(c.min_pt), pt)
