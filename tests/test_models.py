@@ -72,7 +72,14 @@ def _gen_jets(n: int, k: int = 50, seed: int = 0) -> torch.Tensor:
     return x * mask[..., None]
 
 
-FM_CASES = {"fastsim_fm/small": FSFMConfig.small(), "fastsim_fm/cpu": FSFMConfig.cpu()}
+FM_CASES = {
+    "fastsim_fm/small": FSFMConfig.small(),
+    "fastsim_fm/cpu": FSFMConfig.cpu(),
+    # the shipped checkpoints' inference settings on the small network
+    "fastsim_fm/small-shipped-inference": replace(
+        FSFMConfig.small(), project_mass=True, contain=True, min_pt=0.26, mass_mode="radial"
+    ),
+}
 
 
 @pytest.mark.parametrize("case", sorted(FM_CASES))
@@ -106,6 +113,8 @@ def test_fastsim_fm(case, tmp_path):
     # padding is exact zeros at the end, pT-sorted
     assert torch.all(pt[:, :-1] >= pt[:, 1:])
     assert all((out[i, n[i] :] == 0).all() for i in range(8))
+    if cfg.min_pt > 0:  # no generated particle below the threshold
+        assert (pt[pt > 0] >= cfg.min_pt * (1 - 1e-5)).all()
     # the gen set is a set: permuting the input particles does not change the output
     perm = torch.randperm(cfg.n_particles)
     torch.testing.assert_close(
@@ -189,6 +198,8 @@ def test_epic_fm(case, tmp_path):
     assert torch.equal(n, rows[:, 4].round().long().clamp(1, cfg.n_particles))
     assert torch.all(pt[:, :-1] >= pt[:, 1:])
     assert all((out[i, n[i] :] == 0).all() for i in range(8))
+    if cfg.min_pt > 0:  # no generated particle below the threshold
+        assert (pt[pt > 0] >= cfg.min_pt * (1 - 1e-5)).all()
     # seeded; a different seed differs
     torch.testing.assert_close(
         model.sample(8, generator=torch.Generator().manual_seed(5)),
