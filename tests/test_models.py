@@ -198,8 +198,6 @@ def test_epic_fm(case, tmp_path):
     assert torch.equal(n, rows[:, 4].round().long().clamp(1, cfg.n_particles))
     assert torch.all(pt[:, :-1] >= pt[:, 1:])
     assert all((out[i, n[i] :] == 0).all() for i in range(8))
-    if cfg.min_pt > 0:  # no generated particle below the threshold
-        assert (pt[pt > 0] >= cfg.min_pt * (1 - 1e-5)).all()
     # seeded; a different seed differs
     torch.testing.assert_close(
         model.sample(8, generator=torch.Generator().manual_seed(5)),

@@ -105,6 +105,12 @@ class FSFMConfig:
     mass_mode: str = "scale"
     learning_rate: float = 1e-3
 
+    def __post_init__(self) -> None:
+        if self.mass_mode not in ("scale", "radial"):
+            raise ValueError(f"mass_mode must be 'scale' or 'radial', got {self.mass_mode!r}")
+        if self.min_pt < 0:
+            raise ValueError(f"min_pt must be ≥ 0, got {self.min_pt}")
+
     @classmethod
     def cpu(cls) -> FSFMConfig:
         """The shipped preset: trains in under an hour on 2 CPU cores."""

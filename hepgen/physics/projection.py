@@ -78,8 +78,8 @@ def project_jet(
             [0.67, 1.5].
         contain: mirror a particle beyond ΔR = R from the axis to 2R − ΔR, so that reclustering
             with radius R keeps it.
-        iterations: rounds of (mass scale, containment), each from the current jet axis and
-            mass. Containment pulls wide particles in and lowers the mass again: two rounds
+        iterations: rounds of (mass scale, containment, pT rescale), each from the current jet
+            axis and mass. Containment pulls wide particles in and lowers the mass again: two rounds
             left the boosted-WW fast-sim's jet mass 1% under its target (median), four reach it
             within 0.1% (RESULTS.md §2).
         mass_mode: how ``project_mass`` moves the particles. ``"scale"``: every angular offset
