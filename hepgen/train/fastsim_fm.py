@@ -50,6 +50,22 @@ def balance_processes(tr: JetPairDataset, data: Sequence[str | os.PathLike], see
     return families
 
 
+def _splits(data, k: int, train: TrainConfig, gen_min_pt, split_seed, exclude_events, balance):
+    """(train, valid, process weights): the event-grouped split selected on the gen jet, the
+    optional ``max_train_jets`` subsample and the optional process balancing."""
+    tr, va = (
+        JetPairDataset(
+            data, s, k=k, seed=split_seed, gen_min_pt=gen_min_pt, exclude_events=exclude_events
+        )
+        for s in ("train", "valid")
+    )
+    require_jets(tr, va, data)
+    if train.max_train_jets and len(tr) > train.max_train_jets:
+        keep = np.random.default_rng(train.seed).choice(len(tr), train.max_train_jets, replace=False)
+        tr.gen, tr.reco, tr.event_keys = tr.gen[keep], tr.reco[keep], tr.event_keys[keep]
+    return tr, va, balance_processes(tr, data, train.seed) if balance else {}
+
+
 def train_fastsim_fm(
     data: Sequence[str | os.PathLike],
     output: str | os.PathLike,
@@ -80,19 +96,7 @@ def train_fastsim_fm(
             up to the largest family's count (at most 3×). Validation is not reweighted.
     """
     torch.manual_seed(train.seed)
-    sets = {
-        s: JetPairDataset(
-            data, s, k=config.n_particles, seed=split_seed, gen_min_pt=gen_min_pt,
-            exclude_events=exclude_events,
-        )
-        for s in ("train", "valid")
-    }
-    tr, va = sets["train"], sets["valid"]
-    require_jets(tr, va, data)
-    if train.max_train_jets and len(tr) > train.max_train_jets:
-        keep = np.random.default_rng(train.seed).choice(len(tr), train.max_train_jets, replace=False)
-        tr.gen, tr.reco, tr.event_keys = tr.gen[keep], tr.reco[keep], tr.event_keys[keep]
-    families = balance_processes(tr, data, train.seed) if balance else {}
+    tr, va, families = _splits(data, config.n_particles, train, gen_min_pt, split_seed, exclude_events, balance)
     device = pick_device(train.device)
     model = FSFM(config)
     model.fit_normalisation(tr.gen, tr.reco)
@@ -195,19 +199,7 @@ def refit_response(
     model = FSFM(config)
     model.load_state_dict(ck["state_dict"])
     model.eval()
-    sets = {
-        s: JetPairDataset(
-            data, s, k=config.n_particles, seed=split_seed, gen_min_pt=gen_min_pt,
-            exclude_events=exclude_events,
-        )
-        for s in ("train", "valid")
-    }
-    tr, va = sets["train"], sets["valid"]
-    require_jets(tr, va, data)
-    if train.max_train_jets and len(tr) > train.max_train_jets:
-        keep = np.random.default_rng(train.seed).choice(len(tr), train.max_train_jets, replace=False)
-        tr.gen, tr.reco, tr.event_keys = tr.gen[keep], tr.reco[keep], tr.event_keys[keep]
-    families = balance_processes(tr, data, train.seed) if balance else {}
+    tr, va, families = _splits(data, config.n_particles, train, gen_min_pt, split_seed, exclude_events, balance)
 
     def features(ds):
         parts = [model.response_data(ds.gen[i : i + 4096], ds.reco[i : i + 4096]) for i in range(0, len(ds), 4096)]
