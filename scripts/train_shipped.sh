@@ -37,14 +37,14 @@ if [[ $what == fastsim-v2 || $what == fastsim-mixed || $what == all ]]; then
   fi
   rm -f data/models/*.refit.pt.last.pt
   # inference settings chosen after training (benchmarks/fastsim.py, hepgen run; RESULTS.md §2):
-  # 2 ODE steps, mass projection (radial: the cone edge stays), cone containment, no particle
+  # 3 ODE steps, mass projection (radial: the cone edge stays), cone containment, no particle
   # below the EFlow threshold
   python - <<'PY'
 import os, torch
 for f in ("data/models/fastsim_ww_pu50.pt", "data/models/fastsim_fm_ww_pu50.pt"):
     if os.path.exists(f):
         c = torch.load(f, weights_only=True)
-        c["config"].update(steps=2, project_mass=True, contain=True, min_pt=0.26, mass_mode="radial")
+        c["config"].update(steps=3, project_mass=True, contain=True, min_pt=0.26, mass_mode="radial")
         torch.save(c, f)
 PY
 fi
