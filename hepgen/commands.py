@@ -89,6 +89,11 @@ def _train(args: argparse.Namespace) -> int:
     if args.refit_response is not None:
         if name != "fastsim_fm":
             raise HepgenInputError("--refit-response applies to fastsim-fm only")
+        if args.preset is not None or overrides.get("model"):
+            raise HepgenInputError(
+                "--refit-response takes the architecture from its checkpoint: drop --preset and "
+                "the config's 'model' settings"
+            )
         from hepgen.shipped import resolve_checkpoint
         from hepgen.train.fastsim_fm import refit_response
 

@@ -89,6 +89,9 @@ def test_refit_response_trains_only_the_response_flow(tmp_path, capsys):
                  "--epochs", "1", "--data", str(EXPECTED), str(EXPECTED), "-q"]) != 0
     assert "same files in the same order" in capsys.readouterr().err
     assert not (tmp_path / "x.pt").exists()
+    assert main(["train", "fastsim-fm", "--refit-response", str(src), "--preset", "cpu", "-o",
+                 str(tmp_path / "x.pt"), *common]) != 0
+    assert "architecture from its checkpoint" in capsys.readouterr().err
 
 
 def test_runner_is_lazy_picklable_and_seeded(tiny):
