@@ -6,10 +6,7 @@
 set -euo pipefail
 OUT=${1:-out/processor_seeds}
 N=${2:-5}
-shift 2 || true
-CKPTS=("${@:-fastsim_ww_pu50 fastsim_vae_ww_pu50}")
-# shellcheck disable=SC2206
-CKPTS=(${CKPTS[@]})
+if (($# > 2)); then CKPTS=("${@:3}"); else CKPTS=(fastsim_ww_pu50 fastsim_vae_ww_pu50); fi
 mkdir -p "$OUT"
 for c in "${CKPTS[@]}"; do
   for s in $(seq 0 $((N - 1))); do
