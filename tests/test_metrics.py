@@ -135,6 +135,9 @@ def test_response_median_bootstrap_error_matches_the_asymptotic_formula():
         expected = np.sqrt(np.pi / 2) * 0.1 / np.sqrt(n)
         assert r["pt_median_err"][b] == pytest.approx(expected, rel=0.25)
     assert r["mass_median_err"] == [0.0, 0.0]  # reco mass = gen mass: no spread
+    # the IQR of a normal sample: σ(IQR) ≈ 1.57·σ/√n (asymptotic), within the bootstrap's noise
+    for b, n in enumerate((4000, 400)):
+        assert r["pt_iqr_err"][b] == pytest.approx(1.57 * 0.1 / np.sqrt(n), rel=0.3)
     assert "pt_median_err" not in detector.response(gen_pt, gen_m, reco_pt, gen_m, np.array([200.0, 400]))
 
 
