@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# Optuna studies of RESULTS.md. Usage: scripts/tune_study.sh [SHARED_DATA_DIR] [first|jet|all]
+# Optuna studies of RESULTS.md. Usage: scripts/tune_study.sh [SHARED_DATA_DIR] [first|jet|cnf|all]
 #  first: the first short study (lab frame; RESULTS.md §4): ConVAE loss parameters + learning rate
 #         on two gluon files, 12 trials × 4 epochs × 4000 jets, median pruning; then the untuned
 #         default with the same budget, and the exported best config re-trained.
 #  jet:   the studies behind the converged seed-000 generators (issue 12; RESULTS.md §3b): every
 #         gluon file, jet frame and σ-scaled jet terms fixed (--config); the ConVAE's loss
 #         parameters (with free bits), then its architecture on the best of those; the NF's flow.
+#  cnf:   ConVAE+NF's own loss parameters on the shipped network (docs/seed000/configs/convae_nf.json
+#         fixed), 12 trials (~3–5 min each on 2 cores), resumable; then its architecture.
 set -euo pipefail
 D=${1:-../shared/data}
 what=${2:-all}
@@ -33,4 +35,14 @@ if [[ $what == jet || $what == all ]]; then
     --study convae-jet-std-arch --export $S/convae_std_arch.json --plots $S/convae_std_arch
   hepgen tune nf "${common[@]}" --step flow --config $S/fixed_nf.json --trials 12 \
     --study nf-jet-flow --export $S/nf_flow.json --plots $S/nf_flow
+fi
+if [[ $what == cnf || $what == all ]]; then
+  G=("$D"/gluon_r08_s2*.h5)
+  S=out/study12
+  mkdir -p $S
+  common=(--data "${G[@]}" --epochs 4 --max-train-jets 5000 --storage sqlite:///$S/study.db)
+  hepgen tune convae-nf "${common[@]}" --config docs/seed000/configs/convae_nf.json --trials 12 \
+    --study convae-nf-loss --export $S/convae_nf_loss.json --plots $S/convae_nf_loss
+  hepgen tune convae-nf "${common[@]}" --step architecture --base-study convae-nf-loss --trials 8 \
+    --study convae-nf-arch --export $S/convae_nf_arch.json --plots $S/convae_nf_arch
 fi
