@@ -118,7 +118,7 @@ def evaluate_fastsim(
             {n: jet_image(r, extent=R) for n, r in rel.items()}, out / "jet_images.png", extent=R
         )
     )
-    figs += response_plots(ratios, gen_feats[:, 0], bins, reference_name, out)
+    figs += response_plots(ratios, gen_feats[:, 0], bins, reference_name, out, results["response"])
     results["figures"] = [os.path.basename(p) for p in figs]
     _write(results, out, _fastsim_table(results) + "\n" + response_table(results["response"], reference_name))
     return results
@@ -173,8 +173,10 @@ def response_plots(
     bins: np.ndarray,
     reference_name: str,
     out: Path,
+    response: Mapping[str, dict],
 ) -> list[str]:
-    """Response distributions per gen-pT bin (ratio panels to the reference) and resolution vs pT."""
+    """Response distributions per gen-pT bin (ratio panels to the reference) and resolution vs pT
+    (``response``: the per-bin medians and IQRs of :func:`hepgen.metrics.detector.response`)."""
     from hepgen.plotting import ratio_plot, resolution_plot
 
     figs = []
@@ -192,7 +194,7 @@ def response_plots(
                     bins=np.linspace(0.5, 1.5, 51) if q == "pt" else np.linspace(0.0, 2.0, 51),
                 )
             )
-        figs.append(resolution_plot(ratios, gen_pt, bins, i, reference_name, out / f"resolution_{q}.png"))
+        figs.append(resolution_plot(response, q, out / f"resolution_{q}.png"))
     return figs
 
 

@@ -190,39 +190,31 @@ def _response_plots(name: str, h, outdir, reference: str) -> list[str]:
 
 
 def resolution_plot(
-    ratios: Mapping[str, tuple[np.ndarray, np.ndarray]],
-    gen_pt: np.ndarray,
-    bins: np.ndarray,
-    which: int,
-    reference: str,
+    response: Mapping[str, Mapping[str, list]],
+    quantity: str,
     path: str | os.PathLike,
 ) -> str:
-    """IQR (resolution) and median (scale) of reco/gen vs gen pT for every source; the medians
-    carry their bootstrap standard deviation (100 resamples of each bin's jets)."""
-    rng = np.random.default_rng(0)
+    """IQR (resolution) and median (scale) of reco/gen vs gen pT for every source, from the
+    per-bin results of :func:`hepgen.metrics.detector.response` (``quantity``: ``pt`` or
+    ``mass``); medians carry their bootstrap standard deviation when it was computed."""
     with matplotlib.style.context(STYLE):
         fig = Figure(figsize=(8, 8))
         ax, rax = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [2, 1], "hspace": 0.05})
-        centres = 0.5 * (bins[1:] + bins[:-1])
-        idx = np.digitize(gen_pt, bins) - 1
-        for colour, (name, r) in zip(COLOURS, ratios.items()):
-            iqr, med, err = [], [], []
-            for b in range(len(bins) - 1):
-                v = r[which][(idx == b) & np.isfinite(r[which])]
-                q1, q2, q3 = np.percentile(v, [25, 50, 75]) if len(v) > 1 else (np.nan,) * 3
-                iqr.append(q3 - q1)
-                med.append(q2)
-                boot = np.median(v[rng.integers(0, len(v), (100, len(v)))], axis=1) if len(v) > 1 else [np.nan]
-                err.append(float(np.std(boot)))
-            ax.plot(centres, iqr, "o-", color=colour, label=name)
-            rax.errorbar(centres, med, yerr=err, fmt="o-", color=colour, capsize=3)
-        quantity = "$p_T$" if which == 0 else "mass"
-        ax.set_ylabel(f"IQR of {quantity} reco/gen")
+        for colour, (name, r) in zip(COLOURS, response.items()):
+            bins = np.asarray(r["bins"])
+            centres = 0.5 * (bins[1:] + bins[:-1])
+            ax.plot(centres, r[f"{quantity}_iqr"], "o-", color=colour, label=name)
+            rax.errorbar(
+                centres, r[f"{quantity}_median"], yerr=r.get(f"{quantity}_median_err"),
+                fmt="o-", color=colour, capsize=3,
+            )
+        label = "$p_T$" if quantity == "pt" else "mass"
+        ax.set_ylabel(f"IQR of {label} reco/gen")
         ax.set_ylim(bottom=0)
         rax.set_ylabel("median")
         rax.set_xlabel("gen jet $p_T$ [GeV]")
         fig.align_ylabels([ax, rax])
-        ax.legend(fontsize=13, title=f"{quantity} resolution", title_fontsize=13)
+        ax.legend(fontsize=13, title=f"{label} resolution", title_fontsize=13)
         _label(ax)
         fig.savefig(path, bbox_inches="tight", dpi=80)
     return os.fspath(path)
