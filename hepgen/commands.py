@@ -140,6 +140,18 @@ def _tune_fixed(path: Path | None) -> dict | None:
     return model
 
 
+def _tune_enqueue(path: Path | None) -> dict | None:
+    """The parameter values of an ``--enqueue`` JSON ({name: value}) to run as the next trial."""
+    if path is None:
+        return None
+    params = read_json(path, "enqueue")
+    if not isinstance(params, dict) or not all(
+        isinstance(v, (int, float, str)) for v in params.values()
+    ):
+        raise HepgenInputError(f"{path}: --enqueue needs a JSON object of parameter name: value")
+    return params
+
+
 def _tune(args: argparse.Namespace) -> int:
     import optuna
 
@@ -150,7 +162,7 @@ def _tune(args: argparse.Namespace) -> int:
             args.model, args.data, args.trials, args.storage, args.study, step=args.step,
             base_study=args.base_study, epochs=args.epochs, max_train_jets=args.max_train_jets,
             preset=args.preset, pruner=args.pruner, seed=args.seed,
-            fixed=_tune_fixed(args.config),
+            fixed=_tune_fixed(args.config), enqueue=_tune_enqueue(args.enqueue),
         )
     else:
         study = make_study(args.study, args.storage, args.pruner, args.seed)
@@ -341,6 +353,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     u.add_argument(
         "--config", type=Path, default=None,
         help="JSON {'model': {...}}: fixed model settings every trial keeps (e.g. frame, free_bits)",
+    )
+    u.add_argument(
+        "--enqueue", type=Path, default=None,
+        help="JSON {parameter: value} run as the next trial (e.g. the published values as a "
+        "baseline); skipped if the study already has it",
     )
     u.add_argument("--pruner", choices=["median", "hyperband"], default="median")
     u.add_argument("--seed", type=NONNEG, default=0)

@@ -236,6 +236,10 @@ def evaluate_generation(
 ) -> dict:
     """JetNet metrics + EMD_sum of generated cartesian constituents vs real ones, with floors.
 
+    Besides the distances: W1P per particle feature (``W1P_eta``, ``W1P_phi``, ``W1P_pt``) and
+    ``frac_out_of_cone``, the share of particles with ΔR > ``R`` from the jet axis (its "floor"
+    is the real half's share, so its ratio says how many times more the model puts there).
+
     With ``sample`` None only the floors are computed (real half vs real half).
     ``fast`` shrinks the bootstrap sizes (for tests); the output says so.
     """
@@ -270,9 +274,17 @@ def evaluate_generation(
         per_feature["W1_n"] = w1(
             (ref_rel[a, :, 2] > 0).sum(1).astype(float), (orel[b, :, 2] > 0).sum(1).astype(float)
         )
+        # not a distance: the share of particles farther than R from the jet axis (an anti-kt
+        # jet holds almost none; a generator that puts a soft particle backwards, Δφ ≈ π, makes
+        # the jet mass with it while its in-cone particles stay too narrow — RESULTS.md §3c)
+        live = orel[b, :, 2] > 0
+        out_of_cone = float((np.hypot(orel[b, :, 0], orel[b, :, 1])[live] > R).mean())
         return {
             "W1M": w1m,
             "W1P": float(np.mean(w1p)),
+            "W1P_eta": float(w1p[0]),
+            "W1P_phi": float(w1p[1]),
+            "W1P_pt": float(w1p[2]),
             "W1EFP": float(np.mean(w1efp)),
             "FPD": fpd,
             "KPD": kpd,
@@ -280,6 +292,7 @@ def evaluate_generation(
             "MMD": mmd,
             "EMD_sum": emd,
             **per_feature,
+            "frac_out_of_cone": out_of_cone,
         }
 
     keys = np.arange(len(reference))

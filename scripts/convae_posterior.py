@@ -33,7 +33,7 @@ def diagnose(path: str, data: list[str], n: int = 4000) -> dict:
     va = JetDataset(data, "reco", "valid", k=r.k, seed=r.dataset.get("split_seed", 0))
     x = va.constituents[:n].double()
     coords, axes = r.coordinates, r.jet_axes
-    if coords == "jet_frame":  # reconstruct in the input jet's own direction
+    if coords in ("jet_frame", "jet_polar"):  # reconstruct in the input jet's own direction
         axes = torch.from_numpy(jet_features(x.numpy())[:, :3]).float()
     xn = norm.forward(torch.from_numpy(to_table(x.numpy(), coords))).float()
     g = torch.Generator().manual_seed(0)
@@ -45,10 +45,11 @@ def diagnose(path: str, data: list[str], n: int = 4000) -> dict:
         ch = float(chamfer(xn, rec, squared=False).mean())
         gen = model.sample(n, generator=g)
     target = jet_feature_dict(x.numpy())
-    if coords == "jet_frame":
-        from hepgen.physics.coordinates import from_jet_frame
+    if coords in ("jet_frame", "jet_polar"):
+        from hepgen.physics.coordinates import from_jet_frame, from_jet_polar
 
-        rec_c = from_jet_frame(norm.inverse(rec.float()).double().numpy(), axes.double().numpy()[:, 1:3])
+        back = from_jet_frame if coords == "jet_frame" else from_jet_polar
+        rec_c = back(norm.inverse(rec.float()).double().numpy(), axes.double().numpy()[:, 1:3])
         recj = jet_feature_dict(rec_c)
     else:
         recj = jet_feature_dict(to_cartesian(rec, norm, coords, axes, g))

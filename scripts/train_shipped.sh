@@ -71,14 +71,15 @@ torch.save(c, "data/models/epic_fm_gluon.pt")
 PY
 fi
 if [[ $what == generators || $what == all ]]; then
-  # seed 000's three generators on every gluon file, in the jet frame with σ-scaled jet terms
-  # (issue 12, RESULTS.md §3b-c); configs in docs/seed000/configs/ (convae.json and nf.json are the
-  # exports of scripts/tune_study.sh D jet; convae_nf.json is Table 5's loss on a mid-size network)
+  # seed 000's three generators on every gluon file, in the jet-polar frame ((η_rel, φ_rel, pT);
+  # the cartesian jet frame let the decoders make the jet mass with one soft particle pointing
+  # backwards) with σ-scaled jet terms (issue 12, RESULTS.md §3b-c); configs in docs/seed000/configs/
+  # (convae.json and nf.json: the exports of scripts/tune_study.sh D jet, tuned in the cartesian jet
+  # frame, with "frame" set to "jet_polar"; convae_nf.json is Table 5's loss on a mid-size network)
   G=("$D"/gluon_r08_s2*.h5)
   C=docs/seed000/configs
   hepgen train convae-nf --preset cpu --config $C/convae_nf.json --data "${G[@]}" -o data/models/convae_nf_gluon.pt \
     --epochs 30 --schedule cosine --batch-size 128 --patience 30 --max-minutes 40 -q --overwrite
-  # (the shipped ConVAE+NF: step 1 as above; step 2 re-run with --resume after flow_samples became 2)
   # float16 weights for the 14 M-parameter ConVAE+NF (62 → 31 MB; metrics equal to 3 digits, RESULTS.md §3b)
   python - <<'PY'
 import torch

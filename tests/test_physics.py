@@ -12,10 +12,12 @@ from hepgen.physics.clustering import cluster, sorted_constituents
 from hepgen.physics.coordinates import (
     cartesian_to_ptetaphi,
     from_jet_frame,
+    from_jet_polar,
     from_relative,
     pad,
     ptetaphi_to_cartesian,
     to_jet_frame,
+    to_jet_polar,
     to_relative,
 )
 from hepgen.physics.cuts import apply_constituent_acceptance, constituent_mask, jet_mask
@@ -93,6 +95,29 @@ def test_jet_frame_keeps_pt_and_mass_and_round_trips(real_jets):
     assert np.all(np.abs(moved[:, 1]) < 0.1)
     np.testing.assert_allclose(from_jet_frame(x, jet[:, 1:3]), c, atol=1e-8)
     assert np.all(x[np.linalg.norm(c, axis=-1) == 0] == 0)
+
+
+def test_jet_polar_round_trips_and_drops_non_positive_pt(real_jets):
+    """(η_rel, φ_rel, pT): JetNet's angles with absolute pT; the jet's pT and mass follow from
+    the table alone (axis at 0), and a generator's pT ≤ 0 is a missing particle, not a
+    particle pointing the other way."""
+    _, c = real_jets
+    jet = jet_features(c)
+    x = to_jet_polar(c, jet)
+    np.testing.assert_allclose(x[..., :2], to_relative(c, jet)[..., :2], atol=1e-12)
+    np.testing.assert_allclose(x[..., 2], cartesian_to_ptetaphi(c)[..., 0], atol=1e-12)
+    np.testing.assert_allclose(from_jet_polar(x, jet[:, 1:3]), c, atol=1e-8)
+    at0 = jet_features(from_jet_polar(x, np.zeros((len(x), 2))))
+    np.testing.assert_allclose(at0[:, 0], jet[:, 0], rtol=1e-9)
+    np.testing.assert_allclose(at0[:, 3], jet[:, 3], rtol=1e-6, atol=1e-6)
+    bad = x.copy()
+    bad[:, 0, 2] = -5.0
+    back = from_jet_polar(bad, jet[:, 1:3])
+    assert np.all(back[:, 0] == 0) and np.allclose(back[:, 1:], c[:, 1:], atol=1e-8)
+    xt = torch.from_numpy(x)  # torch alike
+    np.testing.assert_allclose(
+        from_jet_polar(xt, torch.from_numpy(jet[:, 1:3])).numpy(), c, atol=1e-8
+    )
 
 
 def test_phi_wrapping():

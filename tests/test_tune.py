@@ -194,3 +194,24 @@ def test_fixed_settings_reach_every_trial_and_the_export(storage, tmp_path, caps
     args = ["tune", "convae", *common, "--study", "bad", "--trials", "1", "--config", str(bad)]
     assert main(args) == 2
     assert "'model' must be a JSON object" in capsys.readouterr().err
+
+
+def test_enqueued_baseline_runs_first_and_only_once(storage, tmp_path, capsys):
+    """``--enqueue``: published values run as the next trial (the baseline the search must beat);
+    re-running the command does not repeat it."""
+    params = {"learning_rate": 5.3e-4, "alpha": 0.425, "beta": 0.046, "gamma": 0.121,
+              "gamma_pt": 1.15, "gamma_m": 11.8, "free_bits": 0.0}
+    enq = tmp_path / "table5.json"
+    enq.write_text(json.dumps(params))
+    args = ["tune", "convae", "--data", str(EXPECTED), "--storage", storage, "--epochs", "1",
+            "--max-train-jets", "60", "--study", "enq", "--trials", "1", "--enqueue", str(enq)]
+    assert main(args) == 0
+    assert main(args) == 0
+    trials = optuna.load_study(study_name="enq", storage=storage).trials
+    assert len(trials) == 2
+    assert trials[0].params == pytest.approx(params)
+    assert trials[1].params != trials[0].params  # the second run sampled: the baseline ran once
+    assert trials[0].user_attrs["config"]["model"]["beta"] == pytest.approx(0.046)
+    enq.write_text(json.dumps({"beta": [0.1]}))
+    assert main(args) == 2
+    assert "--enqueue needs a JSON object" in capsys.readouterr().err

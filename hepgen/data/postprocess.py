@@ -16,7 +16,7 @@ import torch
 
 from hepgen.data.normalise import Normalisation
 from hepgen.io import h5
-from hepgen.physics.coordinates import from_jet_frame, from_relative
+from hepgen.physics.coordinates import from_jet_frame, from_jet_polar, from_relative
 from hepgen.physics.cuts import Acceptance, apply_constituent_acceptance
 from hepgen.physics.kinematics import JET_FEATURES, jet_features, n_constituents
 
@@ -34,7 +34,8 @@ def to_cartesian(
 
     Relative-coordinate models get jet axes (pT, η, φ) drawn from ``jet_axes`` (the training
     set's), so their jet pT, η, φ follow the training distribution by construction; jet-frame
-    models (``jet_frame``: cartesian momenta with the jet at η = φ = 0) get only η and φ drawn —
+    models (``jet_frame``: cartesian momenta with the jet at η = φ = 0; ``jet_polar``: (η_rel,
+    φ_rel, pT), a non-positive pT dropping the particle) get only η and φ drawn —
     their jet pT and mass are the model's own — from a training jet of nearly the same pT
     (:func:`axes_near_pt`), which keeps the pT–η correlation that the jet energy depends on.
     """
@@ -45,6 +46,10 @@ def to_cartesian(
     elif coordinates == "jet_frame":
         table = jet_axes.numpy().astype(np.float64)
         x = from_jet_frame(x, axes_near_pt(table, jet_features(x)[:, 0], generator)[:, 1:3])
+    elif coordinates == "jet_polar":  # the jet pT does not depend on the axis: take it at η = φ = 0
+        table = jet_axes.numpy().astype(np.float64)
+        pt = jet_features(from_jet_polar(x, np.zeros((len(x), 2))))[:, 0]
+        x = from_jet_polar(x, axes_near_pt(table, pt, generator)[:, 1:3])
     return apply_constituent_acceptance(x)
 
 

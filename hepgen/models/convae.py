@@ -59,7 +59,9 @@ class ConVAEConfig:
     output: str = "sigmoid"  # "linear" with standardised inputs (seed 003)
     select_on: str = "generation"  # EMD_sum of generated ("generation") or reconstructed jets
     free_bits: float = 0.0  # nats per latent dimension that cost no KL (0: the seed's plain KL)
-    frame: str = "lab"  # "jet": momenta in the jet's frame (η = φ = 0), the direction drawn apart
+    # "jet": cartesian momenta in the jet's frame (η = φ = 0), the direction drawn apart;
+    # "jet_polar": (η_rel, φ_rel, pT) in that frame (see hepgen.physics.coordinates.to_jet_polar)
+    frame: str = "lab"
     # jet-term scale: "mean_pt" divides both differences by the mean jet pT (hepgen ≤ 2026-11-27);
     # "std" by the training jets' σ(pT) and σ(m) over √(2N), in the Chamfer sum's units
     jet_norm: str = "mean_pt"

@@ -28,7 +28,7 @@ class NFConfig:
     n_particles: int = 30
     flow: RealNVPConfig = RealNVPConfig()
     normalisation: str = "minmax"  # seed 000; the CPU preset standardises
-    frame: str = "lab"  # "jet": momenta in the jet's frame, as ConVAEConfig.frame
+    frame: str = "lab"  # "jet" or "jet_polar": as ConVAEConfig.frame
 
     @classmethod
     def table7(cls) -> NFConfig:

@@ -3,7 +3,9 @@
 - cartesian ``(px, py, pz)`` — the dataset layout and the fast-sim model's table;
 - hadronic ``(pT, η, φ)``;
 - JetNet relative ``(η_rel, φ_rel, pT_rel)`` = (η − η_jet, wrap(φ − φ_jet), pT / pT_jet),
-  as in Kansal et al. (jetnet ``JetNet`` particle features), with φ wrapped into [-π, π).
+  as in Kansal et al. (jetnet ``JetNet`` particle features), with φ wrapped into [-π, π);
+- jet frame, cartesian (:func:`to_jet_frame`) or polar ``(η_rel, φ_rel, pT)``
+  (:func:`to_jet_polar`: the relative angles with the absolute pT).
 
 Zero padding is kept: a padded input row (all zeros) maps to an all-zero output row.
 """
@@ -94,6 +96,32 @@ def from_jet_frame(x: Array, axes: Array) -> Array:
     h = cartesian_to_ptetaphi(x)
     moved = o.stack([h[..., 0], h[..., 1] + axes[..., 0:1], wrap_phi(h[..., 2] + axes[..., 1:2])], axis=-1)
     return ptetaphi_to_cartesian(moved) * mask[..., None]
+
+
+def to_jet_polar(c: Array, jet: Array | None = None) -> Array:
+    """Cartesian constituents (..., k, 3) → (η_rel, φ_rel, pT) in GeV: JetNet's relative angles
+    with the absolute pT, so a generator keeps its own jet pT (as with :func:`to_jet_frame`) while
+    every particle's angles are modelled on one scale, however soft it is. In the cartesian jet
+    frame py ≈ pT·Δφ: once standardised, a soft particle's angles are a negligible part of a
+    Chamfer or MSE loss, and a negative px (a particle pointing backwards, Δφ ≈ π) is cheap."""
+    o = _Ops(c)
+    if jet is None:
+        jet = jet_features(c)
+    mask = _mask(c)
+    h = cartesian_to_ptetaphi(c)
+    rel = o.stack(
+        [h[..., 1] - jet[..., 1:2], wrap_phi(h[..., 2] - jet[..., 2:3]), h[..., 0]], axis=-1
+    )
+    return rel * mask[..., None]
+
+
+def from_jet_polar(x: Array, axes: Array) -> Array:
+    """Inverse of :func:`to_jet_polar` for jet axes (η, φ) (..., 2). A non-positive pT (a
+    generator's output) is a missing particle: its row becomes zero padding."""
+    o = _Ops(x)
+    pt = o.clip_min(x[..., 2], 0.0)
+    h = o.stack([pt, x[..., 0] + axes[..., 0:1], wrap_phi(x[..., 1] + axes[..., 1:2])], axis=-1)
+    return ptetaphi_to_cartesian(h) * (pt > 0)[..., None]
 
 
 def relative_jet_mass(rel: Array, floor: float = 0.0) -> Array:

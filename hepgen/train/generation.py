@@ -24,19 +24,33 @@ from hepgen.metrics.distances import emd_sum
 from hepgen.models import checkpoint, registry
 from hepgen.models.convae import ConVAEConfig, ConVAENF, ConVAENFConfig, jet_term_scale
 from hepgen.models.device import pick_device
-from hepgen.physics.coordinates import relative_jet_mass, to_jet_frame, to_relative
+from hepgen.physics.coordinates import (
+    ptetaphi_to_cartesian,
+    relative_jet_mass,
+    to_jet_frame,
+    to_jet_polar,
+    to_relative,
+)
 from hepgen.physics.kinematics import jet_features
 from hepgen.train.loop import TrainConfig, fit_checkpointed
 
 RELATIVE_MODELS = ("mcflow",)
 
 
+#: a ConVAE's / NF's ``frame`` → the table it models
+FRAMES = {"lab": "cartesian", "jet": "jet_frame", "jet_polar": "jet_polar"}
+
+
 def coordinates_of(name: str, config) -> str:
-    """The table a generator models: ``relative`` (JetNet), ``jet_frame`` or ``cartesian``."""
+    """The table a generator models: ``relative`` (JetNet), ``jet_frame`` (cartesian momenta in
+    the jet's frame), ``jet_polar`` ((η_rel, φ_rel, pT)) or ``cartesian`` (lab frame)."""
     if name in RELATIVE_MODELS:
         return "relative"
     vae = getattr(config, "vae", config)
-    return "jet_frame" if getattr(vae, "frame", "lab") == "jet" else "cartesian"
+    frame = getattr(vae, "frame", "lab")
+    if frame not in FRAMES:
+        raise ValueError(f"unknown frame {frame!r}: use one of {sorted(FRAMES)}")
+    return FRAMES[frame]
 
 
 def to_table(c: np.ndarray, coordinates: str) -> np.ndarray:
@@ -45,7 +59,24 @@ def to_table(c: np.ndarray, coordinates: str) -> np.ndarray:
         return to_relative(c)
     if coordinates == "jet_frame":
         return to_jet_frame(c)
+    if coordinates == "jet_polar":
+        return to_jet_polar(c)
     return c
+
+
+def table_to_momenta(x: torch.Tensor, coordinates: str) -> torch.Tensor:
+    """A de-normalised table → cartesian momenta whose jet pT and mass are the jet's
+    (differentiable; for the loss's jet terms). Cartesian tables pass through; a jet-polar
+    table becomes the jet at η = φ = 0 (pT and mass do not depend on the jet's direction), its
+    non-positive pT clipped to 0 as at sampling (:func:`~hepgen.physics.coordinates.from_jet_polar`):
+    a negative pT is a particle pointing backwards, and a decoder trained with the raw values makes
+    the jet mass with one (mass of the 30-epoch reconstruction 0.53× its input's, RESULTS.md §3c)."""
+    if coordinates == "jet_polar":
+        pt = torch.relu(x[..., 2])
+        return ptetaphi_to_cartesian(torch.stack([pt, x[..., 0], x[..., 1]], -1))
+    if coordinates == "relative":
+        raise ValueError("relative tables have no absolute jet pT: no jet terms")
+    return x
 
 
 def _dataset_info(ds: JetDataset, k: int, files, split_seed: int) -> dict:
@@ -117,8 +148,10 @@ def train_generator(
         model.set_data(norm.shift, norm.scale, cond.float())
 
     def to_physical(x):
-        return x * torch.tensor(norm.scale, device=x.device) + torch.tensor(
-            norm.shift, device=x.device
+        return table_to_momenta(
+            x * torch.tensor(norm.scale, device=x.device)
+            + torch.tensor(norm.shift, device=x.device),
+            coordinates,
         )
 
     def loss_fn(m, batch, g):

@@ -207,11 +207,15 @@ def tune(
     seed: int = 0,
     workdir: str | None = None,
     fixed: dict | None = None,
+    enqueue: dict | None = None,
 ) -> optuna.Study:
     """Run (or continue) ``trials`` more trials of a study.
 
     ``fixed``: model-config overrides every trial starts from and the search does not touch
     (e.g. ``{"frame": "jet", "free_bits": 0.5}``; for ``convae-nf`` under ``"vae"``).
+    ``enqueue``: parameter values (the study's names, e.g. ``{"beta": 0.046, ...}``) to run as
+    the next trial, e.g. a published configuration as the baseline the search must beat; skipped
+    when the study already holds a trial with these values. It counts among ``trials``.
     """
     if model not in MODELS:
         raise ValueError(f"unknown model {model!r}; tunable: {MODELS}")
@@ -226,6 +230,8 @@ def tune(
     s = make_study(study, storage, pruner, seed)
     s.set_user_attr("model", model)
     s.set_user_attr("step", step)
+    if enqueue:
+        s.enqueue_trial(enqueue, skip_if_exists=True)
     with tempfile.TemporaryDirectory(dir=workdir) as tmp:
         s.optimize(
             objective_factory(
