@@ -68,7 +68,7 @@ def trained(tmp_path_factory):
 @pytest.mark.parametrize("model", sorted(SMALL))
 def test_train_and_sample(trained, model, tmp_path):
     ckpt = torch.load(trained[model], weights_only=True)
-    metric = "valid_fm" if model == "epic-fm" else "valid_emd_sum"
+    metric = {"epic-fm": "valid_fm", "convae-nf": "valid_nll"}.get(model, "valid_emd_sum")
     assert ckpt["training"]["metric"] == metric and len(ckpt["training"]["history"]) == 2
     out = tmp_path / "s.h5"
     assert main(["sample", str(trained[model]), "-n", "64", "-o", str(out), "--seed", "3"]) == 0

@@ -358,6 +358,15 @@ def test_convae_nf_config_reads_checkpoints_from_before_flow_samples():
     assert ConVAENFConfig.from_dict(cfg.to_dict()) == cfg
     old = {k: v for k, v in cfg.to_dict().items() if k != "flow_samples"}
     assert ConVAENFConfig.from_dict(old).flow_samples == 0
+    # and before 2026-11-27 (evening): fixed draws, selected on EMD_sum; now fresh draws, NLL
+    assert (cfg.flow_select, cfg.flow_resample) == ("nll", True)
+    older = {k: v for k, v in cfg.to_dict().items() if k not in ("flow_select", "flow_resample")}
+    assert (ConVAENFConfig.from_dict(older).flow_select, ConVAENFConfig.from_dict(older).flow_resample) == (
+        "emd_sum",
+        False,
+    )
+    with pytest.raises(ValueError, match="flow_select"):
+        ConVAENFConfig(flow_select="w1m")
 
 
 def test_jet_term_scale():

@@ -250,14 +250,22 @@ def train_convae_nf(
             )
         )
         mu, logvar = torch.cat(mu), torch.cat(logvar)
-        if config.flow_samples > 0:  # draws z ~ q(z|x): what the decoder was trained to decode
-            zg = torch.Generator().manual_seed(train.seed + 2)
-            sd = torch.exp(0.5 * logvar)
-            z = torch.cat(
-                [mu + sd * torch.randn(mu.shape, generator=zg) for _ in range(config.flow_samples)]
-            )
-        else:
-            z = mu
+        zg = torch.Generator().manual_seed(train.seed + 2)
+
+        def latents(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+            if config.flow_samples > 0:  # draws z ~ q(z|x): what the decoder was trained to decode
+                sd = torch.exp(0.5 * logvar)
+                return torch.cat(
+                    [mu + sd * torch.randn(mu.shape, generator=zg) for _ in range(config.flow_samples)]
+                )
+            return mu
+
+        z = latents(mu, logvar)
+        if config.flow_resample and config.flow_samples > 0:  # draw afresh in every batch
+            z = torch.cat([mu, logvar], 1).repeat(config.flow_samples, 1)
+        # the validation jets' latent values, drawn the same way: the flow's held-out NLL
+        va_table = to_table(va.constituents.numpy().astype(np.float64), coordinates)
+        z_valid = latents(*model.vae.encode(norm.forward(torch.from_numpy(va_table)).float()))
     z_train = z.clone()
     device = pick_device(train.device)
     va_c = va.constituents.numpy()[:n_valid]
@@ -265,16 +273,23 @@ def train_convae_nf(
     vgen = torch.Generator().manual_seed(train.seed + 1)
 
     def loss_fn(m, batch, g):
-        nll = -m.flow().log_prob(batch[0])
+        z = batch[0]
+        if config.flow_resample and config.flow_samples > 0:  # rows hold (μ, log σ²)
+            mu_b, logvar_b = z.chunk(2, dim=1)
+            eps = torch.randn(mu_b.shape, generator=None if z.is_cuda else g, device=z.device)
+            z = mu_b + torch.exp(0.5 * logvar_b) * eps
+        nll = -m.flow().log_prob(z)
         return {"loss": nll.mean(), "nll": nll.mean()}
 
     def validate(m) -> dict[str, float]:
         with torch.inference_mode():
             out = m.sample(len(va_c), generator=vgen if device.type == "cpu" else None)
+            nll = -m.flow().log_prob(z_valid.to(device)).mean()
         return {
             "valid_emd_sum": emd_sum(
                 target, jet_feature_dict(to_cartesian(out, norm, coordinates, jet_axes, vgen))
-            )
+            ),
+            "valid_nll": float(nll),
         }
 
     flow_train = replace(
@@ -313,7 +328,7 @@ def train_convae_nf(
         loss_fn,
         torch.utils.data.TensorDataset(z_train),
         validate,
-        "valid_emd_sum",
+        "valid_nll" if config.flow_select == "nll" else "valid_emd_sum",
         flow_train,
         save_best,
         progress=progress,
