@@ -302,7 +302,8 @@ class ConVAENFConfig:
     """The two steps of ConVAE+NF. ``flow_samples``: what the flow is fitted to — 0: the posterior
     means μ(x) of the training jets; k > 0: k draws z ~ q(z|x) per jet, the latent values the
     decoder was trained on (decoding μ gives jets a third lighter at the 10th mass percentile than
-    decoding draws, which reproduce the real mass distribution; RESULTS.md §3c). ``flow_select``:
+    decoding draws, which reproduce the real mass distribution; RESULTS.md §3c, measured on the
+    cartesian jet-frame models, whose mass a backward particle made — cause 5). ``flow_select``:
     the flow's epoch is selected on ``"nll"`` (its NLL on the validation jets' latent values) or
     ``"emd_sum"`` (EMD_sum of 2 000 decoded jets, the seed's metric)."""
 
