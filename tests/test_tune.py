@@ -215,3 +215,17 @@ def test_enqueued_baseline_runs_first_and_only_once(storage, tmp_path, capsys):
     enq.write_text(json.dumps({"beta": [0.1]}))
     assert main(args) == 2
     assert "--enqueue needs a JSON object" in capsys.readouterr().err
+
+
+def test_convae_nf_trials_are_compared_on_emd_sum(storage, tmp_path):
+    """ConVAE+NF's flow is selected on its latent NLL by default; a study must rank trials on the
+    decoded jets' EMD_sum instead (the NLL depends on each trial's VAE)."""
+    fixed = tmp_path / "fixed.json"
+    fixed.write_text(json.dumps({"model": {"vae": {"latent": 4, "filters": 4, "linear": 16, "frame": "jet_polar"},
+                                           "flow": {"transforms": 2, "hidden": [8]}}}))
+    args = ["tune", "convae-nf", "--data", str(EXPECTED), "--storage", storage, "--epochs", "1",
+            "--max-train-jets", "60", "--study", "cnf", "--trials", "1", "--config", str(fixed)]
+    assert main(args) == 0
+    (t,) = optuna.load_study(study_name="cnf", storage=storage).trials
+    assert t.user_attrs["config"]["model"]["flow_select"] == "emd_sum"
+    assert 0 <= t.value < 5  # an EMD_sum of jet features, not a 4-dim latent NLL

@@ -160,6 +160,9 @@ def objective_factory(
         # the searched values win over the fixed ones; the stored config holds both, so the
         # exported best trial (and an architecture step based on it) trains the same model
         overrides = registry.merge_overrides(fixed or {}, overrides)
+        if model == "convae-nf":  # trials are compared on EMD_sum: the flow's latent NLL (its
+            # default selection) depends on each trial's VAE, so it cannot rank them
+            overrides = registry.merge_overrides(overrides, {"flow_select": "emd_sum"})
         trial.set_user_attr("config", {"model": overrides, "train": {"learning_rate": lr}})
         tc = TrainConfig(
             epochs=epochs,
