@@ -6,7 +6,7 @@
 #  jet:   the studies behind the converged seed-000 generators (issue 12; RESULTS.md §3b): every
 #         gluon file, jet frame and σ-scaled jet terms fixed (--config); the ConVAE's loss
 #         parameters (with free bits), then its architecture on the best of those; the NF's flow.
-#  cnf:   ConVAE+NF's own loss parameters on the shipped network (docs/seed000/configs/convae_nf_tune.json
+#  cnf:   ConVAE+NF's own loss parameters on the shipped network (docs/seed000/configs/convae_nf.json
 #         fixed; jet-polar frame since 2026-11-27 — the 14 jet-frame trials are study convae-nf-loss), CNF_LOSS_TRIALS (12) more trials (~3–5 min each on 2 cores), resumable, the first
 #         of them Table 5's published values as the baseline (--enqueue; skipped once run); then
 #         CNF_ARCH_TRIALS (8) trials of its architecture.
@@ -43,9 +43,8 @@ if [[ $what == cnf || $what == all ]]; then
   S=out/study12
   mkdir -p $S
   common=(--data "${G[@]}" --epochs 4 --max-train-jets 5000 --storage sqlite:///$S/study.db)
-  # convae_nf_tune.json = convae_nf.json with the flow selected on EMD_sum: the trials are compared
-  # (and pruned) on it; the latent NLL of the default selection depends on each trial's VAE
-  hepgen tune convae-nf "${common[@]}" --config docs/seed000/configs/convae_nf_tune.json \
+  # (hepgen tune compares and prunes convae-nf trials on EMD_sum: it sets flow_select itself)
+  hepgen tune convae-nf "${common[@]}" --config docs/seed000/configs/convae_nf.json \
     --trials "${CNF_LOSS_TRIALS:-12}" --enqueue docs/seed000/configs/convae_nf_table5_params.json \
     --study convae-nf-polar-loss --export $S/convae_nf_polar_loss.json --plots $S/convae_nf_polar_loss
   hepgen tune convae-nf "${common[@]}" --step architecture --base-study convae-nf-polar-loss \
