@@ -70,6 +70,9 @@ def test_train_and_sample(trained, model, tmp_path):
     ckpt = torch.load(trained[model], weights_only=True)
     metric = {"epic-fm": "valid_fm", "convae-nf": "valid_nll"}.get(model, "valid_emd_sum")
     assert ckpt["training"]["metric"] == metric and len(ckpt["training"]["history"]) == 2
+    if model != "epic-fm":  # the curves' particle-level record, every epoch
+        last = ckpt["training"]["history"][-1]
+        assert last["valid_w1p"] > 0 and np.isfinite(last["valid_w1p"] + last["valid_w1m"])
     out = tmp_path / "s.h5"
     assert main(["sample", str(trained[model]), "-n", "64", "-o", str(out), "--seed", "3"]) == 0
     s = h5.read(out, sides=("reco",))

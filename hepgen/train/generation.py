@@ -21,6 +21,7 @@ from hepgen.data.datasets import JetDataset, require_jets
 from hepgen.data.normalise import Normalisation
 from hepgen.data.postprocess import jet_feature_dict, to_cartesian
 from hepgen.metrics.distances import emd_sum
+from hepgen.metrics.jetnet import w1m, w1p
 from hepgen.models import checkpoint, registry
 from hepgen.models.convae import ConVAEConfig, ConVAENF, ConVAENFConfig, jet_term_scale
 from hepgen.models.device import pick_device
@@ -87,6 +88,18 @@ def _dataset_info(ds: JetDataset, k: int, files, split_seed: int) -> dict:
         "split_seed": split_seed,
         "n_train": len(ds),
         "side": "reco",
+    }
+
+
+def _validation_scores(target_c: np.ndarray, out_c: np.ndarray) -> dict[str, float]:
+    """The per-epoch validation record of a generator: EMD_sum of the jet features (seed 000's
+    selection metric) and, for the curves only, W1M and the mean of W1P's three particle features
+    (one fixed-seed batch of the validation jets: comparable from epoch to epoch)."""
+    rel_t, rel_o = to_relative(target_c), to_relative(out_c)
+    return {
+        "valid_emd_sum": emd_sum(jet_feature_dict(target_c), jet_feature_dict(out_c)),
+        "valid_w1m": w1m(rel_t, rel_o, n_batches=1)[0],
+        "valid_w1p": float(w1p(rel_t, rel_o, n_batches=1)[0].mean()),
     }
 
 
@@ -158,7 +171,6 @@ def train_generator(
         return m.training_loss(batch[0], None if batch[0].is_cuda else g, to_physical, jet_scale)
 
     va_c = va.constituents.numpy()[:n_valid]
-    target = jet_feature_dict(va_c)
     select_on = getattr(config, "select_on", "generation")
     vgen = torch.Generator().manual_seed(train.seed + 1)
 
@@ -171,8 +183,7 @@ def train_generator(
                 out = m(xv, None)[0]
             else:
                 out = m.sample(len(va_c), generator=vgen if device.type == "cpu" else None)
-        pred = jet_feature_dict(to_cartesian(out, norm, coordinates, jet_axes, vgen))
-        return {"valid_emd_sum": emd_sum(target, pred)}
+        return _validation_scores(va_c, to_cartesian(out, norm, coordinates, jet_axes, vgen))
 
     files = list(data)
     command = " ".join(shlex.quote(a) for a in ["hepgen", *sys.argv[1:]]) if sys.argv else ""
@@ -260,16 +271,16 @@ def train_convae_nf(
                 )
             return mu
 
-        z = latents(mu, logvar)
-        if config.flow_resample and config.flow_samples > 0:  # draw afresh in every batch
+        if config.flow_resample and config.flow_samples > 0:  # drawn afresh in every batch
             z = torch.cat([mu, logvar], 1).repeat(config.flow_samples, 1)
+        else:
+            z = latents(mu, logvar)
         # the validation jets' latent values, drawn the same way: the flow's held-out NLL
         va_table = to_table(va.constituents.numpy().astype(np.float64), coordinates)
         z_valid = latents(*model.vae.encode(norm.forward(torch.from_numpy(va_table)).float()))
     z_train = z.clone()
     device = pick_device(train.device)
     va_c = va.constituents.numpy()[:n_valid]
-    target = jet_feature_dict(va_c)
     vgen = torch.Generator().manual_seed(train.seed + 1)
 
     def loss_fn(m, batch, g):
@@ -286,9 +297,7 @@ def train_convae_nf(
             out = m.sample(len(va_c), generator=vgen if device.type == "cpu" else None)
             nll = -m.flow().log_prob(z_valid.to(device)).mean()
         return {
-            "valid_emd_sum": emd_sum(
-                target, jet_feature_dict(to_cartesian(out, norm, coordinates, jet_axes, vgen))
-            ),
+            **_validation_scores(va_c, to_cartesian(out, norm, coordinates, jet_axes, vgen)),
             "valid_nll": float(nll),
         }
 
