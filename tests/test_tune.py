@@ -229,3 +229,12 @@ def test_convae_nf_trials_are_compared_on_emd_sum(storage, tmp_path):
     (t,) = optuna.load_study(study_name="cnf", storage=storage).trials
     assert t.user_attrs["config"]["model"]["flow_select"] == "emd_sum"
     assert 0 <= t.value < 5  # an EMD_sum of jet features, not a 4-dim latent NLL
+    # the architecture step searches the VAE only: the loss study's flow and settings stay
+    arch = ["tune", "convae-nf", "--data", str(EXPECTED), "--storage", storage, "--epochs", "1",
+            "--max-train-jets", "60", "--study", "cnf-arch", "--trials", "1",
+            "--step", "architecture", "--base-study", "cnf"]
+    assert main(arch) == 0
+    (a,) = optuna.load_study(study_name="cnf-arch", storage=storage).trials
+    model = a.user_attrs["config"]["model"]
+    assert model["flow"] == {"transforms": 2, "hidden": [8]} and model["vae"]["frame"] == "jet_polar"
+    assert model["vae"]["layers"] == a.params["layers"] and model["flow_select"] == "emd_sum"

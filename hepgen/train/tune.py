@@ -56,11 +56,7 @@ def suggest(trial: optuna.Trial, model: str, step: str, base: dict) -> tuple[dic
                 "lam": trial.suggest_float("lam", 0.01, 10, log=True),
             }, lr
         flow = {"transforms": transforms, "hidden": hidden, "learning_rate": lr}
-        return (
-            {"flow": flow}
-            if model == "nf"
-            else {"vae": base.get("model", {}).get("vae", {}), "flow": flow}
-        ), lr
+        return ({"flow": flow} if model == "nf" else {**base.get("model", {}), "flow": flow}), lr
     # ConVAE (generation-tuned: β in [0.9, 1]; reconstruction-tuned for ConVAE+NF: β in [1e-4, 0.1])
     if step == "architecture":
         arch = {
@@ -74,9 +70,9 @@ def suggest(trial: optuna.Trial, model: str, step: str, base: dict) -> tuple[dic
             ),
         }
         fixed = base.get("model", {})
-        fixed = fixed.get("vae", fixed)
-        merged = {**fixed, **arch}
-        return ({"vae": merged} if model == "convae-nf" else merged), lr
+        merged = {**fixed.get("vae", fixed), **arch}
+        # ConVAE+NF keeps the base trial's flow (and its other settings): only the VAE is searched
+        return ({**fixed, "vae": merged} if model == "convae-nf" else merged), lr
     # β: seed 000 searched [0.9, 1] (generation) and [0, 0.1] (reconstruction) on its loss scale; with
     # hepgen's per-jet loss normalisation β ≳ 0.5 collapses the posterior (KL → 0, one average jet:
     # validation EMD_sum 0.99 at β = 0.998), so the generation search spans [1e-3, 1].
