@@ -147,3 +147,12 @@ def test_fpd_of_non_finite_features_is_inf():
     bad = real.copy()
     bad[0, 0] = np.inf
     assert jetnet.fpd(real, bad, n_batches=2, n_points=3)[0] == float("inf")
+
+
+def test_w1p_of_a_generator_without_particles_is_nan(gaussian_jets):
+    """A generator that emits no particle (an early epoch of a tuning trial) has no W1P; the
+    per-epoch validation record must get NaN, not stop the run."""
+    real = gaussian_jets(200, 0)
+    w, _ = jetnet.w1p(real, np.zeros_like(real), seed=0, n_batches=2)
+    assert np.isnan(w).all()
+    assert np.isfinite(jetnet.w1p(real, gaussian_jets(200, 1), seed=0)[0]).all()

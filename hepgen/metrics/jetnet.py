@@ -59,7 +59,8 @@ def w1p(
     n_samples: int | None = None,
     n_batches: int = 5,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """W1 of the particle (η_rel, φ_rel, pT_rel) of non-padded particles, per feature."""
+    """W1 of the particle (η_rel, φ_rel, pT_rel) of non-padded particles, per feature (NaN for
+    a batch in which either side has no particle at all)."""
     rng = np.random.default_rng(seed)
     n = n_samples or min(50_000, len(real), len(gen))
     w = []
@@ -67,6 +68,9 @@ def w1p(
         a, b = real[rng.choice(len(real), n)], gen[rng.choice(len(gen), n)]
         pa = a[np.linalg.norm(a, axis=-1) != 0]
         pb = b[np.linalg.norm(b, axis=-1) != 0]
+        if len(pa) == 0 or len(pb) == 0:  # an empty generator: no distance is defined
+            w.append([np.nan] * 3)
+            continue
         w.append([wasserstein_distance(pa[:, i], pb[:, i]) for i in range(3)])
     w = np.array(w)
     return w.mean(0), w.std(0)
