@@ -44,7 +44,7 @@ if [[ $what == cnf || $what == all ]]; then
   mkdir -p $S
   common=(--data "${G[@]}" --epochs 4 --max-train-jets 5000 --storage sqlite:///$S/study.db)
   # (hepgen tune compares and prunes convae-nf trials on EMD_sum: it sets flow_select itself)
-  hepgen tune convae-nf "${common[@]}" --config docs/seed000/configs/convae_nf.json \
+  hepgen tune convae-nf "${common[@]}" --config docs/seed000/configs/convae_nf_table5_net.json \
     --trials "${CNF_LOSS_TRIALS:-12}" --enqueue docs/seed000/configs/convae_nf_table5_params.json \
     --study convae-nf-polar-loss --export $S/convae_nf_polar_loss.json --plots $S/convae_nf_polar_loss
   hepgen tune convae-nf "${common[@]}" --step architecture --base-study convae-nf-polar-loss \
