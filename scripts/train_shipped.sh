@@ -75,11 +75,12 @@ if [[ $what == generators || $what == all ]]; then
   # the cartesian jet frame let the decoders make the jet mass with one soft particle pointing
   # backwards) with σ-scaled jet terms (issue 12, RESULTS.md §3b-c); configs in docs/seed000/configs/
   # (convae.json and nf.json: the exports of scripts/tune_study.sh D jet, tuned in the cartesian jet
-  # frame, with "frame" set to "jet_polar"; convae_nf.json is Table 5's loss on a mid-size network)
+  # frame, with "frame" set to "jet_polar"; convae_nf.json is the export of `scripts/tune_study.sh D cnf`
+  # (jet-polar loss study on the Table-5 network, then architecture; the flow: 30 epochs of its own)
   G=("$D"/gluon_r08_s2*.h5)
   C=docs/seed000/configs
   hepgen train convae-nf --preset cpu --config $C/convae_nf.json --data "${G[@]}" -o data/models/convae_nf_gluon.pt \
-    --epochs 30 --schedule cosine --batch-size 128 --patience 30 --max-minutes 40 -q --overwrite
+    --epochs 150 --schedule cosine --batch-size 128 --patience 150 --max-minutes 35 --seed 2 -q --overwrite
   # float16 weights for the 14 M-parameter ConVAE+NF (62 → 31 MB; metrics equal to 3 digits, RESULTS.md §3b)
   python - <<'PY'
 import torch

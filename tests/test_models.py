@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from hepgen.data.normalise import Normalisation
-from hepgen.losses import chamfer, kl_divergence
+from hepgen.losses import chamfer, hungarian, kl_divergence
 from hepgen.models import registry
 from hepgen.models.convae import ConVAEConfig, ConVAENFConfig, RealNVPConfig, jet_term_scale
 from hepgen.models.epic_fm import EPiCFMConfig
@@ -264,6 +264,30 @@ def test_chamfer_is_permutation_invariant_and_zero_on_identity():
     p, q = torch.tensor([[[0.0, 0.0, 0.0]]]), torch.tensor([[[3.0, 4.0, 0.0]]])
     assert chamfer(p, q).item() == pytest.approx(50.0)
     assert chamfer(p, q, squared=False).item() == pytest.approx(10.0)
+
+
+def test_hungarian_matches_one_to_one_where_chamfer_lets_points_crowd():
+    torch.manual_seed(0)
+    a, b = torch.randn(3, 12, 3), torch.randn(3, 12, 3)
+    torch.testing.assert_close(hungarian(a, b), hungarian(a[:, torch.randperm(12)], b[:, torch.randperm(12)]))
+    torch.testing.assert_close(hungarian(a, a[:, torch.randperm(12)]), torch.zeros(3))
+    # brute force over every matching of 5 points: the minimum, twice (chamfer's two-sided scale)
+    import itertools
+
+    x, y = torch.randn(1, 5, 2), torch.randn(1, 5, 2)
+    d = torch.cdist(x, y)[0]
+    best = min(sum(d[i, p[i]] for i in range(5)) for p in itertools.permutations(range(5)))
+    assert hungarian(x, y).item() == pytest.approx(2 * float(best), rel=1e-5)
+    # targets at 0 and 2, both outputs at 0: Chamfer charges only the far target (2), the
+    # matching charges the crowding (one output must go to 2: 2 × 2)
+    t, o = torch.tensor([[[0.0], [2.0]]]), torch.tensor([[[0.0], [0.0]]])
+    assert chamfer(t, o, squared=False).item() == pytest.approx(2.0)
+    assert hungarian(t, o).item() == pytest.approx(4.0)
+    o = o.requires_grad_()
+    hungarian(t, o).backward()
+    assert o.grad.abs().sum() > 0
+    with pytest.raises(ValueError, match="reconstruction must be one of"):
+        ConVAEConfig(reconstruction="chamfr")
 
 
 def test_kl_divergence_closed_form():

@@ -25,7 +25,7 @@ import torch
 import zuko
 from torch import nn
 
-from hepgen.losses import chamfer, jet_pt_mass, kl_divergence
+from hepgen.losses import chamfer, hungarian, jet_pt_mass, kl_divergence
 from hepgen.models.rng import seeded_from
 
 ACTIVATIONS = {
@@ -35,6 +35,9 @@ ACTIVATIONS = {
     "selu": nn.SELU,
     "elu": nn.ELU,
 }
+
+
+RECONSTRUCTIONS = ("chamfer", "mse", "hungarian")
 
 
 @dataclass(frozen=True)
@@ -54,7 +57,9 @@ class ConVAEConfig:
     gamma: float = 0.5
     gamma_pt: float = 1.0
     gamma_m: float = 12.0
-    reconstruction: str = "chamfer"  # or "mse" (seed 003)
+    # "chamfer" (seeds 000, 003), "mse" (seed 003: slot by slot), or "hungarian" (one-to-one
+    # matching: Chamfer lets the decoder crowd its points into the jet core; RESULTS.md §3b)
+    reconstruction: str = "chamfer"
     normalisation: str = "minmax"  # seed 000; "standardise" for seed 003
     output: str = "sigmoid"  # "linear" with standardised inputs (seed 003)
     select_on: str = "generation"  # EMD_sum of generated ("generation") or reconstructed jets
@@ -65,6 +70,12 @@ class ConVAEConfig:
     # jet-term scale: "mean_pt" divides both differences by the mean jet pT (hepgen ≤ 2026-11-27);
     # "std" by the training jets' σ(pT) and σ(m) over √(2N), in the Chamfer sum's units
     jet_norm: str = "mean_pt"
+
+    def __post_init__(self) -> None:
+        if self.reconstruction not in RECONSTRUCTIONS:
+            raise ValueError(
+                f"reconstruction must be one of {RECONSTRUCTIONS}, got {self.reconstruction!r}"
+            )
 
     @classmethod
     def table1(cls) -> ConVAEConfig:
@@ -219,11 +230,12 @@ class ConVAE(nn.Module):
         c = self.config
         s_pt, s_m = jet_scale if isinstance(jet_scale, tuple) else (jet_scale, jet_scale)
         out, mu, logvar = self(x, generator)
-        rec = (
-            chamfer(x, out, squared=False)
-            if c.reconstruction == "chamfer"
-            else ((x - out) ** 2).sum(dim=(1, 2))
-        )
+        if c.reconstruction == "chamfer":
+            rec = chamfer(x, out, squared=False)
+        elif c.reconstruction == "hungarian":
+            rec = hungarian(x, out)
+        else:
+            rec = ((x - out) ** 2).sum(dim=(1, 2))
         pt_o, m_o = jet_pt_mass(to_physical(out))
         pt_t, m_t = jet_pt_mass(to_physical(x))
         jet = c.gamma_pt * ((pt_o - pt_t) / s_pt) ** 2 + c.gamma_m * ((m_o - m_t) / s_m) ** 2
