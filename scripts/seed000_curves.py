@@ -39,11 +39,11 @@ def main() -> None:
     for label, h, tr in runs:
         ep = [e["epoch"] + 1 for e in h]
         key = tr.get("metric", "valid_emd_sum")
-        ax_v.plot(
+        (line,) = ax_v.plot(
             ep, [e[key] for e in h], marker=".", label=f"{label} (best {tr['best_epoch'] + 1})"
         )
-        if all("valid_w1p" in e for e in h):
-            ax_p.plot(ep, [e["valid_w1p"] for e in h], marker=".", label=label)
+        if all("valid_w1p" in e for e in h):  # same colour as the run's other curves
+            ax_p.plot(ep, [e["valid_w1p"] for e in h], marker=".", color=line.get_color(), label=label)
             print(f"{label}: validation W1P last epoch {h[-1]['valid_w1p']:.4g}")
         ax_t.plot(ep, [e["train_loss"] for e in h], label=label)
         print(
@@ -55,6 +55,8 @@ def main() -> None:
     ax_t.set(xlabel="epoch", ylabel="training loss (model's own units)")
     ax_t.set_yscale("symlog")
     ax_v.legend(fontsize=7)
+    if ax_p.lines:
+        ax_p.legend(fontsize=7)
     fig.tight_layout()
     os.makedirs(os.path.dirname(a.output) or ".", exist_ok=True)
     fig.savefig(a.output, dpi=80)

@@ -6,10 +6,12 @@
 #  jet:   the studies behind the converged seed-000 generators (issue 12; RESULTS.md §3b): every
 #         gluon file, jet frame and σ-scaled jet terms fixed (--config); the ConVAE's loss
 #         parameters (with free bits), then its architecture on the best of those; the NF's flow.
-#  cnf:   ConVAE+NF's own loss parameters on the shipped network (docs/seed000/configs/convae_nf.json
+#  cnf:   ConVAE+NF's own loss parameters on the Table-5-sized network (docs/seed000/configs/convae_nf_table5_net.json
 #         fixed; jet-polar frame since 2026-11-27 — the 14 jet-frame trials are study convae-nf-loss), CNF_LOSS_TRIALS (12) more trials (~3–5 min each on 2 cores), resumable, the first
 #         of them Table 5's published values as the baseline (--enqueue; skipped once run); then
-#         CNF_ARCH_TRIALS (8) trials of its architecture.
+#         CNF_ARCH_TRIALS (8) trials of its architecture. The shipped config
+#         docs/seed000/configs/convae_nf.json is that export without "flow_select" (the retrain
+#         selects the flow on its NLL) and with "flow_epochs": 30 (run 2026-11-27: 10 + 11 trials).
 set -euo pipefail
 D=${1:-../shared/data}
 what=${2:-all}

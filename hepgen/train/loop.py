@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 import os
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
@@ -122,6 +123,17 @@ def fit(
         record["time_s"] = time.perf_counter() - t0
         shown = {k: f"{v:.4g}" for k, v in entry.items() if k != "epoch"}
         tqdm.write(f"epoch {epoch + 1}: {shown}") if progress else None
+        if not math.isfinite(entry.get("train_loss", 0.0)):
+            # the weights are NaN from here on: every later epoch would be wasted (the shipped
+            # ConVAE of 2026-11-27 ran 20 NaN epochs after epoch 20); the resume file keeps the
+            # last finite state
+            record["stopped"] = (
+                f"non-finite training loss in epoch {epoch + 1} (learning rate "
+                f"{opt.param_groups[0]['lr']:.3g}): stopped; the best checkpoint is epoch "
+                f"{record['best_epoch'] + 1}"
+            )
+            warnings.warn(record["stopped"], RuntimeWarning, stacklevel=2)
+            break
         if resume_path:
             torch.save(
                 {
