@@ -80,7 +80,7 @@ if [[ $what == generators || $what == all ]]; then
   G=("$D"/gluon_r08_s2*.h5)
   C=docs/seed000/configs
   hepgen train convae-nf --preset cpu --config $C/convae_nf.json --data "${G[@]}" -o data/models/convae_nf_gluon.pt \
-    --epochs 150 --schedule cosine --batch-size 128 --patience 150 --max-minutes 35 --seed 2 -q --overwrite
+    --epochs 150 --schedule cosine --batch-size 128 --patience 150 --max-minutes 60 --seed 2 -q --overwrite
   # float16 weights for the ConVAE+NF (tuned network: 4.6 M parameters, 19 → 9.6 MB; RESULTS.md §3b)
   python - <<'PY'
 import torch

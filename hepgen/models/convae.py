@@ -58,7 +58,7 @@ class ConVAEConfig:
     gamma_pt: float = 1.0
     gamma_m: float = 12.0
     # "chamfer" (seeds 000, 003), "mse" (seed 003: slot by slot), or "hungarian" (one-to-one
-    # matching: Chamfer lets the decoder crowd its points into the jet core; RESULTS.md §3b)
+    # matching: Chamfer lets the decoder crowd its points into the jet core; RESULTS.md §3c)
     reconstruction: str = "chamfer"
     normalisation: str = "minmax"  # seed 000; "standardise" for seed 003
     output: str = "sigmoid"  # "linear" with standardised inputs (seed 003)
