@@ -26,6 +26,13 @@ from hepgen.physics.coordinates import relative_jet_mass, to_relative
 from hepgen.physics.cuts import apply_constituent_acceptance
 
 
+def median_dr_by_pt_rank(rel: np.ndarray) -> np.ndarray:
+    """Median ΔR to the jet axis of the k-th hardest live particle, for every rank k."""
+    live = rel[..., 2] > 0
+    dr = np.where(live, np.hypot(rel[..., 0], rel[..., 1]), np.nan)
+    return np.nanmedian(np.take_along_axis(dr, np.argsort(-rel[..., 2], axis=1), 1), 0)
+
+
 def summary(c: np.ndarray, test_rel: np.ndarray, R: float, seed: int) -> dict:
     rel = to_relative(c)
     live = rel[..., 2] > 0
@@ -33,8 +40,6 @@ def summary(c: np.ndarray, test_rel: np.ndarray, R: float, seed: int) -> dict:
     out = (dr > R) & live
     inside = np.where(out[..., None], 0.0, c)
     rel_in = to_relative(inside)
-    order = np.argsort(-rel[..., 2], axis=1)
-    dr_rank = np.take_along_axis(np.where(live, dr, np.nan), order, 1)
     return {
         "share_out_of_cone": float(out.sum() / live.sum()),
         "jets_with_one": float(out.any(1).mean()),
@@ -43,7 +48,7 @@ def summary(c: np.ndarray, test_rel: np.ndarray, R: float, seed: int) -> dict:
         "median_m_over_pt_in_cone": float(np.median(relative_jet_mass(rel_in))),
         "W1M": w1m(test_rel, rel, seed=seed)[0],
         "W1M_in_cone": w1m(test_rel, rel_in, seed=seed)[0],
-        "median_dR_by_pt_rank": [float(v) for v in np.nanmedian(dr_rank, 0)],
+        "median_dR_by_pt_rank": [float(v) for v in median_dr_by_pt_rank(rel)],
     }
 
 

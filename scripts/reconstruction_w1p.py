@@ -14,6 +14,7 @@ import argparse
 
 import numpy as np
 import torch
+from out_of_cone import median_dr_by_pt_rank  # scripts/ is on sys.path when run as a script
 
 from hepgen.data.datasets import JetDataset
 from hepgen.data.postprocess import to_cartesian
@@ -25,11 +26,7 @@ from hepgen.train.generation import to_table
 
 def rank_dr(c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     rel = to_relative(c)
-    live = rel[..., 2] > 0
-    dr = np.hypot(rel[..., 0], rel[..., 1])
-    order = np.argsort(-rel[..., 2], 1)
-    d = np.take_along_axis(np.where(live, dr, np.nan), order, 1)
-    return np.nanmedian(d, 0)[[0, 4, 9, 19, 29]], rel
+    return median_dr_by_pt_rank(rel)[[0, 4, 9, 19, 29]], rel
 
 
 def main() -> None:

@@ -307,7 +307,6 @@ def train_convae_nf(
         if train.learning_rate is None
         else train.learning_rate,
         epochs=config.flow_epochs or train.epochs,
-        patience=min(train.patience, config.flow_epochs or train.patience),
     )
     info = {
         **_dataset_info(tr, k, list(data), split_seed),
