@@ -106,11 +106,21 @@ def _train(args: argparse.Namespace) -> int:
             exclude_events=_exclude(args.exclude_events), balance=args.balance,
         )
     else:
+        reflow = None
+        if args.reflow is not None:
+            if name != "epic_fm":
+                raise HepgenInputError("--reflow applies to epic-fm only")
+            from hepgen.shipped import resolve_checkpoint
+
+            reflow = resolve_checkpoint(args.reflow)
+            if Path(reflow).resolve() == Path(args.output).resolve():
+                raise HepgenInputError(f"{args.output}: write the student to a new file, not over its teacher")
         record = train_model(
             name, cfg, args.data, args.output, tc,
             split_seed=args.split_seed, resume=args.resume, progress=not args.quiet,
             exclude_events=_exclude(args.exclude_events), reco_min_pt=args.reco_min_pt,
             gen_min_pt=args.gen_min_pt, half=args.half, balance=args.balance,
+            reflow=reflow, reflow_pairs=args.reflow_pairs, reflow_steps=args.reflow_steps,
         )
     print(
         f"best epoch {record['best_epoch'] + 1}: {record['metric']} = {record['best_metric']:.4g}; "
@@ -318,6 +328,15 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--refit-response", metavar="CHECKPOINT", default=None,
         help="fastsim-fm, stage 2: re-train only the jet-response flow of this trained checkpoint "
         "on the same files, selected on its own validation NLL (default lr 3e-4)",
+    )
+    t.add_argument(
+        "--reflow", metavar="TEACHER", default=None,
+        help="epic-fm: train a reflow student on this trained EPiC-FM's (noise, endpoint) pairs, "
+        "so that few ODE steps suffice (starts from the teacher's weights if the preset matches)",
+    )
+    t.add_argument("--reflow-pairs", type=POSITIVE, default=100_000, help="epic-fm --reflow: pairs")
+    t.add_argument(
+        "--reflow-steps", type=POSITIVE, default=16, help="epic-fm --reflow: the teacher's ODE steps"
     )
     t.add_argument("--max-train-jets", type=POSITIVE, default=None)
     t.add_argument(

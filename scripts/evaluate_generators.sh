@@ -3,7 +3,7 @@
 set -euo pipefail
 D=${1:-../shared/data}
 shift || true
-models=${*:-epic_fm convae convae_nf nf mcflow}
+models=${*:-epic_fm convae convae_nf convae_nf_hungarian nf mcflow}
 for m in $models; do
   if [[ $m == mcflow ]]; then
     # the seed-004 checkpoint was trained on the split of these four files

@@ -87,6 +87,49 @@ def test_train_and_sample(trained, model, tmp_path):
         r.simulate(np.zeros((1, 30, 3)))
 
 
+def test_epic_fm_reflow_student(trained, tmp_path, capsys):
+    """A reflow student: starts from its teacher (same architecture), learns the teacher's
+    (noise, endpoint) pairs, records them, resumes from the cached pairs; the teacher's
+    couplings are reproducible (the same ODE from the same noise)."""
+    from hepgen.models.checkpoint import load
+    from hepgen.models.registry import build
+
+    teacher = trained["epic-fm"]
+    cfg = tmp_path / "student.json"
+    cfg.write_text(json.dumps({"model": {**SMALL["epic-fm"], "steps": 1}}))
+    out = tmp_path / "student.pt"
+    args = ["train", "epic-fm", "--reflow", str(teacher), "--reflow-pairs", "300", "--reflow-steps", "3",
+            "--data", str(EXPECTED), "-o", str(out), "--config", str(cfg), "--batch-size", "64", "-q"]
+    assert main([*args, "--epochs", "2"]) == 0
+    ckpt = torch.load(out, weights_only=True)
+    info = ckpt["dataset"]["reflow"]
+    assert info["pairs"] == 300 and info["teacher_steps"] == 3 and info["init"] == "teacher"
+    pairs = torch.load(f"{out}.pairs.pt", weights_only=True)
+    x0, x1, jets = pairs["train"]
+    assert x0.shape == x1.shape == (300, 30, 3) and jets.shape == (300, 5)
+    n = jets[:, 4].round().clamp(1, 30).long()
+    pad = torch.arange(30)[None] >= n[:, None]
+    assert (x0[pad] == 0).all() and (x1[pad] == 0).all() and not torch.equal(x0, x1)
+    t = load(teacher)
+    model = build("epic_fm", t["config"])
+    model.load_state_dict(t["state_dict"])
+    model.eval()
+    a = model.reflow_pairs(50, torch.Generator().manual_seed(5), steps=3)
+    b = model.reflow_pairs(50, torch.Generator().manual_seed(5), steps=3)
+    for u, v in zip(a, b):
+        torch.testing.assert_close(u, v)
+    # the teacher's own normalisation and jet table went into the student
+    for key in ("part_mean", "part_std", "cond_mean", "cond_std", "jets"):
+        torch.testing.assert_close(ckpt["state_dict"][key], t["state_dict"][key])
+    # resume: continues from the cached pairs to the new epoch count
+    assert main([*args, "--epochs", "3", "--resume"]) == 0
+    assert len(torch.load(out, weights_only=True)["training"]["history"]) == 3
+    bad = ["train", "convae", "--preset", "cpu", "--reflow", str(teacher), "--data", str(EXPECTED),
+           "-o", str(tmp_path / "x.pt"), "-q"]
+    assert main(bad) != 0
+    assert "--reflow applies to epic-fm only" in capsys.readouterr().err
+
+
 def test_convae_nf_two_step(trained):
     ckpt = torch.load(trained["convae-nf"], weights_only=True)
     assert ckpt["model"] == "convae_nf"

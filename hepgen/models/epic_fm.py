@@ -234,8 +234,51 @@ class EPiCFM(nn.Module):
         """
         c = self.config
         steps = c.steps if steps is None else int(steps)
+        jets, mask, cond = self._prepare(n, generator, condition)
+        x = torch.randn(mask.shape + (3,), generator=generator, device=mask.device)
+        x = self._integrate_chunked(x * mask.unsqueeze(-1), cond, mask, steps)
+        return self._to_physical(x, jets, mask)
+
+    @torch.no_grad()
+    def reflow_pairs(
+        self, n: int, generator: torch.Generator | None = None, steps: int | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Couplings for a reflow student (rectified flow, Liu et al., arXiv 2209.03003): ``n``
+        noise tables, the ODE endpoints they flow to (both in the model's normalised particle
+        space, masked) and their jet rows (pT, η, φ, m, n), conditions drawn as in :meth:`sample`.
+        """
+        jets, mask, cond = self._prepare(n, generator, None)
+        x0 = torch.randn(mask.shape + (3,), generator=generator, device=mask.device)
+        x0 = x0 * mask.unsqueeze(-1)
+        steps = self.config.steps if steps is None else int(steps)
+        return x0, self._integrate_chunked(x0, cond, mask, steps), jets
+
+    def pair_loss(
+        self,
+        x0: torch.Tensor,
+        x1: torch.Tensor,
+        jets: torch.Tensor,
+        generator: torch.Generator | None = None,
+    ) -> dict[str, torch.Tensor]:
+        """Flow-matching MSE along the straight line between given couplings (x0 → x1), e.g. a
+        teacher's :meth:`reflow_pairs`: the student learns paths that few ODE steps follow."""
+        k = self.config.n_particles
+        mult = jets[:, 4].round().clamp(1, k).long()
+        mask = torch.arange(k, device=x0.device).unsqueeze(0) < mult.unsqueeze(-1)
+        cond = self._condition(torch.cat([jets[:, :4], mult.unsqueeze(-1).to(jets.dtype)], -1))
+        m = mask.unsqueeze(-1).to(x0.dtype)
+        t = torch.rand(len(x0), generator=generator, device=x0.device)
+        tt = t[:, None, None]
+        v = self.velocity((1 - tt) * x0 + tt * x1, t, cond, mask)
+        fm = (((v - (x1 - x0)) ** 2) * m).sum() / (3 * m.sum()).clamp_min(1.0)
+        return {"loss": fm, "fm": fm}
+
+    def _prepare(
+        self, n: int, generator: torch.Generator | None, condition: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Jet rows (n, 5) on the model's device, the particle mask and the normalised condition."""
         dev = self.part_mean.device
-        k = c.n_particles
+        k = self.config.n_particles
         if condition is None:
             gcpu = generator
             if generator is not None and generator.device.type != "cpu":  # seeded from it
@@ -250,13 +293,21 @@ class EPiCFM(nn.Module):
         mult = jets[:, 4].round().clamp(1, k).long()
         mask = torch.arange(k, device=dev).unsqueeze(0) < mult.unsqueeze(-1)
         cond = self._condition(torch.cat([jets[:, :4], mult.unsqueeze(-1).float()], -1))
-        x = torch.randn((n, k, 3), generator=generator, device=dev) * mask.unsqueeze(-1)
-        x = torch.cat(
-            [
-                self._integrate(x[i : i + c.chunk], cond[i : i + c.chunk], mask[i : i + c.chunk], steps)
-                for i in range(0, n, max(c.chunk, 1))
-            ]
-        ) if n else x
+        return jets, mask, cond
+
+    def _integrate_chunked(
+        self, x: torch.Tensor, cond: torch.Tensor, mask: torch.Tensor, steps: int
+    ) -> torch.Tensor:
+        c = max(self.config.chunk, 1)
+        if not len(x):
+            return x
+        return torch.cat(
+            [self._integrate(x[i : i + c], cond[i : i + c], mask[i : i + c], steps) for i in range(0, len(x), c)]
+        )
+
+    def _to_physical(self, x: torch.Tensor, jets: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Normalised particles at t = 1 → physical cartesian tables, pT-sorted (projection applied)."""
+        c = self.config
         part = x * self.part_std + self.part_mean
         pt = jets[:, 0:1] * torch.exp(part[..., 2].clamp(max=1.0)) * mask
         eta = jets[:, 1:2] + part[..., 0]

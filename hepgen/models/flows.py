@@ -197,9 +197,9 @@ class MCFlow(nn.Module):
         return torch.where(keep[..., None], x_norm, pad_value.expand_as(x_norm))
 
     def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        idx = torch.randint(0, len(self.conditions), (n,), generator=generator).to(
-            self.conditions.device
-        )
+        device = generator.device if generator is not None else self.conditions.device
+        idx = torch.randint(0, len(self.conditions), (n,), generator=generator, device=device)
+        idx = idx.to(self.conditions.device)
         cond = self.conditions[idx]
         with seeded_from(generator):
             x = NF.unflatten_n(self.flow(self._ctx(cond)).sample(), self.config.n_particles)

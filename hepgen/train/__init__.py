@@ -28,6 +28,9 @@ def train_model(
     gen_min_pt: float = 100.0,
     half: bool = False,
     balance: bool = False,
+    reflow: str | os.PathLike | None = None,
+    reflow_pairs: int = 100_000,
+    reflow_steps: int = 16,
 ) -> dict:
     """Train model ``name`` (a checkpoint name of :mod:`hepgen.models.registry`).
 
@@ -45,6 +48,8 @@ def train_model(
         gen_min_pt: fastsim_fm's selection (gen jet pT).
         half: store float16 weights (fastsim_vae).
         balance: weight the processes (file families) equally (fastsim_fm).
+        reflow, reflow_pairs, reflow_steps: epic_fm reflow student (see
+            :func:`hepgen.train.epic_fm.train_epic_fm`).
     """
     if name == "fastsim_fm":
         from hepgen.train.fastsim_fm import train_fastsim_fm
@@ -64,7 +69,8 @@ def train_model(
         from hepgen.train.epic_fm import train_epic_fm
 
         return train_epic_fm(
-            data, output, config, train, split_seed=split_seed, resume=resume, progress=progress
+            data, output, config, train, split_seed=split_seed, resume=resume, progress=progress,
+            reflow=reflow, reflow_pairs=reflow_pairs, reflow_steps=reflow_steps,
         )
     from hepgen.train.generation import train_generator
 

@@ -14,8 +14,10 @@ from dataclasses import replace
 
 import numpy as np
 import torch
+from tqdm.auto import tqdm
 
 from hepgen.data.datasets import JetDataset, require_jets
+from hepgen.errors import HepgenInputError
 from hepgen.metrics.jetnet import w1m, w1p
 from hepgen.models import checkpoint
 from hepgen.models.device import pick_device
@@ -37,8 +39,19 @@ def train_epic_fm(
     progress: bool = True,
     n_valid: int = 2000,
     on_epoch=None,
+    reflow: str | os.PathLike | None = None,
+    reflow_pairs: int = 100_000,
+    reflow_steps: int = 16,
 ) -> dict:
     """Train :class:`EPiCFM` on the reco side of ``data``; best checkpoint to ``output``.
+
+    With ``reflow`` (a trained EPiC-FM checkpoint, the teacher), the model is a reflow student
+    (rectified flow, Liu et al., arXiv 2209.03003; InstaFlow, arXiv 2309.06380): the teacher
+    integrates ``reflow_pairs`` noise tables with ``reflow_steps`` steps, and the student learns
+    the straight lines between each noise and its endpoint (:meth:`EPiCFM.pair_loss`), so that
+    a few ODE steps follow them. It starts from the teacher's weights when the architectures
+    agree, takes the teacher's normalisation and jet table, and is selected on the pair loss
+    of 5 000 held-out pairs. The pairs are cached in ``output.pairs.pt`` (kept for ``resume``).
 
     Args:
         data: HDF5 jet files (all take part in the 70/15/15 split by event).
@@ -49,6 +62,9 @@ def train_epic_fm(
         resume: continue from ``output.last.pt``.
         progress: progress bars.
         n_valid: validation jets sampled each epoch for W1M / W1P.
+        reflow: teacher checkpoint (see above); ``None`` trains on the data.
+        reflow_pairs: training couplings drawn from the teacher.
+        reflow_steps: the teacher's ODE steps for them.
     """
     torch.manual_seed(train.seed)
     k = config.n_particles
@@ -61,11 +77,18 @@ def train_epic_fm(
     device = pick_device(train.device)
     model = EPiCFM(config)
     model.fit(x_train, generator=torch.Generator().manual_seed(train.seed))
+    if reflow is not None:
+        pairs, teacher_info = _reflow_pairs(
+            reflow, model, os.fspath(output) + ".pairs.pt", reflow_pairs, reflow_steps,
+            train.seed, resume, progress,
+        )
     x_valid = va.constituents.float()
     rel_valid = to_relative(apply_constituent_acceptance(x_valid[:n_valid].numpy().astype(np.float64)))
     loss_state = torch.Generator().manual_seed(train.seed + 1).get_state()
 
     def loss_fn(m, batch, g):
+        if reflow is not None:
+            return m.pair_loss(*batch, None if batch[0].is_cuda else g)
         return m.loss(batch[0], None if batch[0].is_cuda else g)
 
     def validate(m) -> dict[str, float]:
@@ -73,14 +96,23 @@ def train_epic_fm(
         g.set_state(loss_state)
         total = 0.0
         with torch.inference_mode():
-            for i in range(0, len(x_valid), 4096):
-                xb = x_valid[i : i + 4096].to(device)
-                total += float(m.loss(xb, None if xb.is_cuda else g)["fm"]) * len(xb)
+            if reflow is not None:  # the held-out couplings
+                v0, v1, vj = (p.to(device) for p in pairs["valid"])
+                for i in range(0, len(v0), 4096):
+                    sl = slice(i, i + 4096)
+                    term = m.pair_loss(v0[sl], v1[sl], vj[sl], None if v0.is_cuda else g)
+                    total += float(term["fm"]) * len(v0[sl])
+                n_loss = len(v0)
+            else:
+                for i in range(0, len(x_valid), 4096):
+                    xb = x_valid[i : i + 4096].to(device)
+                    total += float(m.loss(xb, None if xb.is_cuda else g)["fm"]) * len(xb)
+                n_loss = len(x_valid)
             gs = torch.Generator(device=device).manual_seed(train.seed + 2)
             out = m.sample(len(rel_valid), generator=gs).cpu().numpy().astype(np.float64)
         rel = to_relative(apply_constituent_acceptance(out))
         return {
-            "valid_fm": total / len(x_valid),
+            "valid_fm": total / n_loss,
             "valid_w1m": w1m(rel_valid, rel, n_samples=len(rel), n_batches=1)[0],
             "valid_w1p_mean": float(np.mean(w1p(rel_valid, rel, n_samples=len(rel), n_batches=1)[0])),
         }
@@ -94,6 +126,7 @@ def train_epic_fm(
         "n_train": len(x_train),
         "n_valid": len(va),
         "side": "reco",
+        **({"reflow": teacher_info} if reflow is not None else {}),
     }
     command = command_line()
 
@@ -109,7 +142,60 @@ def train_epic_fm(
         )
 
     train = replace(train, learning_rate=train.learning_rate or config.learning_rate)
+    dataset = (
+        torch.utils.data.TensorDataset(*pairs["train"])
+        if reflow is not None
+        else torch.utils.data.TensorDataset(x_train)
+    )
     return fit_checkpointed(
-        output, resume, model, loss_fn, torch.utils.data.TensorDataset(x_train), validate,
+        output, resume, model, loss_fn, dataset, validate,
         "valid_fm", train, save_best, progress=progress, on_epoch=on_epoch,
     )
+
+
+def _reflow_pairs(
+    teacher_path: str | os.PathLike,
+    student: EPiCFM,
+    cache: str,
+    n: int,
+    steps: int,
+    seed: int,
+    resume: bool,
+    progress: bool,
+) -> tuple[dict[str, tuple[torch.Tensor, ...]], dict]:
+    """The teacher's couplings (train: ``n``, valid: 5 000), cached in ``cache``; the student
+    takes the teacher's normalisation, jet table and (same architecture) weights."""
+    ckpt = checkpoint.load(teacher_path)
+    if ckpt["model"] != "epic_fm":
+        raise HepgenInputError(f"{teacher_path}: --reflow needs an EPiC-FM checkpoint, not {ckpt['model']}")
+    teacher = EPiCFM(EPiCFMConfig.from_dict({**ckpt["config"], "bf16": False}))
+    teacher.load_state_dict(ckpt["state_dict"])
+    teacher.float().eval()
+    state = {k: v.float() for k, v in teacher.state_dict().items()}
+    same = {k: v.shape for k, v in student.state_dict().items()} == {k: v.shape for k, v in state.items()}
+    if same:
+        student.load_state_dict(state)
+    else:  # another architecture: the teacher's normalisation and jet table only
+        student.load_state_dict(
+            {k: v for k, v in state.items() if not k.startswith("velocity.")}, strict=False
+        )
+    info = {
+        "teacher": os.path.basename(os.fspath(teacher_path)),
+        "teacher_config": ckpt["config"],
+        "pairs": n,
+        "teacher_steps": steps,
+        "init": "teacher" if same else "random",
+    }
+    if resume and os.path.exists(cache):
+        pairs = torch.load(cache, weights_only=True)
+        if pairs.get("info") == info:
+            return pairs, info
+    pairs = {"info": info}
+    for part, count, offset in (("train", n, 0), ("valid", 5000, 1)):
+        g = torch.Generator().manual_seed(10_000 + seed + offset)
+        chunks, size = [], 2048
+        for i in tqdm(range(0, count, size), desc=f"reflow pairs ({part})", disable=not progress):
+            chunks.append(teacher.reflow_pairs(min(size, count - i), g, steps))
+        pairs[part] = tuple(torch.cat(c) for c in zip(*chunks))
+    torch.save(pairs, cache)
+    return pairs, info

@@ -89,24 +89,29 @@ def fit(
         if config.schedule == "cosine":
             for group in opt.param_groups:
                 group["lr"] = config.learning_rate * 0.5 * (1 + math.cos(math.pi * epoch / config.epochs))
-        sums: dict[str, float] = {}
+        sums: dict[str, torch.Tensor] = {}
         bar = tqdm(
             loader, desc=f"epoch {epoch + 1}/{config.epochs}", leave=False, disable=not progress
         )
-        for batch in bar:
+        for step, batch in enumerate(bar):
             batch = (
-                tuple(b.to(device) for b in batch)
+                tuple(b.to(device, non_blocking=True) for b in batch)
                 if isinstance(batch, (tuple, list))
-                else (batch.to(device),)
+                else (batch.to(device, non_blocking=True),)
             )
             terms = loss_fn(model, batch, gen)
             opt.zero_grad(set_to_none=True)
             terms["loss"].backward()
             opt.step()
+            # summed on the device: a float() per step would wait for the GPU at every step
             for k, v in terms.items():
-                sums[k] = sums.get(k, 0.0) + float(v.detach()) * len(batch[0])
-            bar.set_postfix({k: f"{v.item():.3g}" for k, v in terms.items()})
-        entry = {"epoch": epoch, **{f"train_{k}": v / len(train_data) for k, v in sums.items()}}
+                sums[k] = sums.get(k, 0.0) + v.detach().float() * len(batch[0])
+            if progress and step % 20 == 0:
+                bar.set_postfix({k: f"{v.item():.3g}" for k, v in terms.items()})
+        entry = {
+            "epoch": epoch,
+            **{f"train_{k}": float(v) / len(train_data) for k, v in sums.items()},
+        }
         if (epoch + 1) % config.eval_every == 0 or epoch + 1 == config.epochs:
             model.eval()
             entry.update(validate(model))

@@ -1,0 +1,5 @@
+import sys
+
+from hepgen.cli import main
+
+sys.exit(main())
