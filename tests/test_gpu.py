@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from test_models import EPIC_CASES, FM_CASES, GENERATORS, _gen_jets
+from test_models import EPIC_CASES, FM_CASES, GENERATORS, _gen_jets, built_generator
 
 from hepgen import shipped
 from hepgen.models import registry
@@ -23,13 +23,8 @@ CUDA = "cuda"
 @pytest.mark.parametrize("case", sorted(GENERATORS))
 def test_generator_samples_and_trains_on_cuda(case):
     name, cfg, train_step = GENERATORS[case]
-    torch.manual_seed(0)
-    model = registry.build(name, cfg)
-    k = (cfg.get("vae") or cfg)["n_particles"]
-    x = torch.rand(6, k, 3)
-    if name == "mcflow":
-        x[:, k - 5 :] = 0.0
-        model.set_data((0.0, 0.0, 0.0), (1.0, 1.0, 1.0), model.context(x))
+    model, x = built_generator(case)
+    k = x.shape[1]
     model.to(CUDA).eval()
     state = torch.cuda.get_rng_state(), torch.get_rng_state()
     a = model.sample(5, generator=torch.Generator(CUDA).manual_seed(1))

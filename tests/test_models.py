@@ -331,10 +331,10 @@ GENERATORS = {
 }
 
 
-@pytest.mark.parametrize("case", sorted(GENERATORS))
-def test_generator(case, tmp_path):
-    """Shapes, gradients of the training loss, seeded sampling and a weights-only round trip."""
-    name, cfg, train_step = GENERATORS[case]
+def built_generator(case: str) -> tuple[torch.nn.Module, torch.Tensor]:
+    """A GENERATORS case built with a fixed seed, and 6 random input jets (MCFlow: its
+    conditions set from them)."""
+    name, cfg, _ = GENERATORS[case]
     torch.manual_seed(0)
     model = registry.build(name, cfg)
     k = (cfg.get("vae") or cfg)["n_particles"]
@@ -342,10 +342,23 @@ def test_generator(case, tmp_path):
     if name == "mcflow":
         x[:, k - 5 :] = 0.0
         model.set_data((0.0, 0.0, 0.0), (1.0, 1.0, 1.0), model.context(x))
+    return model, x
+
+
+@pytest.mark.parametrize("case", sorted(GENERATORS))
+def test_generator(case, tmp_path):
+    """Shapes, gradients of the training loss, seeded sampling and a weights-only round trip."""
+    name, cfg, train_step = GENERATORS[case]
+    model, x = built_generator(case)
+    k = x.shape[1]
+    state = torch.get_rng_state()
     a = model.sample(5, generator=torch.Generator().manual_seed(1))
     assert a.shape == (5, k, 3) and torch.isfinite(a).all()
     b = model.sample(5, generator=torch.Generator().manual_seed(1))
     torch.testing.assert_close(a, b)
+    # seeded sampling leaves the global RNG alone (zuko draws from it inside seeded_from)
+    assert torch.equal(torch.get_rng_state(), state)
+    assert not torch.equal(a, model.sample(5, generator=torch.Generator().manual_seed(2)))
     if train_step and hasattr(model, "training_loss"):
         scale = (100.0, 10.0) if cfg.get("jet_norm") == "std" else 100.0
         terms = model.training_loss(x, torch.Generator().manual_seed(0), lambda t: 100 * t, scale)
