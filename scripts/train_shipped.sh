@@ -56,8 +56,8 @@ if [[ $what == fastsim || $what == all ]]; then
     --batch-size 128 --patience 12 --half --max-minutes 13 -q --overwrite
 fi
 if [[ $what == generator-fm || $what == all ]]; then
-  # hepgen's default generator: EPiC-FM on every gluon file (resumable: add --resume to continue)
-  hepgen train epic-fm --preset cpu --data "$D"/gluon_r08_s2*.h5 -o data/models/epic_fm_gluon.pt \
+  # EPiC-FM on every gluon file, the teacher of the default (resumable: add --resume to continue)
+  hepgen train epic-fm --preset cpu --data "$D"/gluon_r08_s2*.h5 -o data/models/epic_fm_teacher_gluon.pt \
     --epochs 300 --schedule cosine --lr 1e-3 --batch-size 256 --patience 300 --max-minutes 88 -q --overwrite
   # the shipped run was stopped by that budget after 239 epochs and continued to 300 with
   # --resume --max-minutes 120 (6 610 s in all); the same command with --max-minutes 120 does both
@@ -65,10 +65,20 @@ if [[ $what == generator-fm || $what == all ]]; then
   # 8 midpoint steps, bfloat16 velocity network on CPU, mass projection (RESULTS.md §3a, 2026-11-27)
   python - <<'PY'
 import torch
-c = torch.load("data/models/epic_fm_gluon.pt", weights_only=True)
+c = torch.load("data/models/epic_fm_teacher_gluon.pt", weights_only=True)
 c["config"].update(steps=8, bf16=True, project_mass=True)
-torch.save(c, "data/models/epic_fm_gluon.pt")
+torch.save(c, "data/models/epic_fm_teacher_gluon.pt")
 PY
+  # hepgen's default generator (2026-11-28): the teacher's reflow student (rectified flow: the
+  # straight lines between 100k noise tables and the teacher's 8-step endpoints), sampled with 2
+  # midpoint steps in bf16 (docs/generators/epic_fm_reflow.json; RESULTS.md §3a). The shipped run
+  # was `--epochs 40 --patience 40 --max-minutes 50`, then the lines below with --resume (1 144 s +
+  # 989 s; the cosine restarted at epoch 40); the pairs are cached in OUTPUT.pairs.pt for --resume.
+  hepgen train epic-fm --preset cpu --config docs/generators/epic_fm_reflow.json \
+    --reflow data/models/epic_fm_teacher_gluon.pt --reflow-pairs 100000 --reflow-steps 8 \
+    --data "$D"/gluon_r08_s2*.h5 -o data/models/epic_fm_gluon.pt --epochs 80 --schedule cosine \
+    --lr 3e-4 --batch-size 256 --patience 80 --max-minutes 60 -q --overwrite
+  rm -f data/models/epic_fm_gluon.pt.pairs.pt
 fi
 if [[ $what == generators || $what == all ]]; then
   # seed 000's three generators on every gluon file, in the jet-polar frame ((η_rel, φ_rel, pT);

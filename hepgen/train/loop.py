@@ -78,6 +78,12 @@ def fit(
         opt.load_state_dict(state["optimizer"])
         gen.set_state(state["rng"])
         record = state["record"]
+        if record.get("train_config") != config.to_dict():  # resumed with other settings
+            record.setdefault("earlier_train_configs", []).append(
+                {"until_epoch": len(record["history"]), **record.get("train_config", {})}
+            )
+            record["train_config"] = config.to_dict()
+        record["device"] = str(device)
         start_epoch = record["history"][-1]["epoch"] + 1 if record["history"] else 0
     loader = DataLoader(
         train_data, batch_size=config.batch_size, shuffle=True, generator=gen, drop_last=False
