@@ -58,6 +58,16 @@ def _exclude(paths) -> np.ndarray | None:
 
 
 # ---------------------------------------------------------------------- handlers
+def _source_checkpoint(path_or_name: str, output: Path, made: str, source: str) -> Path:
+    """A checkpoint a training starts from (a path or shipped name), which must not be ``output``."""
+    from hepgen.shipped import resolve_checkpoint
+
+    path = resolve_checkpoint(path_or_name)
+    if Path(path).resolve() == Path(output).resolve():
+        raise HepgenInputError(f"{output}: write {made} to a new file, not over {source}")
+    return path
+
+
 def _train(args: argparse.Namespace) -> int:
     from hepgen.models import registry
     from hepgen.outputs import check_output
@@ -94,12 +104,9 @@ def _train(args: argparse.Namespace) -> int:
                 "--refit-response takes the architecture from its checkpoint: drop --preset and "
                 "the config's 'model' settings"
             )
-        from hepgen.shipped import resolve_checkpoint
         from hepgen.train.fastsim_fm import refit_response
 
-        source = resolve_checkpoint(args.refit_response)
-        if Path(source).resolve() == Path(args.output).resolve():
-            raise HepgenInputError(f"{args.output}: write the refitted model to a new file, not over its source")
+        source = _source_checkpoint(args.refit_response, args.output, "the refitted model", "its source")
         record = refit_response(
             source, args.data, args.output, tc, gen_min_pt=args.gen_min_pt,
             split_seed=args.split_seed, resume=args.resume, progress=not args.quiet,
@@ -110,11 +117,7 @@ def _train(args: argparse.Namespace) -> int:
         if args.reflow is not None:
             if name != "epic_fm":
                 raise HepgenInputError("--reflow applies to epic-fm only")
-            from hepgen.shipped import resolve_checkpoint
-
-            reflow = resolve_checkpoint(args.reflow)
-            if Path(reflow).resolve() == Path(args.output).resolve():
-                raise HepgenInputError(f"{args.output}: write the student to a new file, not over its teacher")
+            reflow = _source_checkpoint(args.reflow, args.output, "the student", "its teacher")
         record = train_model(
             name, cfg, args.data, args.output, tc,
             split_seed=args.split_seed, resume=args.resume, progress=not args.quiet,

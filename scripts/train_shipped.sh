@@ -3,6 +3,14 @@
 # Usage: scripts/train_shipped.sh [SHARED_DATA_DIR] [fastsim|fastsim-v2|fastsim-mixed|generator-fm|generators|seed003|all]
 # Every family of files is taken with a glob: more seeds in SHARED_DATA_DIR are used as they appear.
 set -euo pipefail
+half_weights() {  # a checkpoint's floating-point weights stored as float16, in place
+  python - "$1" <<'PY'
+import sys, torch
+c = torch.load(sys.argv[1], weights_only=True)
+c["state_dict"] = {k: v.half() if v.is_floating_point() else v for k, v in c["state_dict"].items()}
+torch.save(c, sys.argv[1])
+PY
+}
 D=${1:-../shared/data}
 what=${2:-all}
 WW=("$D"/fastsim_ww_pu50_highpt_s1*.h5)
@@ -92,12 +100,7 @@ if [[ $what == generators || $what == all ]]; then
   hepgen train convae-nf --preset cpu --config $C/convae_nf.json --data "${G[@]}" -o data/models/convae_nf_gluon.pt \
     --epochs 150 --schedule cosine --batch-size 128 --patience 150 --max-minutes 60 --seed 2 -q --overwrite
   # float16 weights for the ConVAE+NF (tuned network: 4.6 M parameters, 19 → 9.6 MB; RESULTS.md §3b)
-  python - <<'PY'
-import torch
-c = torch.load("data/models/convae_nf_gluon.pt", weights_only=True)
-c["state_dict"] = {k: v.half() if v.is_floating_point() else v for k, v in c["state_dict"].items()}
-torch.save(c, "data/models/convae_nf_gluon.pt")
-PY
+  half_weights data/models/convae_nf_gluon.pt
   # the same two-step ConVAE+NF with a one-to-one (Hungarian) reconstruction loss instead of the
   # seed's Chamfer (RESULTS.md §3b-c cause 6); shipped 2026-11-28 beside the seed's model. The
   # shipped file's step 1 ran as its own `hepgen train convae` (same settings, 80 epochs, 1 141 s)
@@ -105,12 +108,7 @@ PY
   hepgen train convae-nf --preset cpu --config $C/convae_nf_hungarian.json --data "${G[@]}" \
     -o data/models/convae_nf_hungarian_gluon.pt --epochs 80 --schedule cosine --batch-size 128 \
     --patience 80 --max-minutes 60 --seed 2 -q --overwrite
-  python - <<'PY'
-import torch
-c = torch.load("data/models/convae_nf_hungarian_gluon.pt", weights_only=True)
-c["state_dict"] = {k: v.half() if v.is_floating_point() else v for k, v in c["state_dict"].items()}
-torch.save(c, "data/models/convae_nf_hungarian_gluon.pt")
-PY
+  half_weights data/models/convae_nf_hungarian_gluon.pt
   hepgen train convae --preset cpu --config $C/convae.json --data "${G[@]}" -o data/models/convae_gluon.pt \
     --epochs 40 --schedule cosine --batch-size 128 --patience 40 --max-minutes 25 -q --overwrite
   hepgen train nf --preset cpu --config $C/nf.json --data "${G[@]}" -o data/models/nf_gluon.pt \

@@ -232,11 +232,7 @@ class EPiCFM(nn.Module):
             condition: (n, 5) rows of jet pT [GeV], η, φ, mass [GeV], multiplicity; default:
                 drawn from the training jets.
         """
-        c = self.config
-        steps = c.steps if steps is None else int(steps)
-        jets, mask, cond = self._prepare(n, generator, condition)
-        x = torch.randn(mask.shape + (3,), generator=generator, device=mask.device)
-        x = self._integrate_chunked(x * mask.unsqueeze(-1), cond, mask, steps)
+        _, x, jets, mask = self._flow(n, generator, condition, steps)
         return self._to_physical(x, jets, mask)
 
     @torch.no_grad()
@@ -247,11 +243,8 @@ class EPiCFM(nn.Module):
         noise tables, the ODE endpoints they flow to (both in the model's normalised particle
         space, masked) and their jet rows (pT, η, φ, m, n), conditions drawn as in :meth:`sample`.
         """
-        jets, mask, cond = self._prepare(n, generator, None)
-        x0 = torch.randn(mask.shape + (3,), generator=generator, device=mask.device)
-        x0 = x0 * mask.unsqueeze(-1)
-        steps = self.config.steps if steps is None else int(steps)
-        return x0, self._integrate_chunked(x0, cond, mask, steps), jets
+        x0, x1, jets, _ = self._flow(n, generator, None, steps)
+        return x0, x1, jets
 
     def pair_loss(
         self,
@@ -262,10 +255,7 @@ class EPiCFM(nn.Module):
     ) -> dict[str, torch.Tensor]:
         """Flow-matching MSE along the straight line between given couplings (x0 → x1), e.g. a
         teacher's :meth:`reflow_pairs`: the student learns paths that few ODE steps follow."""
-        k = self.config.n_particles
-        mult = jets[:, 4].round().clamp(1, k).long()
-        mask = torch.arange(k, device=x0.device).unsqueeze(0) < mult.unsqueeze(-1)
-        cond = self._condition(torch.cat([jets[:, :4], mult.unsqueeze(-1).to(jets.dtype)], -1))
+        mask, cond = self._mask_and_condition(jets)
         m = mask.unsqueeze(-1).to(x0.dtype)
         t = torch.rand(len(x0), generator=generator, device=x0.device)
         tt = t[:, None, None]
@@ -273,12 +263,36 @@ class EPiCFM(nn.Module):
         fm = (((v - (x1 - x0)) ** 2) * m).sum() / (3 * m.sum()).clamp_min(1.0)
         return {"loss": fm, "fm": fm}
 
-    def _prepare(
-        self, n: int, generator: torch.Generator | None, condition: torch.Tensor | None
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Jet rows (n, 5) on the model's device, the particle mask and the normalised condition."""
-        dev = self.part_mean.device
+    def _flow(
+        self,
+        n: int,
+        generator: torch.Generator | None,
+        condition: torch.Tensor | None,
+        steps: int | None,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Jet rows (drawn or given), masked noise and the ODE's endpoint for it, in the normalised
+        particle space: (x0, x1, jets, mask)."""
+        steps = self.config.steps if steps is None else int(steps)
+        jets = self._jet_rows(n, generator, condition)
+        mask, cond = self._mask_and_condition(jets)
+        x0 = torch.randn(mask.shape + (3,), generator=generator, device=mask.device)
+        x0 = x0 * mask.unsqueeze(-1)
+        return x0, self._integrate_chunked(x0, cond, mask, steps), jets, mask
+
+    def _mask_and_condition(self, jets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Jet rows (pT, η, φ, m, n) → the particle mask (the first n slots) and the normalised
+        condition."""
         k = self.config.n_particles
+        mult = jets[:, 4].round().clamp(1, k).long()
+        mask = torch.arange(k, device=jets.device).unsqueeze(0) < mult.unsqueeze(-1)
+        cond = self._condition(torch.cat([jets[:, :4], mult.unsqueeze(-1).to(jets.dtype)], -1))
+        return mask, cond
+
+    def _jet_rows(
+        self, n: int, generator: torch.Generator | None, condition: torch.Tensor | None
+    ) -> torch.Tensor:
+        """``n`` jet rows (pT, η, φ, m, n) on the model's device: the user's, or drawn."""
+        dev = self.part_mean.device
         if condition is None:
             gcpu = generator
             if generator is not None and generator.device.type != "cpu":  # seeded from it
@@ -289,11 +303,7 @@ class EPiCFM(nn.Module):
             jets = torch.as_tensor(condition, dtype=torch.float32, device=dev)
             if jets.shape != (n, 5):
                 raise ValueError(f"condition must have shape ({n}, 5), got {tuple(jets.shape)}")
-        jets = jets.to(dev)
-        mult = jets[:, 4].round().clamp(1, k).long()
-        mask = torch.arange(k, device=dev).unsqueeze(0) < mult.unsqueeze(-1)
-        cond = self._condition(torch.cat([jets[:, :4], mult.unsqueeze(-1).float()], -1))
-        return jets, mask, cond
+        return jets.to(dev)
 
     def _integrate_chunked(
         self, x: torch.Tensor, cond: torch.Tensor, mask: torch.Tensor, steps: int

@@ -95,24 +95,17 @@ def train_epic_fm(
         g = torch.Generator().manual_seed(0)
         g.set_state(loss_state)
         total = 0.0
+        # the training loss on held-out data: the validation jets, or a reflow's held-out couplings
+        held_out = pairs["valid"] if reflow is not None else (x_valid,)
         with torch.inference_mode():
-            if reflow is not None:  # the held-out couplings
-                v0, v1, vj = (p.to(device) for p in pairs["valid"])
-                for i in range(0, len(v0), 4096):
-                    sl = slice(i, i + 4096)
-                    term = m.pair_loss(v0[sl], v1[sl], vj[sl], None if v0.is_cuda else g)
-                    total += float(term["fm"]) * len(v0[sl])
-                n_loss = len(v0)
-            else:
-                for i in range(0, len(x_valid), 4096):
-                    xb = x_valid[i : i + 4096].to(device)
-                    total += float(m.loss(xb, None if xb.is_cuda else g)["fm"]) * len(xb)
-                n_loss = len(x_valid)
+            for i in range(0, len(held_out[0]), 4096):
+                batch = tuple(p[i : i + 4096].to(device) for p in held_out)
+                total += float(loss_fn(m, batch, g)["fm"]) * len(batch[0])
             gs = torch.Generator(device=device).manual_seed(train.seed + 2)
             out = m.sample(len(rel_valid), generator=gs).cpu().numpy().astype(np.float64)
         rel = to_relative(apply_constituent_acceptance(out))
         return {
-            "valid_fm": total / n_loss,
+            "valid_fm": total / len(held_out[0]),
             "valid_w1m": w1m(rel_valid, rel, n_samples=len(rel), n_batches=1)[0],
             "valid_w1p_mean": float(np.mean(w1p(rel_valid, rel, n_samples=len(rel), n_batches=1)[0])),
         }
