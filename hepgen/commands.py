@@ -99,18 +99,22 @@ def _train(args: argparse.Namespace) -> int:
     if args.refit_response is not None:
         if name != "fastsim_fm":
             raise HepgenInputError("--refit-response applies to fastsim-fm only")
-        if args.preset is not None or overrides.get("model"):
+        from hepgen.train.fastsim_fm import RESPONSE_FLOW_KEYS, refit_response
+
+        fixed = sorted(set(overrides.get("model") or {}) - set(RESPONSE_FLOW_KEYS))
+        if args.preset is not None or fixed:
             raise HepgenInputError(
                 "--refit-response takes the architecture from its checkpoint: drop --preset and "
-                "the config's 'model' settings"
+                f"the config's 'model' settings other than {', '.join(RESPONSE_FLOW_KEYS)}"
+                + (f" (got {', '.join(fixed)})" if fixed else "")
             )
-        from hepgen.train.fastsim_fm import refit_response
 
         source = _source_checkpoint(args.refit_response, args.output, "the refitted model", "its source")
         record = refit_response(
             source, args.data, args.output, tc, gen_min_pt=args.gen_min_pt,
             split_seed=args.split_seed, resume=args.resume, progress=not args.quiet,
             exclude_events=_exclude(args.exclude_events), balance=args.balance,
+            architecture=overrides.get("model") or None,
         )
     else:
         reflow = None
@@ -330,7 +334,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument(
         "--refit-response", metavar="CHECKPOINT", default=None,
         help="fastsim-fm, stage 2: re-train only the jet-response flow of this trained checkpoint "
-        "on the same files, selected on its own validation NLL (default lr 3e-4)",
+        "on the same files, selected on its own validation NLL (default lr 3e-4); --config may "
+        "give the flow a new architecture (model: flow_transforms, flow_hidden)",
     )
     t.add_argument(
         "--reflow", metavar="TEACHER", default=None,

@@ -2,6 +2,11 @@
 its teacher, on the gluon test split (one 10 497-jet sample each, seed 7; RESULTS.md §3a).
 
     python scripts/epic_fm_fpd_probe.py [--reference ../shared/data/gluon_r08_s2*.h5]
+    python scripts/epic_fm_fpd_probe.py --models epic_fm_gluon OTHER.pt --seeds 7 8 9
+
+``--models``: each checkpoint as configured (its steps, solver and precision) over several sample
+seeds, with the mean and spread of the ratios: FPD moves by ±40% between 10k-jet samples, so two
+students are compared over the same seeds.
 
 Floors (jetnet's functions, validation vs test, from scripts/jetnet_table.py): FPD 0.000214,
 W1P 0.001286. "euler 4" replaces the midpoint rule by 4 Euler steps (the same 4 network calls).
@@ -41,6 +46,8 @@ def euler(model, bf16: bool):
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--reference", nargs="+", default=sorted(glob.glob("../shared/data/gluon_r08_s2*.h5")))
+    p.add_argument("--models", nargs="+", default=None, help="compare these checkpoints as configured")
+    p.add_argument("--seeds", nargs="+", type=int, default=[7])
     args = p.parse_args()
     test = JetDataset(args.reference, "reco", "test", k=30, seed=0).constituents.numpy()
     rr = to_relative(apply_constituent_acceptance(test.astype(np.float64)))
@@ -52,21 +59,32 @@ def main() -> None:
         ("epic_fm_gluon", "student midpoint 3 bf16", 3, "midpoint", True),
         ("epic_fm_teacher_gluon", "teacher midpoint 8 bf16", 8, "midpoint", True),
     ]
+    if args.models:
+        runs = [(name, name, None, "midpoint", None) for name in args.models]
     for name, label, steps, solver, bf16 in runs:
         c = checkpoint.load(resolve_checkpoint(name))
+        steps = c["config"]["steps"] if steps is None else steps
+        bf16 = c["config"]["bf16"] if bf16 is None else bf16
         model = registry.build("epic_fm", {**c["config"], "steps": steps, "bf16": bf16})
         model.load_state_dict(c["state_dict"])
         model.eval()
         if solver == "euler":
             model._integrate = euler(model, bf16)
-        t0 = time.perf_counter()
-        out = model.sample(n, generator=torch.Generator().manual_seed(7)).numpy().astype(np.float64)
-        us = (time.perf_counter() - t0) / n * 1e6
-        ro = to_relative(apply_constituent_acceptance(out))
-        fpd, _ = je.fpd(fr, je.get_fpd_kpd_jet_features(ro), min_samples=n // 2, max_samples=n, seed=7)
-        w1p = float(np.mean(je.w1p(rr, ro, num_eval_samples=n, num_batches=5)[0]))
-        print(f"{label:26s} FPD {fpd:.3g} ({fpd / FPD_FLOOR:.2f}×)  W1P {w1p:.3g} ({w1p / W1P_FLOOR:.2f}×)"
-              f"  ~{us:.0f} µs/jet (sampling + projection, one run)", flush=True)
+        ratios = []
+        for seed in args.seeds:
+            t0 = time.perf_counter()
+            out = model.sample(n, generator=torch.Generator().manual_seed(seed)).numpy().astype(np.float64)
+            us = (time.perf_counter() - t0) / n * 1e6
+            ro = to_relative(apply_constituent_acceptance(out))
+            fpd, _ = je.fpd(fr, je.get_fpd_kpd_jet_features(ro), min_samples=n // 2, max_samples=n, seed=7)
+            w1p = float(np.mean(je.w1p(rr, ro, num_eval_samples=n, num_batches=5)[0]))
+            ratios.append((fpd / FPD_FLOOR, w1p / W1P_FLOOR))
+            print(f"{label:26s} seed {seed}: FPD {fpd:.3g} ({fpd / FPD_FLOOR:.2f}×)  W1P {w1p:.3g} "
+                  f"({w1p / W1P_FLOOR:.2f}×)  ~{us:.0f} µs/jet (sampling + projection, one run)", flush=True)
+        if len(ratios) > 1:
+            r = np.array(ratios)
+            print(f"{label:26s} mean over {len(r)} seeds: FPD {r[:, 0].mean():.2f}× ± {r[:, 0].std(ddof=1):.2f}, "
+                  f"W1P {r[:, 1].mean():.2f}× ± {r[:, 1].std(ddof=1):.2f}", flush=True)
 
 
 if __name__ == "__main__":

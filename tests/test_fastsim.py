@@ -92,6 +92,24 @@ def test_refit_response_trains_only_the_response_flow(tmp_path, capsys):
     assert main(["train", "fastsim-fm", "--refit-response", str(src), "--preset", "cpu", "-o",
                  str(tmp_path / "x.pt"), *common]) != 0
     assert "architecture from its checkpoint" in capsys.readouterr().err
+    # the flow's own architecture may change (stored in the output's config); nothing else may
+    bigger = tmp_path / "flow.json"
+    bigger.write_text(json.dumps({"model": {"flow_transforms": 3, "flow_hidden": [24, 24]}}))
+    assert main(["train", "fastsim-fm", "--refit-response", str(src), "--config", str(bigger), "-o",
+                 str(tmp_path / "big.pt"), "--epochs", "1", *common]) == 0
+    c = torch.load(tmp_path / "big.pt", weights_only=True)
+    assert c["config"]["flow_transforms"] == 3 and list(c["config"]["flow_hidden"]) == [24, 24]
+    assert {k: v for k, v in c["config"].items() if not k.startswith("flow_")} == {
+        k: v for k, v in a["config"].items() if not k.startswith("flow_")}
+    runner = Runner(tmp_path / "big.pt")
+    assert len(runner.model.response.transform.transforms) == 3
+    sim = runner.simulate(h5.read(EXPECTED).gen.constituents[:4])
+    assert sim.shape[0] == 4 and np.isfinite(sim).all()
+    bigger.write_text(json.dumps({"model": {"flow_hidden": [24], "hidden": 8}}))
+    assert main(["train", "fastsim-fm", "--refit-response", str(src), "--config", str(bigger), "-o",
+                 str(tmp_path / "y.pt"), *common]) != 0
+    assert "other than flow_transforms, flow_hidden (got hidden)" in capsys.readouterr().err
+    assert not (tmp_path / "y.pt").exists()
 
 
 def test_runner_is_lazy_picklable_and_seeded(tiny):

@@ -20,7 +20,12 @@ from hepgen.models.device import pick_device
 from hepgen.models.fastsim_fm import FSFM, FSFMConfig
 from hepgen.train.loop import TrainConfig, command_line, fit_checkpointed, pair_dataset_info
 
-__all__ = ["balance_processes", "process_family", "refit_response", "train_fastsim_fm"]
+__all__ = [
+    "RESPONSE_FLOW_KEYS", "balance_processes", "process_family", "refit_response", "train_fastsim_fm",
+]
+
+#: the FSFM settings a response refit may change (the flow's architecture)
+RESPONSE_FLOW_KEYS = ("flow_transforms", "flow_hidden")
 
 
 def process_family(path: str | os.PathLike) -> str:
@@ -154,6 +159,7 @@ def refit_response(
     progress: bool = True,
     exclude_events: np.ndarray | None = None,
     balance: bool = False,
+    architecture: dict | None = None,
 ) -> dict:
     """Stage 2: train the jet-response flow of a trained :class:`FSFM` afresh, on its own.
 
@@ -176,6 +182,9 @@ def refit_response(
         train: loop settings for the flow.
         gen_min_pt, split_seed, exclude_events, balance: as for :func:`train_fastsim_fm`
             (``split_seed`` must be the checkpoint's).
+        architecture: a new one for the flow, ``{"flow_transforms": 8, "flow_hidden": [256,
+            256]}`` (:data:`RESPONSE_FLOW_KEYS` only; default: the checkpoint's); stored in the
+            output's config.
     """
     from hepgen.errors import HepgenInputError
     from hepgen.models.fastsim_fm import response_flow
@@ -194,11 +203,17 @@ def refit_response(
         raise HepgenInputError(
             f"{source} was trained with --split-seed {ck['dataset'].get('split_seed')}, got {split_seed}"
         )
+    unknown = sorted(set(architecture or {}) - set(RESPONSE_FLOW_KEYS))
+    if unknown:
+        raise HepgenInputError(
+            f"--refit-response changes only the response flow ({', '.join(RESPONSE_FLOW_KEYS)}); "
+            f"the checkpoint fixes {', '.join(unknown)}"
+        )
     torch.manual_seed(train.seed)
-    config = FSFMConfig.from_dict(ck["config"])
-    model = FSFM(config)
+    model = FSFM(FSFMConfig.from_dict(ck["config"]))
     model.load_state_dict(ck["state_dict"])
     model.eval()
+    config = FSFMConfig.from_dict({**ck["config"], **(architecture or {})})
     tr, va, families = _splits(data, config.n_particles, train, gen_min_pt, split_seed, exclude_events, balance)
 
     def features(ds):
@@ -226,6 +241,7 @@ def refit_response(
 
     stage1 = dict(ck["training"])
     stage1_nll = validate(model.response)["valid_nll"]
+    model.response = response_flow(config)  # the architecture the new flow is saved into
     command = command_line()
     output = os.fspath(output)
 
@@ -234,7 +250,7 @@ def refit_response(
         checkpoint.save(
             output,
             model="fastsim_fm",
-            config=ck["config"],
+            config=config.to_dict(),
             state_dict={key: v.detach().cpu() for key, v in model.state_dict().items()},
             normalisation={},
             dataset={**ck["dataset"], "response_refit_processes": families},

@@ -1,0 +1,84 @@
+"""Where a fast-sim v2 (FSFM) response-median offset comes from (RESULTS.md §2): per process and
+gen-pT bin, the median pT and mass response of Delphes against the model's response flow alone
+(given the true and the sampled multiplicity) and against the full simulation (particle network
+and projections), on a chosen split of the checkpoint's own file list.
+
+    python scripts/fastsim_response_medians.py fastsim_ww_pu50 OTHER.pt --split train \\
+        --data ../shared/data/fastsim_{ww_pu50_highpt_s1*,qcd_pu50_highpt_s*,ttbar_pu50_highpt_s*}.h5
+
+The files must be the checkpoints' training list in its order (the split is by event over it).
+Jets as in the response table of ``hepgen evaluate`` but without its acceptance cuts; bins with
+fewer than ``--min-jets`` jets are skipped. The last line per checkpoint is the mean and the
+largest |model − Delphes| of the full simulation over the printed (process, bin) cells.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+import torch
+
+from hepgen.data.datasets import JetPairDataset
+from hepgen.models import checkpoint
+from hepgen.models.fastsim_fm import FSFM, FSFMConfig
+from hepgen.physics.kinematics import jet_features
+from hepgen.shipped import resolve_checkpoint
+from hepgen.train.fastsim_fm import process_family
+
+BINS = [(200, 300), (300, 400), (400, 600), (600, 1500)]
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("checkpoints", nargs="+")
+    p.add_argument("--data", nargs="+", required=True)
+    p.add_argument("--split", default="train", choices=["train", "valid", "test"])
+    p.add_argument("--min-jets", type=int, default=100)
+    p.add_argument("--seed", type=int, default=1)
+    a = p.parse_args()
+    for name in a.checkpoints:
+        ck = checkpoint.load(resolve_checkpoint(name))
+        model = FSFM(FSFMConfig.from_dict(ck["config"]))
+        model.load_state_dict(ck["state_dict"])
+        model.eval()
+        ds = JetPairDataset(a.data, a.split, k=ck["dataset"]["k"], seed=ck["dataset"].get("split_seed", 0),
+                            gen_min_pt=100.0)
+        family = np.array([process_family(a.data[int(i)]) for i in ds.event_keys >> 48])
+        g = torch.Generator().manual_seed(a.seed)
+        with torch.no_grad():
+            cn, _, _, _, gjet = model._encode_gen(ds.gen)
+            y, _, _, n = model._reco_targets(ds.reco, gjet)
+            cdf = torch.cumsum(torch.softmax(model.count_head(cn), -1), -1)
+            u = torch.rand(len(cn), 1, generator=g)
+            n_sampled = torch.searchsorted(cdf, u).squeeze(-1).clamp(1, model.config.n_particles)
+            flow = {
+                label: model._denorm("jet", model.response(model._response_context(cn, m)).sample()).exp()
+                for label, m in (("flow, true n", n), ("flow, sampled n", n_sampled))
+            }
+            sim = model.simulate(ds.gen, generator=g)
+        k = model.config.n_particles
+        gj, rj, sj = (jet_features(t[:, :k].double()).numpy() for t in (ds.gen, ds.reco, sim))
+        print(f"{name} ({a.split} split): median pT / mass response, model − Delphes")
+        cells = []
+        for fam in sorted(set(family)):
+            for lo, hi in BINS:
+                s = (family == fam) & (gj[:, 0] > lo) & (gj[:, 0] < hi) & (gj[:, 3] > 0.1)
+                if s.sum() < a.min_jets:
+                    continue
+                pt_d, m_d = np.median(rj[s, 0] / gj[s, 0]), np.median(rj[s, 3] / gj[s, 3])
+                parts = [f"Delphes {pt_d:.4f} / {m_d:.4f}"]
+                for label, f in flow.items():
+                    f = f.numpy()
+                    parts.append(f"{label} {np.median(f[s, 0]) - pt_d:+.4f} / {np.median(f[s, 1]) - m_d:+.4f}")
+                dpt = np.median(sj[s, 0] / gj[s, 0]) - pt_d
+                dm = np.median(sj[s, 3] / gj[s, 3]) - m_d
+                cells += [abs(dpt), abs(dm)]
+                parts.append(f"simulation {dpt:+.4f} / {dm:+.4f}")
+                print(f"  {fam} {lo}–{hi} GeV ({s.sum()} jets): " + "; ".join(parts))
+        if cells:
+            print(f"  simulation: mean |Δ median| {np.mean(cells):.4f}, largest {np.max(cells):.4f}")
+
+
+if __name__ == "__main__":
+    main()
