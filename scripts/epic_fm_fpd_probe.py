@@ -2,14 +2,15 @@
 its teacher, on the gluon test split (one 10 497-jet sample each, seed 7; RESULTS.md §3a).
 
     python scripts/epic_fm_fpd_probe.py [--reference ../shared/data/gluon_r08_s2*.h5]
-    python scripts/epic_fm_fpd_probe.py --models epic_fm_gluon OTHER.pt --seeds 7 8 9
+    python scripts/epic_fm_fpd_probe.py --models epic_fm_gluon OTHER.pt --seeds 7 8 9 [--solver rk4 --steps 1]
 
 ``--models``: each checkpoint as configured (its steps, solver and precision) over several sample
 seeds, with the mean and spread of the ratios: FPD moves by ±40% between 10k-jet samples, so two
 students are compared over the same seeds.
 
 Floors (jetnet's functions, validation vs test, from scripts/jetnet_table.py): FPD 0.000214,
-W1P 0.001286. "euler 4" replaces the midpoint rule by 4 Euler steps (the same 4 network calls).
+W1P 0.001286. "euler 4" replaces the midpoint rule by 4 Euler steps, "rk4 1" by one classical Runge–Kutta
+step (both the same 4 network calls).
 """
 
 from __future__ import annotations
@@ -43,11 +44,32 @@ def euler(model, bf16: bool):
     return integrate
 
 
+def rk4(model, bf16: bool):
+    """One classical Runge–Kutta step per ``steps`` (4 network calls each, like 2 midpoint steps)."""
+
+    def integrate(x, cond, mask, steps):
+        dt = 1.0 / steps
+        v = lambda x, t: model.velocity(x, torch.full((len(x),), t), cond, mask).float()  # noqa: E731
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            for i in range(steps):
+                t = i * dt
+                k1 = v(x, t)
+                k2 = v(x + 0.5 * dt * k1, t + 0.5 * dt)
+                k3 = v(x + 0.5 * dt * k2, t + 0.5 * dt)
+                k4 = v(x + dt * k3, t + dt)
+                x = x + dt / 6 * (k1 + 2 * k2 + 2 * k3 + k4)
+        return x.float()
+
+    return integrate
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--reference", nargs="+", default=sorted(glob.glob("../shared/data/gluon_r08_s2*.h5")))
     p.add_argument("--models", nargs="+", default=None, help="compare these checkpoints as configured")
     p.add_argument("--seeds", nargs="+", type=int, default=[7])
+    p.add_argument("--solver", default="midpoint", choices=["midpoint", "euler", "rk4"], help="with --models")
+    p.add_argument("--steps", type=int, default=None, help="with --models (default: each checkpoint's)")
     args = p.parse_args()
     test = JetDataset(args.reference, "reco", "test", k=30, seed=0).constituents.numpy()
     rr = to_relative(apply_constituent_acceptance(test.astype(np.float64)))
@@ -56,11 +78,12 @@ def main() -> None:
         ("epic_fm_gluon", "student midpoint 2 bf16", 2, "midpoint", True),
         ("epic_fm_gluon", "student midpoint 2 fp32", 2, "midpoint", False),
         ("epic_fm_gluon", "student euler 4 bf16", 4, "euler", True),
+        ("epic_fm_gluon", "student rk4 1 bf16", 1, "rk4", True),
         ("epic_fm_gluon", "student midpoint 3 bf16", 3, "midpoint", True),
         ("epic_fm_teacher_gluon", "teacher midpoint 8 bf16", 8, "midpoint", True),
     ]
     if args.models:
-        runs = [(name, name, None, "midpoint", None) for name in args.models]
+        runs = [(name, f"{name} {args.solver}", args.steps, args.solver, None) for name in args.models]
     for name, label, steps, solver, bf16 in runs:
         c = checkpoint.load(resolve_checkpoint(name))
         steps = c["config"]["steps"] if steps is None else steps
@@ -68,8 +91,8 @@ def main() -> None:
         model = registry.build("epic_fm", {**c["config"], "steps": steps, "bf16": bf16})
         model.load_state_dict(c["state_dict"])
         model.eval()
-        if solver == "euler":
-            model._integrate = euler(model, bf16)
+        if solver != "midpoint":
+            model._integrate = {"euler": euler, "rk4": rk4}[solver](model, bf16)
         ratios = []
         for seed in args.seeds:
             t0 = time.perf_counter()

@@ -78,14 +78,14 @@ c["config"].update(steps=8, bf16=True, project_mass=True)
 torch.save(c, "data/models/epic_fm_teacher_gluon.pt")
 PY
   # hepgen's default generator (2026-11-28): the teacher's reflow student (rectified flow: the
-  # straight lines between 100k noise tables and the teacher's 8-step endpoints), sampled with 2
-  # midpoint steps in bf16 (docs/generators/epic_fm_reflow.json; RESULTS.md §3a). The shipped run
-  # was `--epochs 40 --patience 40 --max-minutes 50`, then the lines below with --resume (1 144 s +
-  # 989 s; the cosine restarted at epoch 40); the pairs are cached in OUTPUT.pairs.pt for --resume.
+  # straight lines between 200k noise tables and the teacher's 16-step endpoints), sampled with 2
+  # midpoint steps in bf16 (docs/generators/epic_fm_reflow.json; RESULTS.md §3a): pairs ~8 min,
+  # training ~40 min alone on 2 cores (the shipped run's 3 837 s include a 7-minute pause and
+  # shared cores); the pairs are cached in OUTPUT.pairs.pt for --resume.
   hepgen train epic-fm --preset cpu --config docs/generators/epic_fm_reflow.json \
-    --reflow data/models/epic_fm_teacher_gluon.pt --reflow-pairs 100000 --reflow-steps 8 \
-    --data "$D"/gluon_r08_s2*.h5 -o data/models/epic_fm_gluon.pt --epochs 80 --schedule cosine \
-    --lr 3e-4 --batch-size 256 --patience 80 --max-minutes 60 -q --overwrite
+    --reflow data/models/epic_fm_teacher_gluon.pt --reflow-pairs 200000 --reflow-steps 16 \
+    --data "$D"/gluon_r08_s2*.h5 -o data/models/epic_fm_gluon.pt --epochs 60 --schedule cosine \
+    --lr 3e-4 --batch-size 256 --patience 60 --max-minutes 120 -q --overwrite
   rm -f data/models/epic_fm_gluon.pt.pairs.pt
 fi
 if [[ $what == generators || $what == all ]]; then
