@@ -100,6 +100,13 @@ class Runner:
         self.norms = {k: Normalisation.from_dict(v) for k, v in ckpt["normalisation"].items()}
         self.coordinates: str = ckpt.get("coordinates", "cartesian")
         self.jet_axes: torch.Tensor | None = ckpt.get("jet_axes")
+        # inference-only post-processing stored beside the weights (e.g. {"min_pt": 0.26})
+        self.postprocess: dict = dict(ckpt.get("postprocess", {}))
+        unknown = sorted(set(self.postprocess) - {"min_pt"})
+        if unknown:
+            raise HepgenInputError(f"{self.path}: unknown post-processing settings {unknown}")
+        if self.postprocess.get("min_pt") and self.coordinates != "jet_polar":
+            raise HepgenInputError(f"{self.path}: min_pt applies to jet_polar models only")
         self._model: torch.nn.Module | None = None
 
     @property
@@ -254,6 +261,9 @@ class Runner:
                     parts.append(apply_constituent_acceptance(out.double().cpu().numpy()))
                 else:
                     parts.append(
-                        to_cartesian(out, self.norms["table"], self.coordinates, self.jet_axes, g_axes)
+                        to_cartesian(
+                            out, self.norms["table"], self.coordinates, self.jet_axes, g_axes,
+                            min_pt=float(self.postprocess.get("min_pt", 0.0)),
+                        )
                     )
         return (np.concatenate(parts) if parts else np.zeros((0, self.k, 3))).astype(np.float32)

@@ -109,6 +109,15 @@ if [[ $what == generators || $what == all ]]; then
     -o data/models/convae_nf_hungarian_gluon.pt --epochs 80 --schedule cosine --batch-size 128 \
     --patience 80 --max-minutes 60 --seed 2 -q --overwrite
   half_weights data/models/convae_nf_hungarian_gluon.pt
+  # inference setting (2026-11-28, afternoon): every slot a particle of ≥ 0.26 GeV instead of a
+  # decoded pT ≤ 0 dropping it (its per-slot pT spread is wider than the softest particles;
+  # hepgen.data.postprocess.to_cartesian(min_pt=...); RESULTS.md §3b)
+  python - <<'PY'
+import torch
+c = torch.load("data/models/convae_nf_hungarian_gluon.pt", weights_only=True)
+c["postprocess"] = {"min_pt": 0.26}
+torch.save(c, "data/models/convae_nf_hungarian_gluon.pt")
+PY
   hepgen train convae --preset cpu --config $C/convae.json --data "${G[@]}" -o data/models/convae_gluon.pt \
     --epochs 40 --schedule cosine --batch-size 128 --patience 40 --max-minutes 25 -q --overwrite
   hepgen train nf --preset cpu --config $C/nf.json --data "${G[@]}" -o data/models/nf_gluon.pt \

@@ -141,6 +141,44 @@ def test_convae_nf_two_step(trained):
         torch.testing.assert_close(ckpt["state_dict"][f"vae.{k}"], v)
 
 
+def test_min_pt_makes_every_slot_of_a_jet_polar_model_a_particle(trained, tmp_path):
+    """The checkpoint's ``postprocess.min_pt`` (jet-polar models): every slot comes out as a
+    particle of at least that pT instead of a pT ≤ 0 dropping it; harder particles are unchanged,
+    and a setting the runner does not know, or min_pt on another frame, is refused."""
+    from hepgen.data.normalise import Normalisation
+    from hepgen.data.postprocess import to_cartesian
+    from hepgen.physics.coordinates import cartesian_to_ptetaphi
+
+    def pts(x):
+        return cartesian_to_ptetaphi(np.asarray(x, np.float64))[..., 0]
+
+    # (η_rel, φ_rel, pT) with two non-positive pT slots: dropped without min_pt, raised with it
+    table = torch.tensor([[[0.01, 0.02, 300.0], [-0.05, 0.03, 5.0], [0.1, -0.1, -2.0], [0.2, 0.1, 0.0]]])
+    ident = Normalisation("identity", (0.0,) * 3, (1.0,) * 3)
+    axes = torch.tensor([[305.0, 0.5, 1.0]] * 3)
+    kept = pts(to_cartesian(table, ident, "jet_polar", axes, torch.Generator().manual_seed(0)))
+    raised = pts(to_cartesian(table, ident, "jet_polar", axes, torch.Generator().manual_seed(0), min_pt=0.3))
+    np.testing.assert_allclose(kept[0], [300.0, 5.0, 0.0, 0.0], rtol=1e-6)
+    np.testing.assert_allclose(raised[0], [300.0, 5.0, 0.3, 0.3], rtol=1e-6)
+    with pytest.raises(ValueError, match="jet_polar"):
+        to_cartesian(table, ident, "jet_frame", axes, None, min_pt=0.3)
+    # through the runner: the setting travels in the checkpoint
+    plain = pts(Runner(trained["convae-nf"]).sample(400, seed=2))
+    cut = float(np.percentile(plain[plain > 0], 10))
+    ckpt = torch.load(trained["convae-nf"], weights_only=True)
+    ckpt["postprocess"] = {"min_pt": cut}
+    torch.save(ckpt, tmp_path / "raised.pt")
+    out = pts(Runner(tmp_path / "raised.pt").sample(400, seed=2))
+    assert (plain < cut).any() and (out >= cut * (1 - 1e-5)).all()
+    np.testing.assert_allclose(out[plain >= cut], plain[plain >= cut], rtol=1e-5)
+    for bad, message in (({"min_pt": 0.3, "max_pt": 9.0}, "unknown post-processing"), ({"min_pt": 0.3}, "jet_polar")):
+        c = torch.load(trained["convae" if message == "jet_polar" else "convae-nf"], weights_only=True)
+        c["postprocess"] = bad
+        torch.save(c, tmp_path / "bad.pt")
+        with pytest.raises(HepgenInputError, match=message):
+            Runner(tmp_path / "bad.pt")
+
+
 def test_evaluate_generation(trained, tmp_path):
     out = tmp_path / "ev"
     assert (

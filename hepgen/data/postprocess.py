@@ -29,6 +29,7 @@ def to_cartesian(
     coordinates: str,
     jet_axes: torch.Tensor | None,
     generator: torch.Generator | None,
+    min_pt: float = 0.0,
 ) -> np.ndarray:
     """Model output (normalised) → physical cartesian constituents (N, k, 3), acceptance applied.
 
@@ -38,7 +39,16 @@ def to_cartesian(
     φ_rel, pT), a non-positive pT dropping the particle) get only η and φ drawn —
     their jet pT and mass are the model's own — from a training jet of nearly the same pT
     (:func:`axes_near_pt`), which keeps the pT–η correlation that the jet energy depends on.
+
+    ``min_pt`` (GeV, ``jet_polar`` only): every slot is a particle of at least this pT, instead of
+    a pT ≤ 0 dropping it — for a decoder whose per-slot pT spread is wider than the softest
+    particles (the Hungarian ConVAE+NF on gluon jets, 97% of which fill all 30 slots; RESULTS.md
+    §3b). It gives up jets with fewer than k particles.
     """
+    if min_pt < 0:
+        raise ValueError(f"min_pt must be ≥ 0, got {min_pt}")
+    if min_pt and coordinates != "jet_polar":
+        raise ValueError(f"min_pt applies to jet_polar coordinates only, got {coordinates!r}")
     x = norm.inverse(table_norm.detach().float().cpu()).numpy().astype(np.float64)
     if coordinates == "relative":
         idx = torch.randint(0, len(jet_axes), (len(x),), generator=generator).numpy()
@@ -47,6 +57,8 @@ def to_cartesian(
         table = jet_axes.numpy().astype(np.float64)
         x = from_jet_frame(x, axes_near_pt(table, jet_features(x)[:, 0], generator)[:, 1:3])
     elif coordinates == "jet_polar":  # the jet pT does not depend on the axis: take it at η = φ = 0
+        if min_pt:
+            x[..., 2] = np.maximum(x[..., 2], min_pt)
         table = jet_axes.numpy().astype(np.float64)
         pt = jet_features(from_jet_polar(x, np.zeros((len(x), 2))))[:, 0]
         x = from_jet_polar(x, axes_near_pt(table, pt, generator)[:, 1:3])
