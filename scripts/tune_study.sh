@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Optuna studies of RESULTS.md. Usage: scripts/tune_study.sh [SHARED_DATA_DIR] [first|jet|cnf|all]
+# Optuna studies of RESULTS.md. Usage: scripts/tune_study.sh [SHARED_DATA_DIR] [first|jet|cnf|polar|all]
 #  first: the first short study (lab frame; RESULTS.md §4): ConVAE loss parameters + learning rate
 #         on two gluon files, 12 trials × 4 epochs × 4000 jets, median pruning; then the untuned
 #         default with the same budget, and the exported best config re-trained.
@@ -12,6 +12,10 @@
 #         CNF_ARCH_TRIALS (8) trials of its architecture. The shipped config
 #         docs/seed000/configs/convae_nf.json is that export without "flow_select" (the retrain
 #         selects the flow on its NLL) and with "flow_epochs": 30 (run 2026-11-27: 10 + 11 trials).
+#  polar: the "jet" studies again in the jet-polar frame the shipped ConVAE and NF now use (their
+#         configs were tuned in the cartesian jet frame; issue 12): ConVAE loss parameters, then
+#         its architecture, then the NF's flow; resumable (SQLite; each call adds its --trials).
+#         Started 2026-11-28 near the end of a session; not finished there.
 set -euo pipefail
 D=${1:-../shared/data}
 what=${2:-all}
@@ -52,4 +56,18 @@ if [[ $what == cnf || $what == all ]]; then
   hepgen tune convae-nf "${common[@]}" --step architecture --base-study convae-nf-polar-loss \
     --trials "${CNF_ARCH_TRIALS:-8}" --study convae-nf-polar-arch --export $S/convae_nf_polar_arch.json \
     --plots $S/convae_nf_polar_arch
+fi
+if [[ $what == polar ]]; then
+  G=("$D"/gluon_r08_s2*.h5)
+  S=out/study12
+  mkdir -p $S
+  echo '{"model": {"frame": "jet_polar", "jet_norm": "std"}}' > $S/fixed_convae_polar.json
+  echo '{"model": {"frame": "jet_polar"}}' > $S/fixed_nf_polar.json
+  common=(--data "${G[@]}" --epochs 4 --max-train-jets 5000 --storage sqlite:///$S/study.db)
+  hepgen tune convae "${common[@]}" --config $S/fixed_convae_polar.json --trials "${POLAR_TRIALS:-20}" \
+    --study convae-polar-loss --export $S/convae_polar_loss.json --plots $S/convae_polar_loss
+  hepgen tune convae "${common[@]}" --step architecture --base-study convae-polar-loss --trials 16 \
+    --study convae-polar-arch --export $S/convae_polar_arch.json --plots $S/convae_polar_arch
+  hepgen tune nf "${common[@]}" --step flow --config $S/fixed_nf_polar.json --trials 12 \
+    --study nf-polar-flow --export $S/nf_polar_flow.json --plots $S/nf_polar_flow
 fi
