@@ -15,7 +15,7 @@
 #  polar: the "jet" studies again in the jet-polar frame the shipped ConVAE and NF now use (their
 #         configs were tuned in the cartesian jet frame; issue 12): ConVAE loss parameters, then
 #         its architecture, then the NF's flow; resumable (SQLite; each call adds its --trials).
-#         Started 2026-11-28 near the end of a session; not finished there.
+#         Run 2026-11-28 (20 + 16 + 12 trials, a few seconds each; RESULTS.md §3b).
 set -euo pipefail
 D=${1:-../shared/data}
 what=${2:-all}
