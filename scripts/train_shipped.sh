@@ -118,7 +118,9 @@ c = torch.load("data/models/convae_nf_hungarian_gluon.pt", weights_only=True)
 c["postprocess"] = {"min_pt": 0.26}
 torch.save(c, "data/models/convae_nf_hungarian_gluon.pt")
 PY
-  hepgen train convae --preset cpu --config $C/convae.json --data "${G[@]}" -o data/models/convae_gluon.pt \
+  # the ConVAE baseline re-tuned in the jet-polar frame (2026-11-28; scripts/tune_study.sh D polar,
+  # its export with lr 3e-3: the exported 7.9e-3 diverged; 327 s)
+  hepgen train convae --preset cpu --config $C/convae_polar.json --data "${G[@]}" -o data/models/convae_gluon.pt \
     --epochs 40 --schedule cosine --batch-size 128 --patience 40 --max-minutes 25 -q --overwrite
   hepgen train nf --preset cpu --config $C/nf.json --data "${G[@]}" -o data/models/nf_gluon.pt \
     --epochs 25 --schedule cosine --batch-size 128 --patience 25 --max-minutes 25 -q --overwrite
