@@ -19,6 +19,24 @@
 set -euo pipefail
 D=${1:-../shared/data}
 what=${2:-all}
+frame_studies() {  # FRAME CONVAE_STUDY NF_STUDY CONVAE_OUT NF_OUT LOSS_TRIALS ("jet" and "polar" below)
+  # every gluon file, FRAME (and for the ConVAE σ-scaled jet terms) fixed: the ConVAE's loss parameters
+  # (study CONVAE_STUDY-loss, LOSS_TRIALS trials), its architecture on the best of those (-arch, 16),
+  # the NF's flow (NF_STUDY, 12); exports and plots out/study12/CONVAE_OUT_{loss,arch}, out/study12/NF_OUT
+  local frame=$1 cs=$2 ns=$3 co=$4 no=$5 trials=$6
+  local G=("$D"/gluon_r08_s2*.h5) S=out/study12
+  mkdir -p $S
+  echo "{\"model\": {\"frame\": \"$frame\", \"jet_norm\": \"std\"}}" > "$S/fixed_$co.json"
+  echo "{\"model\": {\"frame\": \"$frame\"}}" > "$S/fixed_$no.json"
+  local common=(--data "${G[@]}" --epochs 4 --max-train-jets 5000 --storage sqlite:///$S/study.db)
+  hepgen tune convae "${common[@]}" --config "$S/fixed_$co.json" --trials "$trials" \
+    --study "$cs-loss" --export "$S/${co}_loss.json" --plots "$S/${co}_loss"
+  hepgen tune convae "${common[@]}" --step architecture --base-study "$cs-loss" --trials 16 \
+    --study "$cs-arch" --export "$S/${co}_arch.json" --plots "$S/${co}_arch"
+  hepgen tune nf "${common[@]}" --step flow --config "$S/fixed_$no.json" --trials 12 \
+    --study "$ns" --export "$S/$no.json" --plots "$S/$no"
+}
+
 if [[ $what == first || $what == all ]]; then
   G=("$D"/gluon_r08_s201.h5 "$D"/gluon_r08_s202.h5)
   mkdir -p out/study
@@ -31,18 +49,7 @@ if [[ $what == first || $what == all ]]; then
     --batch-size 100 --patience 4 --seed "$seed" -o out/study/best.pt -q
 fi
 if [[ $what == jet || $what == all ]]; then
-  G=("$D"/gluon_r08_s2*.h5)
-  S=out/study12
-  mkdir -p $S
-  echo '{"model": {"frame": "jet", "jet_norm": "std"}}' > $S/fixed_convae_std.json
-  echo '{"model": {"frame": "jet"}}' > $S/fixed_nf.json
-  common=(--data "${G[@]}" --epochs 4 --max-train-jets 5000 --storage sqlite:///$S/study.db)
-  hepgen tune convae "${common[@]}" --config $S/fixed_convae_std.json --trials 20 \
-    --study convae-jet-std-loss --export $S/convae_std_loss.json --plots $S/convae_std_loss
-  hepgen tune convae "${common[@]}" --step architecture --base-study convae-jet-std-loss --trials 16 \
-    --study convae-jet-std-arch --export $S/convae_std_arch.json --plots $S/convae_std_arch
-  hepgen tune nf "${common[@]}" --step flow --config $S/fixed_nf.json --trials 12 \
-    --study nf-jet-flow --export $S/nf_flow.json --plots $S/nf_flow
+  frame_studies jet convae-jet-std nf-jet-flow convae_std nf_flow 20
 fi
 if [[ $what == cnf || $what == all ]]; then
   G=("$D"/gluon_r08_s2*.h5)
@@ -58,16 +65,5 @@ if [[ $what == cnf || $what == all ]]; then
     --plots $S/convae_nf_polar_arch
 fi
 if [[ $what == polar ]]; then
-  G=("$D"/gluon_r08_s2*.h5)
-  S=out/study12
-  mkdir -p $S
-  echo '{"model": {"frame": "jet_polar", "jet_norm": "std"}}' > $S/fixed_convae_polar.json
-  echo '{"model": {"frame": "jet_polar"}}' > $S/fixed_nf_polar.json
-  common=(--data "${G[@]}" --epochs 4 --max-train-jets 5000 --storage sqlite:///$S/study.db)
-  hepgen tune convae "${common[@]}" --config $S/fixed_convae_polar.json --trials "${POLAR_TRIALS:-20}" \
-    --study convae-polar-loss --export $S/convae_polar_loss.json --plots $S/convae_polar_loss
-  hepgen tune convae "${common[@]}" --step architecture --base-study convae-polar-loss --trials 16 \
-    --study convae-polar-arch --export $S/convae_polar_arch.json --plots $S/convae_polar_arch
-  hepgen tune nf "${common[@]}" --step flow --config $S/fixed_nf_polar.json --trials 12 \
-    --study nf-polar-flow --export $S/nf_polar_flow.json --plots $S/nf_polar_flow
+  frame_studies jet_polar convae-polar nf-polar-flow convae_polar nf_polar_flow "${POLAR_TRIALS:-20}"
 fi
