@@ -49,9 +49,7 @@ def main() -> None:
         with torch.no_grad():
             cn, _, _, _, gjet = model._encode_gen(ds.gen)
             y, _, _, n = model._reco_targets(ds.reco, gjet)
-            cdf = torch.cumsum(torch.softmax(model.count_head(cn), -1), -1)
-            u = torch.rand(len(cn), 1, generator=g)
-            n_sampled = torch.searchsorted(cdf, u).squeeze(-1).clamp(1, model.config.n_particles)
+            n_sampled = model.multiplicity(cn, torch.rand(len(cn), 1, generator=g))
             flow = {
                 label: model._denorm("jet", model.response(model._response_context(cn, m)).sample()).exp()
                 for label, m in (("flow, true n", n), ("flow, sampled n", n_sampled))

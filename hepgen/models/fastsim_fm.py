@@ -267,6 +267,13 @@ class FSFM(nn.Module):
         h, g = self.gen_layer(h, self.gen_glob(cn), gmask)
         return cn, h, g, gmask, gjet
 
+    def multiplicity(self, cn: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+        """Reco multiplicities (B,) drawn from the count head's softmax by inverse CDF, for the
+        normalised gen condition ``cn`` and uniform noise ``u`` (B, 1); at least 1, at most k."""
+        cdf = torch.cumsum(torch.softmax(self.count_head(cn), -1), -1)
+        n = torch.searchsorted(cdf, u.to(cdf).contiguous()).squeeze(-1)
+        return n.clamp(1, self.config.n_particles)
+
     def _context(self, cn: torch.Tensor, yn: torch.Tensor, n: torch.Tensor) -> torch.Tensor:
         return torch.cat([cn, yn, n.unsqueeze(-1).to(cn.dtype) / self.config.n_particles], -1)
 
@@ -338,9 +345,7 @@ class FSFM(nn.Module):
                 for name, (dist, shape) in self.noise_shapes().items()
             }
         cn, gh, gpool, gmask, gjet = self._encode_gen(gen)
-        cdf = torch.cumsum(torch.softmax(self.count_head(cn), -1), -1)
-        n = torch.searchsorted(cdf, noise["count"].to(cdf).contiguous()).squeeze(-1)
-        n = n.clamp(1, k)
+        n = self.multiplicity(cn, noise["count"])
         dist = self.response(self._response_context(cn, n))
         yn = dist.transform.inv(noise["response"].to(cn))
         mask = torch.arange(k, device=dev).unsqueeze(0) < n.unsqueeze(-1)
