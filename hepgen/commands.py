@@ -122,12 +122,19 @@ def _train(args: argparse.Namespace) -> int:
             if name != "epic_fm":
                 raise HepgenInputError("--reflow applies to epic-fm only")
             reflow = _source_checkpoint(args.reflow, args.output, "the student", "its teacher")
+        elif args.reflow_init is not None or args.reflow_loss != "line":
+            raise HepgenInputError("--reflow-init and --reflow-loss need --reflow TEACHER")
+        reflow_init = (
+            None if args.reflow_init is None
+            else _source_checkpoint(args.reflow_init, args.output, "the student", "its start")
+        )
         record = train_model(
             name, cfg, args.data, args.output, tc,
             split_seed=args.split_seed, resume=args.resume, progress=not args.quiet,
             exclude_events=_exclude(args.exclude_events), reco_min_pt=args.reco_min_pt,
             gen_min_pt=args.gen_min_pt, half=args.half, balance=args.balance,
             reflow=reflow, reflow_pairs=args.reflow_pairs, reflow_steps=args.reflow_steps,
+            reflow_loss=args.reflow_loss, reflow_init=reflow_init,
         )
     print(
         f"best epoch {record['best_epoch'] + 1}: {record['metric']} = {record['best_metric']:.4g}; "
@@ -345,6 +352,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--reflow-pairs", type=POSITIVE, default=100_000, help="epic-fm --reflow: pairs")
     t.add_argument(
         "--reflow-steps", type=POSITIVE, default=16, help="epic-fm --reflow: the teacher's ODE steps"
+    )
+    t.add_argument(
+        "--reflow-loss", choices=["line", "endpoint"], default="line",
+        help="epic-fm --reflow: learn the straight lines between the pairs (line), or train the "
+        "config's few-step solve to land on the teacher's endpoints (endpoint: distillation "
+        "through the solver, ~4x the cost per epoch at 2 midpoint steps)",
+    )
+    t.add_argument(
+        "--reflow-init", metavar="STUDENT", default=None,
+        help="epic-fm --reflow: start the student from this EPiC-FM checkpoint (same architecture) "
+        "instead of the teacher, e.g. a line-trained student for an endpoint stage",
     )
     t.add_argument("--max-train-jets", type=POSITIVE, default=None)
     t.add_argument(

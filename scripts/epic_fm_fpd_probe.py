@@ -1,5 +1,6 @@
-"""jetnet's FPD and W1P of the default EPiC-FM (the reflow student) at a few solver settings, and of
-its teacher, on the gluon test split (one 10 497-jet sample each, seed 7; RESULTS.md §3a).
+"""jetnet's FPD, W1P, W1M and W1EFP of the default EPiC-FM (the reflow student) at a few solver
+settings, and of its teacher, on the gluon test split (one 10 497-jet sample each, seed 7;
+RESULTS.md §3a).
 
     python scripts/epic_fm_fpd_probe.py [--reference ../shared/data/gluon_r08_s2*.h5]
     python scripts/epic_fm_fpd_probe.py --models epic_fm_gluon OTHER.pt --seeds 7 8 9 [--solver rk4 --steps 1]
@@ -8,8 +9,10 @@ its teacher, on the gluon test split (one 10 497-jet sample each, seed 7; RESULT
 seeds, with the mean and spread of the ratios: FPD moves by ±40% between 10k-jet samples, so two
 students are compared over the same seeds.
 
-Floors (jetnet's functions, validation vs test, from scripts/jetnet_table.py): FPD 0.000214,
-W1P 0.001286. "euler 4" replaces the midpoint rule by 4 Euler steps, "rk4 1" by one classical Runge–Kutta
+Floors: jetnet's functions on the validation vs the test jets, computed here. jetnet draws the
+batches of w1m / w1p / w1efp from an unseeded module-level generator (the W1M floor moved by ±30%
+between runs); this probe seeds it (7) before every call, so floors and models are measured on
+the same batch indices and a rerun gives the same numbers. "euler 4" replaces the midpoint rule by 4 Euler steps, "rk4 1" by one classical Runge–Kutta
 step (both the same 4 network calls).
 """
 
@@ -20,6 +23,7 @@ import glob
 import time
 
 import jetnet.evaluation as je
+import jetnet.evaluation.gen_metrics as jgm
 import numpy as np
 import torch
 
@@ -29,7 +33,20 @@ from hepgen.physics.coordinates import to_relative
 from hepgen.physics.cuts import apply_constituent_acceptance
 from hepgen.shipped import resolve_checkpoint
 
-FPD_FLOOR, W1P_FLOOR = 0.0002139, 0.001286
+NAMES = ("FPD", "W1P", "W1M", "W1EFP")
+
+
+def jetnet_metrics(rr: np.ndarray, fr: np.ndarray, ro: np.ndarray) -> np.ndarray:
+    """FPD, W1P (mean of η, φ, pT), W1M, W1EFP of ``ro`` against ``rr`` (relative coordinates)
+    with jetnet's functions, its batch generator seeded before each."""
+    n = len(rr)
+    fpd, _ = je.fpd(fr, je.get_fpd_kpd_jet_features(ro), min_samples=n // 2, max_samples=n, seed=7)
+    out = [fpd]
+    for f in (je.w1p, je.w1m, je.w1efp):
+        jgm.rng = np.random.default_rng(7)
+        w = f(rr, ro, num_eval_samples=n, num_batches=5)[0]
+        out.append(float(np.mean(w)))
+    return np.array(out)
 
 
 def euler(model, bf16: bool):
@@ -74,6 +91,9 @@ def main() -> None:
     test = JetDataset(args.reference, "reco", "test", k=30, seed=0).constituents.numpy()
     rr = to_relative(apply_constituent_acceptance(test.astype(np.float64)))
     n, fr = len(rr), je.get_fpd_kpd_jet_features(rr)
+    valid = JetDataset(args.reference, "reco", "valid", k=30, seed=0).constituents.numpy()
+    floor = jetnet_metrics(rr, fr, to_relative(apply_constituent_acceptance(valid.astype(np.float64))))
+    print("floors (validation vs test jets): " + ", ".join(f"{k} {v:.4g}" for k, v in zip(NAMES, floor)))
     runs = [
         ("epic_fm_gluon", "student midpoint 2 bf16", 2, "midpoint", True),
         ("epic_fm_gluon", "student midpoint 2 fp32", 2, "midpoint", False),
@@ -99,15 +119,14 @@ def main() -> None:
             out = model.sample(n, generator=torch.Generator().manual_seed(seed)).numpy().astype(np.float64)
             us = (time.perf_counter() - t0) / n * 1e6
             ro = to_relative(apply_constituent_acceptance(out))
-            fpd, _ = je.fpd(fr, je.get_fpd_kpd_jet_features(ro), min_samples=n // 2, max_samples=n, seed=7)
-            w1p = float(np.mean(je.w1p(rr, ro, num_eval_samples=n, num_batches=5)[0]))
-            ratios.append((fpd / FPD_FLOOR, w1p / W1P_FLOOR))
-            print(f"{label:26s} seed {seed}: FPD {fpd:.3g} ({fpd / FPD_FLOOR:.2f}×)  W1P {w1p:.3g} "
-                  f"({w1p / W1P_FLOOR:.2f}×)  ~{us:.0f} µs/jet (sampling + projection, one run)", flush=True)
+            m = jetnet_metrics(rr, fr, ro)
+            ratios.append(m / floor)
+            print(f"{label:26s} seed {seed}: " + "  ".join(f"{k} {v:.3g} ({v / f:.2f}×)" for k, v, f in zip(NAMES, m, floor))
+                  + f"  ~{us:.0f} µs/jet (sampling + projection, one run)", flush=True)
         if len(ratios) > 1:
             r = np.array(ratios)
-            print(f"{label:26s} mean over {len(r)} seeds: FPD {r[:, 0].mean():.2f}× ± {r[:, 0].std(ddof=1):.2f}, "
-                  f"W1P {r[:, 1].mean():.2f}× ± {r[:, 1].std(ddof=1):.2f}", flush=True)
+            print(f"{label:26s} mean over {len(r)} seeds: " + ", ".join(
+                f"{k} {r[:, i].mean():.2f}× ± {r[:, i].std(ddof=1):.2f}" for i, k in enumerate(NAMES)), flush=True)
 
 
 if __name__ == "__main__":

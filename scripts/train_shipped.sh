@@ -77,16 +77,24 @@ c = torch.load("data/models/epic_fm_teacher_gluon.pt", weights_only=True)
 c["config"].update(steps=8, bf16=True, project_mass=True)
 torch.save(c, "data/models/epic_fm_teacher_gluon.pt")
 PY
-  # hepgen's default generator (2026-11-28): the teacher's reflow student (rectified flow: the
-  # straight lines between 200k noise tables and the teacher's 16-step endpoints), sampled with 2
-  # midpoint steps in bf16 (docs/generators/epic_fm_reflow.json; RESULTS.md §3a): pairs ~8 min,
-  # training ~40 min alone on 2 cores (the shipped run's 3 837 s include a 7-minute pause and
-  # shared cores); the pairs are cached in OUTPUT.pairs.pt for --resume.
+  # hepgen's default generator (2026-11-28), in two stages (RESULTS.md §3a). Stage 1: the teacher's
+  # reflow student (rectified flow: the straight lines between 200k noise tables and the teacher's
+  # 16-step endpoints), sampled with 2 midpoint steps in bf16 (docs/generators/epic_fm_reflow.json):
+  # pairs ~8 min, training ~40 min alone on 2 cores; the pairs are cached in OUTPUT.pairs.pt.
+  mkdir -p out
   hepgen train epic-fm --preset cpu --config docs/generators/epic_fm_reflow.json \
     --reflow data/models/epic_fm_teacher_gluon.pt --reflow-pairs 200000 --reflow-steps 16 \
-    --data "$D"/gluon_r08_s2*.h5 -o data/models/epic_fm_gluon.pt --epochs 60 --schedule cosine \
+    --data "$D"/gluon_r08_s2*.h5 -o out/epic_fm_line_student.pt --epochs 60 --schedule cosine \
     --lr 3e-4 --batch-size 256 --patience 60 --max-minutes 120 -q --overwrite
-  rm -f data/models/epic_fm_gluon.pt.pairs.pt
+  # Stage 2: distillation through the solver — the 2-step solve from each noise trained onto the
+  # teacher's endpoint (--reflow-loss endpoint), from the stage-1 student, on its cached pairs:
+  # ~3.5 min per epoch on 2 cores.
+  hepgen train epic-fm --preset cpu --config docs/generators/epic_fm_reflow.json \
+    --reflow data/models/epic_fm_teacher_gluon.pt --reflow-pairs 200000 --reflow-steps 16 \
+    --reflow-loss endpoint --reflow-init out/epic_fm_line_student.pt \
+    --data "$D"/gluon_r08_s2*.h5 -o data/models/epic_fm_gluon.pt --epochs 15 --schedule cosine \
+    --lr 1e-4 --batch-size 256 --patience 15 --max-minutes 120 -q --overwrite
+  rm -f out/epic_fm_line_student.pt.pairs.pt
 fi
 if [[ $what == generators || $what == all ]]; then
   # seed 000's three generators on every gluon file, in the jet-polar frame ((η_rel, φ_rel, pT);

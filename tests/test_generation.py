@@ -130,6 +130,65 @@ def test_epic_fm_reflow_student(trained, tmp_path, capsys):
     assert "--reflow applies to epic-fm only" in capsys.readouterr().err
 
 
+def test_epic_fm_endpoint_distillation(trained, tmp_path, capsys):
+    """The endpoint stage: the loss is the few-step solve's distance to the given endpoint (zero
+    on the model's own endpoints, gradients through every step); training it from a student
+    reads its start's cached pairs, records its start and lowers the held-out endpoint loss."""
+    import os
+
+    from hepgen.models.checkpoint import load
+    from hepgen.models.registry import build
+
+    teacher = trained["epic-fm"]
+    t = load(teacher)
+    model = build("epic_fm", {**t["config"], "steps": 2})
+    model.load_state_dict(t["state_dict"])
+    x0, x1, jets = model.reflow_pairs(40, torch.Generator().manual_seed(3), steps=2)
+    # fp32 solve (the training numerics) of the same noise: its own endpoint costs nothing
+    mask, cond = model._mask_and_condition(jets)
+    own = model._integrate(x0, cond, mask, 2, bf16=False)
+    assert float(model.endpoint_loss(x0, own, jets)["loss"].detach()) < 1e-10
+    loss = model.endpoint_loss(x0, torch.zeros_like(x1), jets)["loss"]
+    loss.backward()
+    grads = [p.grad for p in model.velocity.parameters()]
+    assert all(g is not None for g in grads) and sum(float(g.abs().sum()) for g in grads) > 0
+
+    cfg = tmp_path / "student.json"
+    cfg.write_text(json.dumps({"model": {**SMALL["epic-fm"], "steps": 2}}))
+    line = tmp_path / "line.pt"
+    common = ["--reflow", str(teacher), "--reflow-pairs", "300", "--reflow-steps", "3", "--data", str(EXPECTED),
+              "--config", str(cfg), "--batch-size", "32", "-q", "--lr", "3e-3"]
+    assert main(["train", "epic-fm", *common, "-o", str(line), "--epochs", "1"]) == 0
+    out = tmp_path / "endpoint.pt"
+    before = f"{line}.pairs.pt"
+    stamp = os.stat(before).st_mtime_ns
+    args = ["train", "epic-fm", *common, "-o", str(out), "--reflow-loss", "endpoint", "--reflow-init", str(line)]
+    assert main([*args, "--epochs", "4"]) == 0
+    # the start's pairs are read as they are: not redrawn, not copied
+    assert os.stat(before).st_mtime_ns == stamp and not os.path.exists(f"{out}.pairs.pt")
+    ckpt = load(out)
+    info = ckpt["dataset"]["reflow"]
+    assert info["loss"] == "endpoint" and info["init"] == "line.pt"
+    # the start's held-out endpoint loss vs the trained one's (the validation metric)
+    start = build("epic_fm", load(line)["config"])
+    start.load_state_dict(load(line)["state_dict"])
+    vx0, vx1, vjets = torch.load(before, weights_only=True)["valid"]
+    with torch.no_grad():
+        start_loss = float(start.endpoint_loss(vx0, vx1, vjets)["loss"])
+    assert ckpt["training"]["best_metric"] < start_loss
+    # errors: the endpoint options need a teacher; the start must have the student's architecture
+    assert main(["train", "epic-fm", "--reflow-loss", "endpoint", "--data", str(EXPECTED),
+                 "-o", str(tmp_path / "x.pt"), "--config", str(cfg), "-q"]) != 0
+    assert "need --reflow TEACHER" in capsys.readouterr().err
+    big = tmp_path / "big.json"
+    big.write_text(json.dumps({"model": {**SMALL["epic-fm"], "hidden": 16}}))
+    bad = ["train", "epic-fm", "--reflow", str(teacher), "--reflow-pairs", "300", "--reflow-steps", "3",
+           "--data", str(EXPECTED), "--config", str(big), "-q", "-o", str(tmp_path / "y.pt"),
+           "--reflow-init", str(line), "--epochs", "1"]
+    assert main(bad) != 0
+    assert "reflow_init needs the student's architecture" in capsys.readouterr().err
+
+
 def test_convae_nf_two_step(trained):
     ckpt = torch.load(trained["convae-nf"], weights_only=True)
     assert ckpt["model"] == "convae_nf"

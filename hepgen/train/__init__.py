@@ -31,6 +31,8 @@ def train_model(
     reflow: str | os.PathLike | None = None,
     reflow_pairs: int = 100_000,
     reflow_steps: int = 16,
+    reflow_loss: str = "line",
+    reflow_init: str | os.PathLike | None = None,
 ) -> dict:
     """Train model ``name`` (a checkpoint name of :mod:`hepgen.models.registry`).
 
@@ -48,7 +50,7 @@ def train_model(
         gen_min_pt: fastsim_fm's selection (gen jet pT).
         half: store float16 weights (fastsim_vae).
         balance: weight the processes (file families) equally (fastsim_fm).
-        reflow, reflow_pairs, reflow_steps: epic_fm reflow student (see
+        reflow, reflow_pairs, reflow_steps, reflow_loss, reflow_init: epic_fm reflow student (see
             :func:`hepgen.train.epic_fm.train_epic_fm`).
     """
     if name == "fastsim_fm":
@@ -71,6 +73,7 @@ def train_model(
         return train_epic_fm(
             data, output, config, train, split_seed=split_seed, resume=resume, progress=progress,
             reflow=reflow, reflow_pairs=reflow_pairs, reflow_steps=reflow_steps,
+            reflow_loss=reflow_loss, reflow_init=reflow_init,
         )
     from hepgen.train.generation import train_generator
 

@@ -26,7 +26,10 @@ from hepgen.physics.coordinates import to_relative
 from hepgen.physics.cuts import apply_constituent_acceptance
 from hepgen.train.loop import TrainConfig, command_line, fit_checkpointed
 
-__all__ = ["train_epic_fm"]
+__all__ = ["REFLOW_LOSSES", "train_epic_fm"]
+
+#: reflow student losses: the straight line between the pairs, or the few-step solve's endpoint
+REFLOW_LOSSES = ("line", "endpoint")
 
 
 def train_epic_fm(
@@ -42,6 +45,8 @@ def train_epic_fm(
     reflow: str | os.PathLike | None = None,
     reflow_pairs: int = 100_000,
     reflow_steps: int = 16,
+    reflow_loss: str = "line",
+    reflow_init: str | os.PathLike | None = None,
 ) -> dict:
     """Train :class:`EPiCFM` on the reco side of ``data``; best checkpoint to ``output``.
 
@@ -52,6 +57,9 @@ def train_epic_fm(
     a few ODE steps follow them. It starts from the teacher's weights when the architectures
     agree, takes the teacher's normalisation and jet table, and is selected on the pair loss
     of 5 000 held-out pairs. The pairs are cached in ``output.pairs.pt`` (kept for ``resume``).
+    ``reflow_loss="endpoint"`` trains through the solver instead (:meth:`EPiCFM.endpoint_loss`:
+    the config's steps from each noise must land on the teacher's endpoint), typically as a
+    second stage from a line-trained student given as ``reflow_init``.
 
     Args:
         data: HDF5 jet files (all take part in the 70/15/15 split by event).
@@ -65,7 +73,15 @@ def train_epic_fm(
         reflow: teacher checkpoint (see above); ``None`` trains on the data.
         reflow_pairs: training couplings drawn from the teacher.
         reflow_steps: the teacher's ODE steps for them.
+        reflow_loss: ``"line"`` (:meth:`EPiCFM.pair_loss`) or ``"endpoint"``
+            (:meth:`EPiCFM.endpoint_loss`).
+        reflow_init: an EPiC-FM checkpoint of the same architecture to start the student from
+            (default: the teacher's weights).
     """
+    if reflow_loss not in REFLOW_LOSSES:
+        raise HepgenInputError(f"reflow_loss must be one of {', '.join(REFLOW_LOSSES)}, not {reflow_loss!r}")
+    if reflow is None and (reflow_init is not None or reflow_loss != "line"):
+        raise HepgenInputError("reflow_init and reflow_loss apply to a reflow student (reflow=TEACHER) only")
     torch.manual_seed(train.seed)
     k = config.n_particles
     tr = JetDataset(data, "reco", "train", k=k, seed=split_seed)
@@ -81,14 +97,19 @@ def train_epic_fm(
         pairs, teacher_info = _reflow_pairs(
             reflow, model, os.fspath(output) + ".pairs.pt", reflow_pairs, reflow_steps,
             train.seed, resume, progress,
+            shared=None if reflow_init is None else os.fspath(reflow_init) + ".pairs.pt",
         )
+        teacher_info = {**teacher_info, "loss": reflow_loss}
+        if reflow_init is not None:
+            teacher_info["init"] = _init_student(model, reflow_init)
     x_valid = va.constituents.float()
     rel_valid = to_relative(apply_constituent_acceptance(x_valid[:n_valid].numpy().astype(np.float64)))
     loss_state = torch.Generator().manual_seed(train.seed + 1).get_state()
 
     def loss_fn(m, batch, g):
         if reflow is not None:
-            return m.pair_loss(*batch, None if batch[0].is_cuda else g)
+            pair_loss = m.endpoint_loss if reflow_loss == "endpoint" else m.pair_loss
+            return pair_loss(*batch, None if batch[0].is_cuda else g)
         return m.loss(batch[0], None if batch[0].is_cuda else g)
 
     def validate(m) -> dict[str, float]:
@@ -155,9 +176,12 @@ def _reflow_pairs(
     seed: int,
     resume: bool,
     progress: bool,
+    shared: str | None = None,
 ) -> tuple[dict[str, tuple[torch.Tensor, ...]], dict]:
     """The teacher's couplings (train: ``n``, valid: 5 000), cached in ``cache``; the student
-    takes the teacher's normalisation, jet table and (same architecture) weights."""
+    takes the teacher's normalisation, jet table and (same architecture) weights. ``shared``:
+    another run's cache (a stage-2 student's start's ``.pairs.pt``), used as it is when it holds
+    the same pairs (same teacher, count, steps and seed) — read, never written."""
     ckpt = checkpoint.load(teacher_path)
     if ckpt["model"] != "epic_fm":
         raise HepgenInputError(f"{teacher_path}: --reflow needs an EPiC-FM checkpoint, not {ckpt['model']}")
@@ -177,12 +201,16 @@ def _reflow_pairs(
         "teacher_config": ckpt["config"],
         "pairs": n,
         "teacher_steps": steps,
+        "seed": seed,
         "init": "teacher" if same else "random",
     }
-    if resume and os.path.exists(cache):
-        pairs = torch.load(cache, weights_only=True)
-        if pairs.get("info") == info:
-            return pairs, info
+    for path in ([cache] if resume else []) + ([shared] if shared else []):
+        if os.path.exists(path):
+            pairs = torch.load(path, weights_only=True)
+            cached = pairs.get("info") or {}
+            # the student's start is no part of the pairs; caches from before "seed" was kept used 0
+            if {**cached, "init": None, "seed": cached.get("seed", 0)} == {**info, "init": None}:
+                return pairs, info
     pairs = {"info": info}
     for part, count, offset in (("train", n, 0), ("valid", 5000, 1)):
         g = torch.Generator().manual_seed(10_000 + seed + offset)
@@ -192,3 +220,17 @@ def _reflow_pairs(
         pairs[part] = tuple(torch.cat(c) for c in zip(*chunks))
     torch.save(pairs, cache)
     return pairs, info
+
+
+def _init_student(student: EPiCFM, path: str | os.PathLike) -> str:
+    """Load a same-architecture EPiC-FM checkpoint's weights (and table) into ``student``."""
+    ckpt = checkpoint.load(path)
+    if ckpt["model"] != "epic_fm":
+        raise HepgenInputError(f"{path}: reflow_init needs an EPiC-FM checkpoint, not {ckpt['model']}")
+    state = {k: v.float() for k, v in ckpt["state_dict"].items()}
+    mine = {k: tuple(v.shape) for k, v in student.state_dict().items()}
+    theirs = {k: tuple(v.shape) for k, v in state.items()}
+    if mine.keys() != theirs.keys() or any(mine[k] != theirs[k] for k in mine if k != "jets"):
+        raise HepgenInputError(f"{path}: reflow_init needs the student's architecture (same preset and config)")
+    student.load_state_dict(state)
+    return os.path.basename(os.fspath(path))
