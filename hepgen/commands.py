@@ -46,6 +46,11 @@ def _float_in(lo: float, hi: float, lo_open: bool = True):
 
 POSITIVE = _int_in(1)
 NONNEG = _int_in(0)
+#: ``hepgen train``'s loop settings when neither a flag nor the ``--config`` file's "train" gives them
+TRAIN_FLAG_DEFAULTS = {
+    "epochs": 30, "batch_size": 128, "learning_rate": None, "eval_every": 1, "patience": 10,
+    "seed": 0, "device": "auto", "max_train_jets": None, "max_minutes": None, "schedule": "constant",
+}
 RADIUS = _float_in(0.0, 2.0)  # anti-kt R: 0 < R ≤ 2
 
 
@@ -76,7 +81,7 @@ def _train(args: argparse.Namespace) -> int:
 
     overrides = read_json(args.config, "config") if args.config else {}
     name, cfg = registry.config_for(args.model, args.preset, overrides.get("model", {}))
-    train_cfg = {
+    given = {  # the flags on the command line (None: not given)
         "epochs": args.epochs,
         "batch_size": args.batch_size,
         "learning_rate": args.lr,
@@ -88,8 +93,11 @@ def _train(args: argparse.Namespace) -> int:
         "max_minutes": args.max_minutes,
         "schedule": args.schedule,
     }
+    given = {k: v for k, v in given.items() if v is not None}
     try:
-        tc = TrainConfig(**{**train_cfg, **overrides.get("train", {})})
+        # a flag on the command line wins over the config's "train" settings, which win over
+        # the flags' defaults
+        tc = TrainConfig(**{**TRAIN_FLAG_DEFAULTS, **overrides.get("train", {}), **given})
     except TypeError as exc:
         raise HepgenInputError(f"{args.config}: 'train' settings do not fit ({exc})") from exc
     from hepgen.models.device import pick_device
@@ -311,17 +319,23 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument(
         "--config",
         type=Path,
-        help="JSON {'model': {...}, 'train': {...}} overrides (e.g. from hepgen tune)",
+        help="JSON {'model': {...}, 'train': {...}} overrides (e.g. from hepgen tune); a flag given "
+        "on the command line wins over the file's 'train' settings",
     )
-    t.add_argument("--epochs", type=POSITIVE, default=30)
-    t.add_argument("--batch-size", type=POSITIVE, default=128)
-    t.add_argument("--lr", type=_float_in(0, 10), default=None, help="default: the preset's")
-    t.add_argument("--schedule", choices=["constant", "cosine"], default="constant")
-    t.add_argument("--eval-every", type=POSITIVE, default=1)
+    d = TRAIN_FLAG_DEFAULTS
+    t.add_argument("--epochs", type=POSITIVE, default=None, help=f"default {d['epochs']}")
+    t.add_argument("--batch-size", type=POSITIVE, default=None, help=f"default {d['batch_size']}")
     t.add_argument(
-        "--patience", type=POSITIVE, default=10, help="evaluations without improvement before stopping"
+        "--lr", type=_float_in(0, 10), default=None,
+        help="default: the config's train.learning_rate, else the preset's",
     )
-    t.add_argument("--seed", type=NONNEG, default=0)
+    t.add_argument("--schedule", choices=["constant", "cosine"], default=None, help=f"default {d['schedule']}")
+    t.add_argument("--eval-every", type=POSITIVE, default=None, help=f"default {d['eval_every']}")
+    t.add_argument(
+        "--patience", type=POSITIVE, default=None,
+        help=f"evaluations without improvement before stopping (default {d['patience']})"
+    )
+    t.add_argument("--seed", type=NONNEG, default=None, help=f"default {d['seed']}")
     t.add_argument("--split-seed", type=NONNEG, default=0, help="seed of the 70/15/15 split by event")
     t.add_argument(
         "--reco-min-pt", type=float, default=130.0, help="fastsim (VAE): reco jet pT selection (seed 001 §5)"
@@ -369,7 +383,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--max-minutes", type=_float_in(0, 1e6), default=None,
         help="wall-clock budget (stops after that epoch)",
     )
-    t.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
+    t.add_argument("--device", default=None, help="auto (default), cpu, cuda, cuda:1, ...")
     t.add_argument("--resume", action="store_true", help="continue from OUTPUT.last.pt")
     t.add_argument("--half", action="store_true", help="store float16 weights (smaller checkpoint)")
     t.add_argument("-q", "--quiet", action="store_true")

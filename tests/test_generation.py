@@ -189,6 +189,20 @@ def test_epic_fm_endpoint_distillation(trained, tmp_path, capsys):
     assert "reflow_init needs the student's architecture" in capsys.readouterr().err
 
 
+def test_train_flags_win_over_the_config(tmp_path):
+    """A flag on the command line wins over the --config file's "train" settings, which win over
+    the flags' defaults (here: --lr vs train.learning_rate; patience from the file)."""
+    cfg = tmp_path / "c.json"
+    cfg.write_text(json.dumps({"model": SMALL["epic-fm"], "train": {"learning_rate": 1e-3, "patience": 7}}))
+    out = tmp_path / "m.pt"
+    args = ["train", "epic-fm", "--data", str(EXPECTED), "--config", str(cfg), "--epochs", "1", "-q"]
+    assert main([*args, "-o", str(out), "--lr", "2e-3"]) == 0
+    tc = torch.load(out, weights_only=True)["training"]["train_config"]
+    assert tc["learning_rate"] == 2e-3 and tc["patience"] == 7 and tc["epochs"] == 1 and tc["batch_size"] == 128
+    assert main([*args, "-o", str(out), "--overwrite"]) == 0
+    assert torch.load(out, weights_only=True)["training"]["train_config"]["learning_rate"] == 1e-3
+
+
 def test_convae_nf_two_step(trained):
     ckpt = torch.load(trained["convae-nf"], weights_only=True)
     assert ckpt["model"] == "convae_nf"
