@@ -405,7 +405,9 @@ def evaluate(
         split: ``train``, ``valid``, ``test`` or ``all``.
         split_seed: seed of the 70/15/15 split by event.
         n_particles: constituents per jet in generation mode (default 30).
-        n_splits: random event splits for the floors.
+        n_splits: random event splits for the floors (at most 3 in generation mode, where a
+            checkpoint draws n_splits × the real jets: fresh model jets for every split; an HDF5
+            sample is cut into disjoint blocks per split when it is that large, else drawn from).
         seed: noise / sampling seed.
         fast: reduced bootstrap sizes (a quick look).
         device: torch device.
@@ -505,14 +507,17 @@ def evaluate(
                 )
             gen_sample = None
             name = "model"
+            splits = min(n_splits, 3)
             if runner is not None:
-                gen_sample = runner.sample(len(real), seed=seed)[:, :k]
+                # fresh jets for every split (floor.with_floor cuts the sample into blocks), so
+                # the splits average the model's sampling noise as they average the floor's
+                gen_sample = runner.sample(splits * len(real), seed=seed)[:, :k]
                 name = runner.name
             elif sample_pairs is not None:
                 gen_sample = sample_pairs.reco.constituents[:, :k]
                 name = str(sample_pairs.attrs.get("hepgen_model", "model"))
             results = evaluate_generation(
-                real, gen_sample, tmp, R=R, n_splits=min(n_splits, 3), seed=seed, fast=fast,
+                real, gen_sample, tmp, R=R, n_splits=splits, seed=seed, fast=fast,
                 sample_name=name,
             )
     return results

@@ -123,6 +123,11 @@ def test_epic_fm_reflow_student(trained, tmp_path, capsys):
         torch.testing.assert_close(ckpt["state_dict"][key], t["state_dict"][key])
     # resume: continues from the cached pairs to the new epoch count
     assert main([*args, "--epochs", "3", "--resume"]) == 0
+    # fewer training jets (a shorter jet table) is the same architecture: still the teacher's start
+    few = tmp_path / "few.pt"
+    few_args = [str(few) if a == str(out) else a for a in args]
+    assert main([*few_args, "--max-train-jets", "40", "--epochs", "1"]) == 0
+    assert torch.load(few, weights_only=True)["dataset"]["reflow"]["init"] == "teacher"
     assert len(torch.load(out, weights_only=True)["training"]["history"]) == 3
     bad = ["train", "convae", "--preset", "cpu", "--reflow", str(teacher), "--data", str(EXPECTED),
            "-o", str(tmp_path / "x.pt"), "-q"]

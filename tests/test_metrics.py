@@ -105,6 +105,24 @@ def test_floor_ratio_near_one_for_an_independent_sample_and_large_for_a_shifted_
     assert ratios["shifted"] > 5
 
 
+def test_with_floor_gives_each_split_fresh_model_jets_when_the_sample_holds_enough():
+    """Generation mode: a model sample n_splits times the real size is cut into disjoint blocks
+    (one per split); a smaller one is drawn from at random, every split the real half's size."""
+    keys = np.arange(1000)
+    for n_model, disjoint in ((3000, True), (700, False)):
+        seen = []
+
+        def metric(a, b, side, seen=seen):
+            if side == "model":
+                seen.append(np.asarray(b))
+            return {"x": 1.0}
+
+        floor.with_floor(metric, keys, model_aligned=False, n_model=n_model, n_splits=3, seed=0)
+        assert len(seen) == 3 and all(len(b) == 500 and b.max() < n_model for b in seen)
+        union = np.unique(np.concatenate(seen))
+        assert (len(union) == 1500) is disjoint
+
+
 def test_detector_observables_and_response(expected_ww):
     from hepgen.io import h5
     pairs = h5.read(expected_ww)

@@ -33,13 +33,23 @@ def with_floor(
     ``metric(a, b, other)`` gets real-sample indices ``a``, indices ``b`` and ``other`` in
     {"real", "model"}; it returns a flat dict of figures. With ``model_aligned`` the model's
     jet i belongs to real jet i's event (fast simulation); otherwise (generation) the model
-    sample is indexed 0..len(b)-1 with a fresh random choice per split.
+    sample is indexed 0..n_model-1: each split takes the next disjoint block of a random
+    permutation while the sample holds enough jets (so a model sample ``n_splits`` times the
+    real sample's size gives every split fresh jets, and the splits average the model's
+    sampling noise as they average the floor's), then a fresh random choice per split.
     """
     rng = np.random.default_rng(seed)
     acc: dict[str, dict[str, list[float]]] = {}
+    order = None if model_aligned else rng.permutation(n_model)
+    used = 0
     for _ in range(n_splits):
         a, b = event_halves(event_keys, rng)
-        mb = b if model_aligned else rng.choice(n_model, size=len(b), replace=n_model < len(b))
+        if model_aligned:
+            mb = b
+        elif used + len(b) <= n_model:
+            mb, used = order[used : used + len(b)], used + len(b)
+        else:
+            mb = rng.choice(n_model, size=len(b), replace=n_model < len(b))
         for side, idx in (("floor", b), ("model", mb)):
             for key, value in metric(a, idx, "real" if side == "floor" else "model").items():
                 acc.setdefault(key, {}).setdefault(side, []).append(value)

@@ -189,7 +189,9 @@ def _reflow_pairs(
     teacher.load_state_dict(ckpt["state_dict"])
     teacher.float().eval()
     state = {k: v.float() for k, v in teacher.state_dict().items()}
-    same = {k: v.shape for k, v in student.state_dict().items()} == {k: v.shape for k, v in state.items()}
+    # the jet table's length is data, not architecture (the student takes the teacher's table)
+    mine = {k: tuple(v.shape) for k, v in student.state_dict().items() if k != "jets"}
+    same = mine == {k: tuple(v.shape) for k, v in state.items() if k != "jets"}
     if same:
         student.load_state_dict(state)
     else:  # another architecture: the teacher's normalisation and jet table only
