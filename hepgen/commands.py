@@ -50,6 +50,7 @@ NONNEG = _int_in(0)
 TRAIN_FLAG_DEFAULTS = {
     "epochs": 30, "batch_size": 128, "learning_rate": None, "eval_every": 1, "patience": 10,
     "seed": 0, "device": "auto", "max_train_jets": None, "max_minutes": None, "schedule": "constant",
+    "ema": None,
 }
 RADIUS = _float_in(0.0, 2.0)  # anti-kt R: 0 < R ≤ 2
 
@@ -92,6 +93,7 @@ def _train(args: argparse.Namespace) -> int:
         "max_train_jets": args.max_train_jets,
         "max_minutes": args.max_minutes,
         "schedule": args.schedule,
+        "ema": args.ema,
     }
     given = {k: v for k, v in given.items() if v is not None}
     try:
@@ -330,6 +332,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="default: the config's train.learning_rate, else the preset's",
     )
     t.add_argument("--schedule", choices=["constant", "cosine"], default=None, help=f"default {d['schedule']}")
+    t.add_argument(
+        "--ema", type=_float_in(0, 1, lo_open=True), default=None, metavar="DECAY",
+        help="validate, select and save an exponential moving average of the weights (decay per "
+        "step, e.g. 0.999); default: the raw weights",
+    )
     t.add_argument("--eval-every", type=POSITIVE, default=None, help=f"default {d['eval_every']}")
     t.add_argument(
         "--patience", type=POSITIVE, default=None,

@@ -31,6 +31,9 @@ class TrainConfig:
     max_train_jets: int | None = None
     max_minutes: float | None = None  # wall-clock budget: stop after the epoch that exceeds it
     schedule: str = "constant"  # or "cosine": lr · ½(1 + cos(π · epoch / epochs)), resume-safe
+    # exponential moving average of the weights (decay per step, e.g. 0.999): validated, selected
+    # and saved instead of the raw weights, which keep training (torch.optim.swa_utils)
+    ema: float | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -55,12 +58,22 @@ def fit(
     epoch; ``save_best(record)`` is called whenever it improves. ``resume_path`` holds the
     optimizer and RNG state after every epoch so an interrupted run continues where it stopped.
     ``on_epoch(epoch, value)`` is called after each validation (Optuna reports/prunes there).
+    With ``config.ema`` the model holds the averaged weights while ``validate`` and ``save_best``
+    run (and when ``fit`` returns); the raw weights continue training.
     """
     if len(train_data) == 0:
         raise HepgenInputError("no training jets: the data (after the selection) is empty")
+    if config.ema is not None and not 0.0 < config.ema < 1.0:
+        raise HepgenInputError(f"ema {config.ema}: the decay must lie in (0, 1), e.g. 0.999")
     device = pick_device(config.device)
     model.to(device)
     opt = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
+    ema = None
+    if config.ema is not None:
+        from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+        # buffers (normalisation, tables) are constants: averaging them leaves them exact
+        ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(config.ema), use_buffers=True)
     gen = torch.Generator().manual_seed(config.seed)
     record = {
         "history": [],
@@ -76,6 +89,11 @@ def fit(
         state = torch.load(resume_path, map_location=device, weights_only=True)
         model.load_state_dict(state["model_state"])
         opt.load_state_dict(state["optimizer"])
+        if ema is not None:
+            if "ema_state" in state:
+                ema.load_state_dict(state["ema_state"])
+            else:  # a run without EMA continued with it: the average starts at the weights
+                ema = type(ema)(model, multi_avg_fn=ema.multi_avg_fn, use_buffers=True)
         gen.set_state(state["rng"])
         record = state["record"]
         if record.get("train_config") != config.to_dict():  # resumed with other settings
@@ -109,6 +127,8 @@ def fit(
             opt.zero_grad(set_to_none=True)
             terms["loss"].backward()
             opt.step()
+            if ema is not None:
+                ema.update_parameters(model)
             # summed on the device: a float() per step would wait for the GPU at every step
             for k, v in terms.items():
                 sums[k] = sums.get(k, 0.0) + v.detach().float() * len(batch[0])
@@ -120,6 +140,7 @@ def fit(
         }
         if (epoch + 1) % config.eval_every == 0 or epoch + 1 == config.epochs:
             model.eval()
+            raw = _swap_in(model, ema)
             entry.update(validate(model))
             value = entry[metric]
             if value < record["best_metric"]:
@@ -128,6 +149,7 @@ def fit(
                 save_best(record)
             else:
                 bad += 1
+            _swap_back(model, raw)
             if on_epoch is not None:
                 on_epoch(epoch, value)
         record["history"].append(entry)
@@ -152,6 +174,7 @@ def fit(
                     "optimizer": opt.state_dict(),
                     "rng": gen.get_state(),
                     "record": record,
+                    **({"ema_state": ema.state_dict()} if ema is not None else {}),
                 },
                 resume_path,
             )
@@ -167,7 +190,22 @@ def fit(
                 f"early stop: no improvement of {metric} in {bad} evaluations"
             ) if progress else None
             break
+    _swap_in(model, ema)
     return record
+
+
+def _swap_in(model: torch.nn.Module, ema) -> dict | None:
+    """Load the averaged weights into ``model``; returns the raw ones (None without EMA)."""
+    if ema is None:
+        return None
+    raw = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    model.load_state_dict(ema.module.state_dict())
+    return raw
+
+
+def _swap_back(model: torch.nn.Module, raw: dict | None) -> None:
+    if raw is not None:
+        model.load_state_dict(raw)
 
 
 def _evals_since_best(record: dict) -> int:
