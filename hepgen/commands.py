@@ -375,10 +375,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--reflow-steps", type=POSITIVE, default=16, help="epic-fm --reflow: the teacher's ODE steps"
     )
     t.add_argument(
-        "--reflow-loss", choices=["line", "endpoint"], default="line",
+        "--reflow-loss", choices=["line", "endpoint", "endpoint-pt"], default="line",
         help="epic-fm --reflow: learn the straight lines between the pairs (line), or train the "
         "config's few-step solve to land on the teacher's endpoints (endpoint: distillation "
-        "through the solver, ~4x the cost per epoch at 2 midpoint steps)",
+        "through the solver, ~4x the cost per epoch at 2 midpoint steps; endpoint-pt: each "
+        "particle's error weighted by its pT share, for the jet-level shape)",
     )
     t.add_argument(
         "--reflow-init", metavar="STUDENT", default=None,

@@ -38,6 +38,7 @@ def main() -> None:
     p.add_argument("--reference", nargs="+", default=sorted(glob.glob("../shared/data/gluon_r08_s2*.h5")))
     p.add_argument("--fpd-seeds", type=int, default=40)
     p.add_argument("--samples", nargs="+", type=int, default=[7, 8, 9, 10, 11], help="sample seeds")
+    p.add_argument("--steps", type=int, default=None, help="ODE steps (default: each checkpoint's)")
     a = p.parse_args()
     rr = _rel(JetDataset(a.reference, "reco", "test", k=30, seed=0).constituents.numpy())
     n = len(rr)
@@ -59,7 +60,7 @@ def main() -> None:
         model.eval()
         per = []
         for seed in a.samples:
-            ro = _rel(model.sample(n, generator=torch.Generator().manual_seed(seed)).numpy())
+            ro = _rel(model.sample(n, generator=torch.Generator().manual_seed(seed), steps=a.steps).numpy())
             per.append(fpd(je.get_fpd_kpd_jet_features(ro)).mean())
         per = np.array(per)
         print(f"{name}: FPD per sample {np.round(per * 1e4, 2)} e-4; mean {per.mean():.3g} ± "

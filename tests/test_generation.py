@@ -157,6 +157,19 @@ def test_epic_fm_endpoint_distillation(trained, tmp_path, capsys):
     loss.backward()
     grads = [p.grad for p in model.velocity.parameters()]
     assert all(g is not None for g in grads) and sum(float(g.abs().sum()) for g in grads) > 0
+    # pt_weighted: the same miss costs more on the hardest particle than on the softest; unweighted
+    # it costs the same
+    pt = torch.exp(own[..., 2] * model.part_std[2] + model.part_mean[2]) * mask
+    hard, soft = pt.argmax(1), torch.where(mask, pt, torch.inf).argmin(1)
+    rows = torch.arange(len(own))
+    misses = []
+    for idx in (hard, soft):
+        target = own.clone()
+        target[rows, idx, 0] += 0.5
+        misses.append([float(model.endpoint_loss(x0, target, jets, pt_weighted=w)["loss"].detach())
+                       for w in (False, True)])
+    (hard_plain, hard_w), (soft_plain, soft_w) = misses
+    assert hard_plain == pytest.approx(soft_plain) and hard_w > 3 * soft_w
 
     cfg = tmp_path / "student.json"
     cfg.write_text(json.dumps({"model": {**SMALL["epic-fm"], "steps": 2}}))

@@ -270,17 +270,25 @@ class EPiCFM(nn.Module):
         jets: torch.Tensor,
         generator: torch.Generator | None = None,
         steps: int | None = None,
+        pt_weighted: bool = False,
     ) -> dict[str, torch.Tensor]:
         """Distillation through the solver (Luhman & Luhman, arXiv 2101.02388): MSE between this
         model's ``steps``-step ODE solution from ``x0`` (default: the config's steps; fp32, with
         gradients through every network call) and the given endpoint ``x1``, e.g. a teacher's
         :meth:`reflow_pairs`. The target is the teacher's deterministic map, so the regression
         does not blur; it trains exactly what sampling with ``steps`` steps computes.
-        ``generator`` is unused (the loss is deterministic), kept for the loss interface."""
+        ``generator`` is unused (the loss is deterministic), kept for the loss interface.
+        ``pt_weighted``: each particle's error weighted by 1 + k·z, z its pT share of the target
+        jet — the hard particles, which make the jet-level shape (and FPD's energy-flow
+        polynomials), count as much as the soft ones together."""
         mask, cond = self._mask_and_condition(jets)
         m = mask.unsqueeze(-1).to(x0.dtype)
         steps = self.config.steps if steps is None else int(steps)
         y = self._integrate(x0, cond, mask, steps, bf16=False)
+        if pt_weighted:
+            pt = torch.exp(x1[..., 2] * self.part_std[2] + self.part_mean[2]) * mask
+            z = pt / pt.sum(1, keepdim=True).clamp_min(EPS)
+            m = m * (1 + self.config.n_particles * z).unsqueeze(-1)
         err = (((y - x1) ** 2) * m).sum() / (3 * m.sum()).clamp_min(1.0)
         return {"loss": err, "fm": err}
 

@@ -29,7 +29,7 @@ from hepgen.train.loop import TrainConfig, command_line, fit_checkpointed
 __all__ = ["REFLOW_LOSSES", "train_epic_fm"]
 
 #: reflow student losses: the straight line between the pairs, or the few-step solve's endpoint
-REFLOW_LOSSES = ("line", "endpoint")
+REFLOW_LOSSES = ("line", "endpoint", "endpoint-pt")
 
 
 def train_epic_fm(
@@ -73,8 +73,9 @@ def train_epic_fm(
         reflow: teacher checkpoint (see above); ``None`` trains on the data.
         reflow_pairs: training couplings drawn from the teacher.
         reflow_steps: the teacher's ODE steps for them.
-        reflow_loss: ``"line"`` (:meth:`EPiCFM.pair_loss`) or ``"endpoint"``
-            (:meth:`EPiCFM.endpoint_loss`).
+        reflow_loss: ``"line"`` (:meth:`EPiCFM.pair_loss`), ``"endpoint"``
+            (:meth:`EPiCFM.endpoint_loss`) or ``"endpoint-pt"`` (the same, each particle
+            weighted by its pT share: ``pt_weighted``).
         reflow_init: an EPiC-FM checkpoint of the same architecture to start the student from
             (default: the teacher's weights).
     """
@@ -108,8 +109,10 @@ def train_epic_fm(
 
     def loss_fn(m, batch, g):
         if reflow is not None:
-            pair_loss = m.endpoint_loss if reflow_loss == "endpoint" else m.pair_loss
-            return pair_loss(*batch, None if batch[0].is_cuda else g)
+            g = None if batch[0].is_cuda else g
+            if reflow_loss == "line":
+                return m.pair_loss(*batch, g)
+            return m.endpoint_loss(*batch, g, pt_weighted=reflow_loss == "endpoint-pt")
         return m.loss(batch[0], None if batch[0].is_cuda else g)
 
     def validate(m) -> dict[str, float]:
