@@ -1,7 +1,12 @@
 """FPD of EPiC-FM checkpoints and its floor, each averaged over many of jetnet's FPD seeds
 (RESULTS.md §3a).
 
-    python scripts/epic_fm_fpd_many_seeds.py epic_fm_gluon [OTHER.pt ...] [--reference …] [--fpd-seeds 40]
+    OPENBLAS_NUM_THREADS=1 python scripts/epic_fm_fpd_many_seeds.py epic_fm_gluon [OTHER.pt ...] \
+        [--reference …] [--fpd-seeds 40] [--steps N]
+
+(One BLAS thread: FPD's 36×36 covariances gain nothing from two, and beside a training on the
+same 2 cores OpenBLAS's spinning threads made every ``np.cov`` ~100× slower: the 40 floor FPDs
+took 676 s instead of 33 s.)
 
 jetnet's ``fpd`` extrapolates the Fréchet distance from random subsets of N/2 … N jets to
 1/N → 0; on 10 497 jets that intercept moves with the subsets' seed: the real-vs-real floor
