@@ -92,9 +92,25 @@ PY
   hepgen train epic-fm --preset cpu --config docs/generators/epic_fm_reflow.json \
     --reflow data/models/epic_fm_teacher_gluon.pt --reflow-pairs 200000 --reflow-steps 16 \
     --reflow-loss endpoint --reflow-init out/epic_fm_line_student.pt \
-    --data "$D"/gluon_r08_s2*.h5 -o data/models/epic_fm_gluon.pt --epochs 15 --schedule cosine \
+    --data "$D"/gluon_r08_s2*.h5 -o out/epic_fm_endpoint200k.pt --epochs 15 --schedule cosine \
     --lr 1e-4 --batch-size 256 --patience 15 --max-minutes 120 -q --overwrite
   rm -f out/epic_fm_line_student.pt.pairs.pt
+  # Stages 2b–2d (2026-11-28, second session; RESULTS.md §3a): 600k pairs (the first 200k are
+  # stage 1's: same seed), ~18 min to draw, ~6.5 min per endpoint epoch. 2b: plain endpoint loss;
+  # 2c: the same with a weight EMA (stopped after 3 of its 7 epochs); 2d: each particle's error
+  # weighted by its pT share (--reflow-loss endpoint-pt), the shipped default.
+  common=(--preset cpu --config docs/generators/epic_fm_reflow.json --reflow data/models/epic_fm_teacher_gluon.pt
+    --reflow-pairs 600000 --reflow-steps 16 --data "$D"/gluon_r08_s2*.h5 --schedule cosine --batch-size 256 -q --overwrite)
+  hepgen train epic-fm "${common[@]}" --reflow-loss endpoint --reflow-init out/epic_fm_endpoint200k.pt \
+    -o out/epic_fm_endpoint600k.pt --epochs 5 --lr 1e-4 --patience 5 --max-minutes 110
+  ln -f out/epic_fm_endpoint600k.pt.pairs.pt out/epic_fm_endpoint600k_ema.pt.pairs.pt
+  hepgen train epic-fm "${common[@]}" --reflow-loss endpoint --reflow-init out/epic_fm_endpoint600k.pt \
+    -o out/epic_fm_endpoint600k_ema.pt --epochs 7 --lr 7e-5 --ema 0.999 --patience 7 --max-minutes 60 &
+  sleep 1; while [[ ! -e out/epic_fm_endpoint600k_ema.pt.last.pt ]] || (( $(python -c "import torch; print(len(torch.load('out/epic_fm_endpoint600k_ema.pt.last.pt', weights_only=False)['record']['history']))") < 3 )); do sleep 30; done
+  kill %1 || true
+  hepgen train epic-fm "${common[@]}" --reflow-loss endpoint-pt --reflow-init out/epic_fm_endpoint600k_ema.pt \
+    -o data/models/epic_fm_gluon.pt --epochs 4 --lr 7e-5 --ema 0.999 --patience 4 --max-minutes 40
+  rm -f out/epic_fm_endpoint600k*.pairs.pt
 fi
 if [[ $what == generators || $what == all ]]; then
   # seed 000's three generators on every gluon file, in the jet-polar frame ((η_rel, φ_rel, pT);
