@@ -194,6 +194,18 @@ def test_epic_fm_endpoint_distillation(trained, tmp_path, capsys):
     with torch.no_grad():
         start_loss = float(start.endpoint_loss(vx0, vx1, vjets)["loss"])
     assert ckpt["training"]["best_metric"] < start_loss
+    # the pT-weighted variant with a weight EMA: recorded, and its best is the weighted held-out loss
+    pt_out = tmp_path / "endpoint_pt.pt"
+    assert main(["train", "epic-fm", *common, "-o", str(pt_out), "--reflow-loss", "endpoint-pt",
+                 "--reflow-init", str(line), "--epochs", "1", "--ema", "0.9"]) == 0
+    pt_ckpt = load(pt_out)
+    assert pt_ckpt["dataset"]["reflow"]["loss"] == "endpoint-pt"
+    assert pt_ckpt["training"]["train_config"]["ema"] == 0.9
+    trained_pt = build("epic_fm", pt_ckpt["config"])
+    trained_pt.load_state_dict(pt_ckpt["state_dict"])
+    with torch.no_grad():
+        weighted = float(trained_pt.endpoint_loss(vx0, vx1, vjets, pt_weighted=True)["loss"])
+    assert pt_ckpt["training"]["best_metric"] == pytest.approx(weighted, rel=1e-4)
     # errors: the endpoint options need a teacher; the start must have the student's architecture
     assert main(["train", "epic-fm", "--reflow-loss", "endpoint", "--data", str(EXPECTED),
                  "-o", str(tmp_path / "x.pt"), "--config", str(cfg), "-q"]) != 0

@@ -29,6 +29,7 @@ from hepgen.train.loop import TrainConfig, command_line, fit_checkpointed
 __all__ = ["REFLOW_LOSSES", "train_epic_fm"]
 
 #: reflow student losses: the straight line between the pairs, or the few-step solve's endpoint
+#: (plain, or each particle weighted by its pT share)
 REFLOW_LOSSES = ("line", "endpoint", "endpoint-pt")
 
 
