@@ -100,16 +100,19 @@ PY
   # 2c: the same with a weight EMA (stopped after 3 of its 7 epochs); 2d: each particle's error
   # weighted by its pT share (--reflow-loss endpoint-pt), the shipped default.
   common=(--preset cpu --config docs/generators/epic_fm_reflow.json --reflow data/models/epic_fm_teacher_gluon.pt
-    --reflow-pairs 600000 --reflow-steps 16 --data "$D"/gluon_r08_s2*.h5 --schedule cosine --batch-size 256 -q --overwrite)
+    --reflow-pairs 600000 --reflow-steps 16 --data "$D"/gluon_r08_s2*.h5 --schedule cosine --batch-size 256 -q)
   hepgen train epic-fm "${common[@]}" --reflow-loss endpoint --reflow-init out/epic_fm_endpoint200k.pt \
-    -o out/epic_fm_endpoint600k.pt --epochs 5 --lr 1e-4 --patience 5 --max-minutes 110
+    -o out/epic_fm_endpoint600k.pt --epochs 5 --lr 1e-4 --patience 5 --max-minutes 110 --overwrite
   ln -f out/epic_fm_endpoint600k.pt.pairs.pt out/epic_fm_endpoint600k_ema.pt.pairs.pt
   hepgen train epic-fm "${common[@]}" --reflow-loss endpoint --reflow-init out/epic_fm_endpoint600k.pt \
-    -o out/epic_fm_endpoint600k_ema.pt --epochs 7 --lr 7e-5 --ema 0.999 --patience 7 --max-minutes 60 &
+    -o out/epic_fm_endpoint600k_ema.pt --epochs 7 --lr 7e-5 --ema 0.999 --patience 7 --max-minutes 60 --overwrite &
   sleep 1; while [[ ! -e out/epic_fm_endpoint600k_ema.pt.last.pt ]] || (( $(python -c "import torch; print(len(torch.load('out/epic_fm_endpoint600k_ema.pt.last.pt', weights_only=False)['record']['history']))") < 3 )); do sleep 30; done
   kill %1 || true
   hepgen train epic-fm "${common[@]}" --reflow-loss endpoint-pt --reflow-init out/epic_fm_endpoint600k_ema.pt \
-    -o data/models/epic_fm_gluon.pt --epochs 4 --lr 7e-5 --ema 0.999 --patience 4 --max-minutes 40
+    -o data/models/epic_fm_gluon.pt --epochs 4 --lr 7e-5 --ema 0.999 --patience 4 --max-minutes 40 --overwrite
+  # ... resumed: cosine over 7 epochs from epoch 5; the 40-minute budget (whole run) stopped it after epoch 6
+  hepgen train epic-fm "${common[@]}" --reflow-loss endpoint-pt --reflow-init out/epic_fm_endpoint600k_ema.pt \
+    -o data/models/epic_fm_gluon.pt --epochs 7 --lr 7e-5 --ema 0.999 --patience 7 --max-minutes 40 --resume
   rm -f out/epic_fm_endpoint600k*.pairs.pt
 fi
 if [[ $what == generators || $what == all ]]; then
