@@ -109,12 +109,12 @@ def train_epic_fm(
     loss_state = torch.Generator().manual_seed(train.seed + 1).get_state()
 
     def loss_fn(m, batch, g):
-        if reflow is not None:
-            g = None if batch[0].is_cuda else g
-            if reflow_loss == "line":
-                return m.pair_loss(*batch, g)
-            return m.endpoint_loss(*batch, g, pt_weighted=reflow_loss == "endpoint-pt")
-        return m.loss(batch[0], None if batch[0].is_cuda else g)
+        g = None if batch[0].is_cuda else g
+        if reflow is None:
+            return m.loss(batch[0], g)
+        if reflow_loss == "line":
+            return m.pair_loss(*batch, g)
+        return m.endpoint_loss(*batch, g, pt_weighted=reflow_loss == "endpoint-pt")
 
     def validate(m) -> dict[str, float]:
         g = torch.Generator().manual_seed(0)

@@ -68,12 +68,6 @@ def fit(
     device = pick_device(config.device)
     model.to(device)
     opt = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
-    ema = None
-    if config.ema is not None:
-        from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
-
-        # buffers (normalisation, tables) are constants: averaging them leaves them exact
-        ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(config.ema), use_buffers=True)
     gen = torch.Generator().manual_seed(config.seed)
     record = {
         "history": [],
@@ -85,15 +79,11 @@ def fit(
         "device": str(device),
     }
     start_epoch = 0
+    state = None  # the resume file's, when there is one
     if resume_path and os.path.exists(resume_path):
         state = torch.load(resume_path, map_location=device, weights_only=True)
         model.load_state_dict(state["model_state"])
         opt.load_state_dict(state["optimizer"])
-        if ema is not None:
-            if "ema_state" in state:
-                ema.load_state_dict(state["ema_state"])
-            else:  # a run without EMA continued with it: the average starts at the weights
-                ema = type(ema)(model, multi_avg_fn=ema.multi_avg_fn, use_buffers=True)
         gen.set_state(state["rng"])
         record = state["record"]
         if record.get("train_config") != config.to_dict():  # resumed with other settings
@@ -103,6 +93,15 @@ def fit(
             record["train_config"] = config.to_dict()
         record["device"] = str(device)
         start_epoch = record["history"][-1]["epoch"] + 1 if record["history"] else 0
+    ema = None
+    if config.ema is not None:
+        from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+        # buffers (normalisation, tables) are constants: averaging them leaves them exact; a run
+        # without EMA resumed with it starts the average at its weights
+        ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(config.ema), use_buffers=True)
+        if state is not None and "ema_state" in state:
+            ema.load_state_dict(state["ema_state"])
     loader = DataLoader(
         train_data, batch_size=config.batch_size, shuffle=True, generator=gen, drop_last=False
     )
