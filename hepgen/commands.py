@@ -106,6 +106,8 @@ def _train(args: argparse.Namespace) -> int:
 
     pick_device(tc.device)
     check_output(args.output, args.data, overwrite=args.overwrite or args.resume, what="checkpoint")
+    if args.balance_pt and args.refit_response is None:
+        raise HepgenInputError("--balance-pt applies to --refit-response only")
     if args.refit_response is not None:
         if name != "fastsim_fm":
             raise HepgenInputError("--refit-response applies to fastsim-fm only")
@@ -124,7 +126,7 @@ def _train(args: argparse.Namespace) -> int:
             source, args.data, args.output, tc, gen_min_pt=args.gen_min_pt,
             split_seed=args.split_seed, resume=args.resume, progress=not args.quiet,
             exclude_events=_exclude(args.exclude_events), balance=args.balance,
-            architecture=overrides.get("model") or None,
+            architecture=overrides.get("model") or None, balance_pt=args.balance_pt,
         )
     else:
         reflow = None
@@ -358,6 +360,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument(
         "--balance", action="store_true",
         help="fastsim-fm: weight processes (file families, e.g. ww / qcd / ttbar) equally",
+    )
+    t.add_argument(
+        "--balance-pt", type=float, default=0.0, metavar="CAP",
+        help="fastsim-fm --refit-response: weight the response flow's NLL to flatten the gen-pT "
+        "spectrum over the response bins, each bin at most CAP× (default 0: unweighted)",
     )
     t.add_argument(
         "--refit-response", metavar="CHECKPOINT", default=None,

@@ -112,6 +112,40 @@ def test_refit_response_trains_only_the_response_flow(tmp_path, capsys):
     assert not (tmp_path / "y.pt").exists()
 
 
+def test_gen_pt_weights_flatten_the_spectrum_up_to_the_cap():
+    from hepgen.train.fastsim_fm import gen_pt_weights
+
+    # 60 jets < 200 GeV, 30 in 200–300, 6 in 400–600, 4 above 600, none in 300–400
+    pt = torch.tensor([150.0] * 60 + [250.0] * 30 + [450.0] * 6 + [800.0] * 4)
+    w = gen_pt_weights(pt, cap=5.0)
+    assert torch.isclose(w.mean(), torch.tensor(1.0))
+    per = {float(p): float(w[pt == p][0]) for p in (150.0, 250.0, 450.0, 800.0)}
+    # relative weights 1 : 2 : 5 (10 capped at 5) : 5 (15 capped)
+    assert per[250.0] / per[150.0] == pytest.approx(2.0)
+    assert per[450.0] / per[150.0] == pytest.approx(5.0)
+    assert per[800.0] / per[150.0] == pytest.approx(5.0)
+    # the weighted share of the 400+ GeV jets grows from 10% to (6+4)*5 / (60+60+50)
+    assert float(w[pt > 400].sum() / w.sum()) == pytest.approx(50 / 170)
+
+
+def test_refit_response_balance_pt(tmp_path, capsys):
+    """``--balance-pt`` reweights the refit's NLL (recorded in the checkpoint) and is refused
+    outside a refit."""
+    src, out = tmp_path / "fm.pt", tmp_path / "fm_refit.pt"
+    common = ["--data", str(EXPECTED), "--gen-min-pt", "30", "--batch-size", "32", "-q"]
+    assert main(["train", "fastsim-fm", "--preset", "small", "-o", str(src), "--epochs", "1", *common]) == 0
+    assert main(["train", "fastsim-fm", "--refit-response", str(src), "-o", str(out), "--epochs", "2",
+                 "--balance-pt", "3", *common]) == 0
+    b = torch.load(out, weights_only=True)
+    assert b["dataset"]["response_refit_balance_pt"] == 3.0
+    assert all(np.isfinite(h["train_nll"]) for h in b["training"]["history"])
+    capsys.readouterr()
+    assert main(["train", "fastsim-fm", "--preset", "small", "-o", str(tmp_path / "x.pt"), "--epochs", "1",
+                 "--balance-pt", "3", *common]) != 0
+    assert "--balance-pt applies to --refit-response only" in capsys.readouterr().err
+    assert not (tmp_path / "x.pt").exists()
+
+
 def test_runner_is_lazy_picklable_and_seeded(tiny):
     path, _ = tiny
     r = Runner(path)

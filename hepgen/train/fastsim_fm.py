@@ -21,7 +21,8 @@ from hepgen.models.fastsim_fm import FSFM, FSFMConfig
 from hepgen.train.loop import TrainConfig, command_line, fit_checkpointed, pair_dataset_info
 
 __all__ = [
-    "RESPONSE_FLOW_KEYS", "balance_processes", "process_family", "refit_response", "train_fastsim_fm",
+    "RESPONSE_FLOW_KEYS", "balance_processes", "gen_pt_weights", "process_family", "refit_response",
+    "train_fastsim_fm",
 ]
 
 #: the FSFM settings a response refit may change (the flow's architecture)
@@ -53,6 +54,32 @@ def balance_processes(tr: JetPairDataset, data: Sequence[str | os.PathLike], see
     keep = np.concatenate(reps)
     tr.gen, tr.reco, tr.event_keys = tr.gen[keep], tr.reco[keep], tr.event_keys[keep]
     return families
+
+
+#: gen jet pT bin edges (GeV) of :func:`gen_pt_weights`: the response table's bins, below 200 one bin
+PT_BALANCE_EDGES = (200.0, 300.0, 400.0, 600.0)
+
+
+def _gen_pt(gen: torch.Tensor) -> torch.Tensor:
+    from hepgen.physics.kinematics import jet_features
+
+    return jet_features(gen.double())[:, 0].float()
+
+
+def gen_pt_weights(gen_pt: torch.Tensor, cap: float) -> torch.Tensor:
+    """Per-jet weights that flatten the gen-pT spectrum over the bins < 200, 200–300, 300–400,
+    400–600 and ≥ 600 GeV: a bin's jets weigh (most populated bin's count / its count), at most
+    ``cap``; normalised to mean 1.
+
+    The response flow is fitted to a spectrum that falls steeply (boosted WW: 5% of the jets
+    above 200 GeV lie in 400–600 GeV), so the likelihood barely feels the high-pT bins.
+    """
+    edges = torch.tensor(PT_BALANCE_EDGES, dtype=gen_pt.dtype)
+    b = torch.bucketize(gen_pt, edges, right=True)
+    counts = torch.bincount(b, minlength=len(edges) + 1).to(torch.float64)
+    per_bin = (counts.max() / counts.clamp_min(1)).clamp(max=cap)
+    w = per_bin[b]
+    return (w / w.mean()).float()
 
 
 def _splits(data, k: int, train: TrainConfig, gen_min_pt, split_seed, exclude_events, balance):
@@ -160,6 +187,7 @@ def refit_response(
     exclude_events: np.ndarray | None = None,
     balance: bool = False,
     architecture: dict | None = None,
+    balance_pt: float = 0.0,
 ) -> dict:
     """Stage 2: train the jet-response flow of a trained :class:`FSFM` afresh, on its own.
 
@@ -185,6 +213,9 @@ def refit_response(
         architecture: a new one for the flow, ``{"flow_transforms": 8, "flow_hidden": [256,
             256]}`` (:data:`RESPONSE_FLOW_KEYS` only; default: the checkpoint's); stored in the
             output's config.
+        balance_pt: if > 0, weight each training jet's NLL by :func:`gen_pt_weights` with this
+            cap (the sparse high-pT bins count up to ``balance_pt``× more); selection stays on the
+            unweighted validation NLL.
     """
     from hepgen.errors import HepgenInputError
     from hepgen.models.fastsim_fm import response_flow
@@ -222,13 +253,14 @@ def refit_response(
 
     ctx_tr, y_tr = features(tr)
     ctx_va, y_va = features(va)
+    w_tr = gen_pt_weights(_gen_pt(tr.gen), balance_pt) if balance_pt > 0 else torch.ones(len(y_tr))
     flow = response_flow(config)
     device = pick_device(train.device)
     n_jet = y_tr.shape[1]
 
     def loss_fn(f, batch, generator):
-        c, y = batch
-        nll = -f(c).log_prob(y).mean() / n_jet
+        c, y, w = batch
+        nll = -(f(c).log_prob(y) * w).sum() / w.sum() / n_jet
         return {"loss": nll, "nll": nll}
 
     def validate(f) -> dict[str, float]:
@@ -253,7 +285,7 @@ def refit_response(
             config=config.to_dict(),
             state_dict={key: v.detach().cpu() for key, v in model.state_dict().items()},
             normalisation={},
-            dataset={**ck["dataset"], "response_refit_processes": families},
+            dataset={**ck["dataset"], "response_refit_processes": families, "response_refit_balance_pt": balance_pt},
             training={
                 **record, "command": command, "stage": "response refit", "stage1": stage1,
                 "stage1_valid_nll": stage1_nll,
@@ -262,6 +294,6 @@ def refit_response(
 
     train = replace(train, learning_rate=train.learning_rate or 3e-4)
     return fit_checkpointed(
-        output, resume, flow, loss_fn, torch.utils.data.TensorDataset(ctx_tr, y_tr), validate,
+        output, resume, flow, loss_fn, torch.utils.data.TensorDataset(ctx_tr, y_tr, w_tr), validate,
         "valid_nll", train, save_best, progress=progress,
     )
