@@ -413,8 +413,8 @@ def evaluate(
         split: ``train``, ``valid``, ``test`` or ``all``.
         split_seed: seed of the 70/15/15 split by event.
         n_particles: constituents per jet in generation mode (default 30).
-        n_splits: random event splits for the floors (at most 3 in generation mode, where a
-            checkpoint draws n_splits × the real jets: fresh model jets for every split; an HDF5
+        n_splits: random event splits for the floors (in generation mode a checkpoint draws
+            n_splits × the real jets: fresh model jets for every split; an HDF5
             sample is cut into disjoint blocks per split when it is that large, else drawn from).
         seed: noise / sampling seed.
         fast: reduced bootstrap sizes (a quick look).
@@ -515,7 +515,7 @@ def evaluate(
                 )
             gen_sample = None
             name = "model"
-            splits = min(n_splits, 3)
+            splits = n_splits
             if runner is not None:
                 # fresh jets for every split (floor.with_floor cuts the sample into blocks), so
                 # the splits average the model's sampling noise as they average the floor's

@@ -1,7 +1,8 @@
 """Where a fast-sim v2 (FSFM) response-median offset comes from (RESULTS.md §2): per process and
 gen-pT bin, the median pT and mass response of Delphes against the model's response flow alone
 (given the true and the sampled multiplicity) and against the full simulation (particle network
-and projections), on a chosen split of the checkpoint's own file list.
+and projections), with the simulation's IQR over Delphes', on a chosen split of the
+checkpoint's own file list.
 
     python scripts/fastsim_response_medians.py fastsim_ww_pu50 OTHER.pt --split train \\
         --data ../shared/data/fastsim_{ww_pu50_highpt_s1*,qcd_pu50_highpt_s*,ttbar_pu50_highpt_s*}.h5
@@ -58,7 +59,7 @@ def main() -> None:
         k = model.config.n_particles
         gj, rj, sj = (jet_features(t[:, :k].double()).numpy() for t in (ds.gen, ds.reco, sim))
         print(f"{name} ({a.split} split): median pT / mass response, model − Delphes")
-        cells = []
+        cells, ratios = [], []
         for fam in sorted(set(family)):
             for lo, hi in BINS:
                 s = (family == fam) & (gj[:, 0] > lo) & (gj[:, 0] < hi) & (gj[:, 3] > 0.1)
@@ -72,10 +73,15 @@ def main() -> None:
                 dpt = np.median(sj[s, 0] / gj[s, 0]) - pt_d
                 dm = np.median(sj[s, 3] / gj[s, 3]) - m_d
                 cells += [abs(dpt), abs(dm)]
-                parts.append(f"simulation {dpt:+.4f} / {dm:+.4f}")
+                iqr = lambda x: np.subtract(*np.percentile(x, [75, 25]))  # noqa: E731
+                ipt = iqr(sj[s, 0] / gj[s, 0]) / iqr(rj[s, 0] / gj[s, 0])
+                im = iqr(sj[s, 3] / gj[s, 3]) / iqr(rj[s, 3] / gj[s, 3])
+                ratios += [ipt, im]
+                parts.append(f"simulation {dpt:+.4f} / {dm:+.4f}, IQR ratio {ipt:.2f} / {im:.2f}")
                 print(f"  {fam} {lo}–{hi} GeV ({s.sum()} jets): " + "; ".join(parts))
         if cells:
-            print(f"  simulation: mean |Δ median| {np.mean(cells):.4f}, largest {np.max(cells):.4f}")
+            print(f"  simulation: mean |Δ median| {np.mean(cells):.4f}, largest {np.max(cells):.4f}; "
+                  f"IQR ratios {np.min(ratios):.2f}–{np.max(ratios):.2f}")
 
 
 if __name__ == "__main__":

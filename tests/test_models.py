@@ -228,6 +228,14 @@ def test_epic_fm(case, tmp_path):
     want = torch.tensor([[500.0, 0.3, 1.0, 60.0, 12.0], [900.0, -1.0, -2.0, 120.0, 20.0]])
     jets = jet_features(projected.eval().sample(2, generator=g, condition=want))
     torch.testing.assert_close(jets[:, 0], want[:, 0], rtol=1e-4, atol=1e-3)
+    # ... and with ``center`` the jet axis too (mass projection on: pT, mass, η, φ as asked)
+    centred = registry.build(
+        "epic_fm", {**cfg.to_dict(), "project": True, "project_mass": True, "center": True}
+    )
+    centred.load_state_dict(loaded["state_dict"])
+    jets = jet_features(centred.eval().sample(2, generator=g, condition=want).double())
+    torch.testing.assert_close(jets[:, [0, 1, 2]], want[:, [0, 1, 2]].double(), rtol=1e-4, atol=1e-3)
+    torch.testing.assert_close(jets[:, 3], want[:, 3].double(), rtol=0.02, atol=0.0)
     with pytest.raises(ValueError, match="shape"):
         model.sample(3, condition=want)
 

@@ -203,3 +203,38 @@ def test_project_jet_reaches_the_targets(mass_mode):
         assert outer.mean() > 1.2 * outer_scaled.mean()
     with pytest.raises(ValueError, match="mass_mode"):
         project_jet(pt, eta, phi, target_pt, target_m, R, project_mass=True, mass_mode="bogus")
+
+
+def test_project_jet_axis_is_a_boost_and_a_rotation():
+    """``target_axis`` moves the jet axis onto the target (across φ = ±π too) and changes
+    neither the jet pT, its mass nor the particles' offsets from the axis."""
+    import torch
+
+    from hepgen.physics.coordinates import ptetaphi_to_cartesian, to_relative
+    from hepgen.physics.projection import project_jet
+
+    g = torch.Generator().manual_seed(1)
+    B, k = 32, 20
+    pt = torch.rand(B, k, generator=g, dtype=torch.float64) ** 2 * 50 + 0.5
+    pt[:, 15:] = 0.0  # padding
+    eta = (torch.rand(B, k, generator=g, dtype=torch.float64) - 0.5) * 0.6 + 1.0
+    phi = (torch.rand(B, k, generator=g, dtype=torch.float64) - 0.5) * 0.6 + 3.0
+    table = ptetaphi_to_cartesian(torch.stack([pt, eta, phi], -1))
+    # a generator's axis offsets in η (~0.02; up to 0.05 here), any rotation in φ
+    axis = torch.stack([jet_features(table)[:, 1] + torch.linspace(-0.05, 0.05, B, dtype=torch.float64),
+                        torch.linspace(-3.1, 3.1, B, dtype=torch.float64)], -1)
+    out = ptetaphi_to_cartesian(torch.stack(
+        project_jet(pt, eta, phi, None, None, 0.8, project=False, target_axis=axis), -1))
+    j0, j1 = jet_features(table), jet_features(out)
+    assert torch.allclose(j1[:, 1], axis[:, 0], atol=1e-6)
+    assert torch.allclose(torch.remainder(j1[:, 2] - axis[:, 1] + np.pi, 2 * np.pi) - np.pi,
+                          torch.zeros(B, dtype=torch.float64), atol=1e-6)
+    assert torch.allclose(j1[:, 0], j0[:, 0], rtol=1e-9)
+    assert torch.allclose(j1[:, 3], j0[:, 3], rtol=1e-6)
+    live = pt > 0
+    # φ offsets exactly; η offsets to second order (a boost shifts the rapidity, not the
+    # pseudorapidity, of a massive jet by exactly the particles' shift)
+    ro, rt = to_relative(out)[live], to_relative(table)[live]
+    assert torch.allclose(ro[:, 1:], rt[:, 1:], atol=1e-9)
+    assert torch.allclose(ro[:, 0], rt[:, 0], atol=2e-3)
+    assert torch.equal(out[~live], torch.zeros_like(out[~live]))
