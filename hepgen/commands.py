@@ -108,6 +108,8 @@ def _train(args: argparse.Namespace) -> int:
     check_output(args.output, args.data, overwrite=args.overwrite or args.resume, what="checkpoint")
     if args.balance_pt and args.refit_response is None:
         raise HepgenInputError("--balance-pt applies to --refit-response only")
+    if args.balance_pt and args.balance_pt < 1:
+        raise HepgenInputError(f"--balance-pt CAP must be at least 1 (0: off), got {args.balance_pt:g}")
     if args.refit_response is not None:
         if name != "fastsim_fm":
             raise HepgenInputError("--refit-response applies to fastsim-fm only")

@@ -144,6 +144,10 @@ def test_refit_response_balance_pt(tmp_path, capsys):
                  "--balance-pt", "3", *common]) != 0
     assert "--balance-pt applies to --refit-response only" in capsys.readouterr().err
     assert not (tmp_path / "x.pt").exists()
+    assert main(["train", "fastsim-fm", "--refit-response", str(src), "-o", str(tmp_path / "x.pt"),
+                 "--epochs", "1", "--balance-pt", "0.5", *common]) != 0
+    assert "at least 1" in capsys.readouterr().err
+    assert not (tmp_path / "x.pt").exists()
 
 
 def test_runner_is_lazy_picklable_and_seeded(tiny):

@@ -64,8 +64,8 @@ class EPiCFMConfig:
         contain: mirror particles beyond ΔR = R back into the cone.
         center: shift the particles' η and φ (a longitudinal boost and a rotation) so the jet
             axis is the condition's: the generated set's pT-weighted centroid scatters by ~0.016
-            in η around it (shipped gluon student), which broadens the jet-η marginal; pT, mass
-            and every offset from the axis are unchanged.
+            in η around it (shipped gluon student), so a requested axis was met only to that;
+            pT, mass and the offsets from the axis are unchanged.
         table_rows: rows of the training condition table kept in the checkpoint.
         bf16: run the velocity network in bfloat16 when sampling on CPU (autocast; inference
             only: ~1.7× faster on CPUs with AVX-512 BF16, W1M in ``benchmarks/generation.py``).
