@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from hepgen.data.datasets import JetPairDataset
+from hepgen.metrics import detector
 from hepgen.models import checkpoint
 from hepgen.models.fastsim_fm import FSFM, FSFMConfig
 from hepgen.physics.kinematics import jet_features
@@ -65,17 +66,18 @@ def main() -> None:
                 s = (family == fam) & (gj[:, 0] > lo) & (gj[:, 0] < hi) & (gj[:, 3] > 0.1)
                 if s.sum() < a.min_jets:
                     continue
-                pt_d, m_d = np.median(rj[s, 0] / gj[s, 0]), np.median(rj[s, 3] / gj[s, 3])
+                dl, sm = (
+                    {key: v[0] for key, v in detector.response(gj[s, 0], gj[s, 3], t[s, 0], t[s, 3], [lo, hi]).items()}
+                    for t in (rj, sj)
+                )
+                pt_d, m_d = dl["pt_median"], dl["mass_median"]
                 parts = [f"Delphes {pt_d:.4f} / {m_d:.4f}"]
                 for label, f in flow.items():
                     f = f.numpy()
                     parts.append(f"{label} {np.median(f[s, 0]) - pt_d:+.4f} / {np.median(f[s, 1]) - m_d:+.4f}")
-                dpt = np.median(sj[s, 0] / gj[s, 0]) - pt_d
-                dm = np.median(sj[s, 3] / gj[s, 3]) - m_d
+                dpt, dm = sm["pt_median"] - pt_d, sm["mass_median"] - m_d
                 cells += [abs(dpt), abs(dm)]
-                iqr = lambda x: np.subtract(*np.percentile(x, [75, 25]))  # noqa: E731
-                ipt = iqr(sj[s, 0] / gj[s, 0]) / iqr(rj[s, 0] / gj[s, 0])
-                im = iqr(sj[s, 3] / gj[s, 3]) / iqr(rj[s, 3] / gj[s, 3])
+                ipt, im = sm["pt_iqr"] / dl["pt_iqr"], sm["mass_iqr"] / dl["mass_iqr"]
                 ratios += [ipt, im]
                 parts.append(f"simulation {dpt:+.4f} / {dm:+.4f}, IQR ratio {ipt:.2f} / {im:.2f}")
                 print(f"  {fam} {lo}–{hi} GeV ({s.sum()} jets): " + "; ".join(parts))
