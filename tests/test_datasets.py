@@ -51,6 +51,41 @@ def test_pair_dataset():
     np.testing.assert_array_equal(np.sort(one["test"].event_keys), np.sort(parts[2].event_keys))
 
 
+def test_subset_keeps_every_per_jet_field_aligned():
+    """Subsampling and process balancing (repeats) move constituents, jet rows, event keys and
+    the file index together: a jet's row must still describe its constituents afterwards."""
+    from hepgen.physics.kinematics import jet_features
+    from hepgen.train.fastsim_fm import balance_processes
+
+    full = JetPairDataset(EXPECTED, split="all")
+    keep = np.array([5, 2, 2, 40, 0])
+    pt_before = jet_features(full.reco.double())[:, 0].numpy()
+    idx, keys = full.index.copy(), full.event_keys.copy()
+    full.subset(keep)
+    assert len(full) == len(full.gen_jet) == len(full.reco_jet) == len(full.event_keys) == 5
+    np.testing.assert_array_equal(full.index, idx[keep])
+    np.testing.assert_array_equal(full.event_keys, keys[keep])
+    np.testing.assert_allclose(jet_features(full.reco.double())[:, 0].numpy(), pt_before[keep])
+    # the stored jet rows follow their constituents (rows of the file, not of the 50-slot table)
+    fresh = JetPairDataset(EXPECTED, split="all")
+    np.testing.assert_array_equal(full.reco_jet, fresh.reco_jet[keep])
+    np.testing.assert_array_equal(full.gen.numpy(), fresh.gen.numpy()[keep])
+    # two process families of unequal size: balancing repeats the smaller one, and every field
+    # repeats with it (``index`` points back into the unbalanced table)
+    files = [EXPECTED, shipped.sample("delphes_gg_25ev.expected.h5")]
+    two = JetPairDataset(files, split="all", k=30)
+    ref = JetPairDataset(files, split="all", k=30)
+    weights = balance_processes(two, files, seed=0)
+    assert len(two) > len(ref) and max(w["weight"] for w in weights.values()) > 1
+    for name in ("gen", "reco", "gen_jet", "reco_jet", "event_keys"):
+        mine, theirs = getattr(two, name), getattr(ref, name)
+        np.testing.assert_array_equal(np.asarray(mine), np.asarray(theirs)[two.index], err_msg=name)
+    single = JetDataset(EXPECTED, side="reco", split="all", k=30)
+    single.subset(np.arange(10)[::-1])
+    assert len(single.constituents) == len(single.jet) == len(single.event_keys) == len(single.index) == 10
+    np.testing.assert_array_equal(single.index, np.arange(10)[::-1])
+
+
 @pytest.mark.parametrize("kind", ["standardise", "minmax", "identity"])
 def test_normalisation_round_trip(kind):
     x = np.random.default_rng(0).normal(3.0, 2.0, size=(500, 30, 3))

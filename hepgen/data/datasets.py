@@ -108,6 +108,15 @@ class JetPairDataset(Dataset):
     def __len__(self) -> int:
         return len(self.gen)
 
+    def subset(self, keep: np.ndarray) -> None:
+        """Keep the jets ``keep`` (indices, repeats allowed), in place: every per-jet field —
+        constituents, jet rows, event keys and ``index`` — moves together."""
+        keep = np.ascontiguousarray(keep, dtype=np.int64)
+        self.index, self.event_keys = self.index[keep], self.event_keys[keep]
+        self.gen_jet, self.reco_jet = self.gen_jet[keep], self.reco_jet[keep]
+        t = torch.from_numpy(keep)
+        self.gen, self.reco = self.gen[t], self.reco[t]
+
     def __getitem__(self, i):
         return self.gen[i], self.reco[i]
 
@@ -129,6 +138,7 @@ class JetDataset(Dataset):
             np.arange(len(pairs)) if split == "all" else split_indices(keys, fractions, seed)[split]
         )
         s = getattr(pairs, side)
+        self.index = idx
         self.constituents = torch.from_numpy(s.constituents[idx])
         self.jet = s.jet[idx]
         self.event_keys = keys[idx]
@@ -136,6 +146,13 @@ class JetDataset(Dataset):
 
     def __len__(self) -> int:
         return len(self.constituents)
+
+    def subset(self, keep: np.ndarray) -> None:
+        """Keep the jets ``keep`` (indices, repeats allowed), in place: constituents, jet rows,
+        event keys and ``index`` move together."""
+        keep = np.ascontiguousarray(keep, dtype=np.int64)
+        self.index, self.event_keys, self.jet = self.index[keep], self.event_keys[keep], self.jet[keep]
+        self.constituents = self.constituents[torch.from_numpy(keep)]
 
     def __getitem__(self, i):
         return self.constituents[i]

@@ -57,10 +57,7 @@ def train_fastsim(
     )
     require_jets(tr, va, data)
     if train.max_train_jets and len(tr) > train.max_train_jets:
-        keep = np.random.default_rng(train.seed).choice(
-            len(tr), train.max_train_jets, replace=False
-        )
-        tr.gen, tr.reco = tr.gen[keep], tr.reco[keep]
+        tr.subset(np.random.default_rng(train.seed).choice(len(tr), train.max_train_jets, replace=False))
     reco_norm = Normalisation.fit("standardise", tr.reco.numpy())
     # the residual model adds the gen table to its output: both sides share the reco normalisation
     gen_norm = reco_norm if config.residual else Normalisation.fit("standardise", tr.gen.numpy())

@@ -51,8 +51,7 @@ def balance_processes(tr: JetPairDataset, data: Sequence[str | os.PathLike], see
         extra = np.random.default_rng(seed).choice(idx, int(frac * len(idx)), replace=False)
         reps.append(np.concatenate([np.tile(idx, whole), extra]))
         families[f] = {"jets": n, "weight": round(factor, 3)}
-    keep = np.concatenate(reps)
-    tr.gen, tr.reco, tr.event_keys = tr.gen[keep], tr.reco[keep], tr.event_keys[keep]
+    tr.subset(np.concatenate(reps))
     return families
 
 
@@ -93,8 +92,7 @@ def _splits(data, k: int, train: TrainConfig, gen_min_pt, split_seed, exclude_ev
     )
     require_jets(tr, va, data)
     if train.max_train_jets and len(tr) > train.max_train_jets:
-        keep = np.random.default_rng(train.seed).choice(len(tr), train.max_train_jets, replace=False)
-        tr.gen, tr.reco, tr.event_keys = tr.gen[keep], tr.reco[keep], tr.event_keys[keep]
+        tr.subset(np.random.default_rng(train.seed).choice(len(tr), train.max_train_jets, replace=False))
     return tr, va, balance_processes(tr, data, train.seed) if balance else {}
 
 

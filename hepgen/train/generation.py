@@ -129,8 +129,7 @@ def train_generator(
     va = JetDataset(data, "reco", "valid", k=k, seed=split_seed)
     require_jets(tr, va, data)
     if train.max_train_jets and len(tr) > train.max_train_jets:
-        tr.constituents = tr.constituents[: train.max_train_jets]
-        tr.jet = tr.jet[: train.max_train_jets]
+        tr.subset(np.arange(train.max_train_jets))
     coordinates = coordinates_of(name, config)
     c_train = tr.constituents.numpy().astype(np.float64)
     table = to_table(c_train, coordinates)
