@@ -25,16 +25,7 @@ import time
 import jetnet.evaluation as je
 import numpy as np
 import torch
-
-from hepgen.data.datasets import JetDataset
-from hepgen.models import checkpoint, registry
-from hepgen.physics.coordinates import to_relative
-from hepgen.physics.cuts import apply_constituent_acceptance
-from hepgen.shipped import resolve_checkpoint
-
-
-def _rel(table: np.ndarray) -> np.ndarray:
-    return to_relative(apply_constituent_acceptance(table.astype(np.float64)))
+from epic_fm_fpd_probe import load_generator, reference_jets, relative
 
 
 def main() -> None:
@@ -45,10 +36,8 @@ def main() -> None:
     p.add_argument("--samples", nargs="+", type=int, default=[7, 8, 9, 10, 11], help="sample seeds")
     p.add_argument("--steps", type=int, default=None, help="ODE steps (default: each checkpoint's)")
     a = p.parse_args()
-    rr = _rel(JetDataset(a.reference, "reco", "test", k=30, seed=0).constituents.numpy())
-    n = len(rr)
-    fr = je.get_fpd_kpd_jet_features(rr)
-    fv = je.get_fpd_kpd_jet_features(_rel(JetDataset(a.reference, "reco", "valid", k=30, seed=0).constituents.numpy()))
+    rr, rv = reference_jets(a.reference)
+    n, fr, fv = len(rr), je.get_fpd_kpd_jet_features(rr), je.get_fpd_kpd_jet_features(rv)
     seeds = range(a.fpd_seeds)
 
     def fpd(fo: np.ndarray) -> np.ndarray:
@@ -59,13 +48,10 @@ def main() -> None:
     print(f"floor over {len(fl)} FPD seeds: mean {fl.mean():.3g} ± {fl.std(ddof=1) / np.sqrt(len(fl)):.2g} "
           f"(std {fl.std(ddof=1):.2g}, min {fl.min():.2g}, max {fl.max():.2g}); {time.time() - t0:.0f} s", flush=True)
     for name in a.checkpoints:
-        c = checkpoint.load(resolve_checkpoint(name))
-        model = registry.build("epic_fm", c["config"])
-        model.load_state_dict(c["state_dict"])
-        model.eval()
+        model = load_generator(name)
         per = []
         for seed in a.samples:
-            ro = _rel(model.sample(n, generator=torch.Generator().manual_seed(seed), steps=a.steps).numpy())
+            ro = relative(model.sample(n, generator=torch.Generator().manual_seed(seed), steps=a.steps).numpy())
             per.append(fpd(je.get_fpd_kpd_jet_features(ro)).mean())
         per = np.array(per)
         print(f"{name}: FPD per sample {np.round(per * 1e4, 2)} e-4; mean {per.mean():.3g} ± "

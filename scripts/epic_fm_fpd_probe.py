@@ -37,6 +37,25 @@ from hepgen.shipped import resolve_checkpoint
 NAMES = ("FPD", "W1P", "W1M", "W1EFP")
 
 
+def relative(table: np.ndarray) -> np.ndarray:
+    """Generated or real cartesian tables → jetnet's relative coordinates, after the acceptance."""
+    return to_relative(apply_constituent_acceptance(table.astype(np.float64)))
+
+
+def reference_jets(files) -> tuple[np.ndarray, np.ndarray]:
+    """The test and validation jets of ``files`` (split seed 0, k = 30), relative coordinates."""
+    return tuple(relative(JetDataset(files, "reco", s, k=30, seed=0).constituents.numpy()) for s in ("test", "valid"))
+
+
+def load_generator(name: str, **overrides):
+    """An EPiC-FM checkpoint (a path or a shipped name) as a model in eval mode; ``overrides``
+    replace config entries (``steps``, ``bf16``)."""
+    c = checkpoint.load(resolve_checkpoint(name))
+    model = registry.build("epic_fm", {**c["config"], **{k: v for k, v in overrides.items() if v is not None}})
+    model.load_state_dict(c["state_dict"])
+    return model.eval()
+
+
 def jetnet_metrics(rr: np.ndarray, fr: np.ndarray, ro: np.ndarray, seed: int, fo=None) -> np.ndarray:
     """FPD, W1P (mean of η, φ, pT), W1M, W1EFP of ``ro`` against ``rr`` (relative coordinates)
     with jetnet's functions: FPD's subsets and the W1 batches drawn with ``seed`` (jetnet's
@@ -91,12 +110,8 @@ def main() -> None:
     p.add_argument("--solver", default="midpoint", choices=["midpoint", "euler", "rk4"], help="with --models")
     p.add_argument("--steps", type=int, default=None, help="with --models (default: each checkpoint's)")
     args = p.parse_args()
-    test = JetDataset(args.reference, "reco", "test", k=30, seed=0).constituents.numpy()
-    rr = to_relative(apply_constituent_acceptance(test.astype(np.float64)))
-    n, fr = len(rr), je.get_fpd_kpd_jet_features(rr)
-    valid = JetDataset(args.reference, "reco", "valid", k=30, seed=0).constituents.numpy()
-    rv = to_relative(apply_constituent_acceptance(valid.astype(np.float64)))
-    fv = je.get_fpd_kpd_jet_features(rv)
+    rr, rv = reference_jets(args.reference)
+    n, fr, fv = len(rr), je.get_fpd_kpd_jet_features(rr), je.get_fpd_kpd_jet_features(rv)
     floors = {seed: jetnet_metrics(rr, fr, rv, seed, fv) for seed in args.seeds}
     for seed, floor in floors.items():
         print(f"floors (validation vs test jets), seed {seed}: " + ", ".join(f"{k} {v:.4g}" for k, v in zip(NAMES, floor)))
@@ -111,20 +126,16 @@ def main() -> None:
     if args.models:
         runs = [(name, f"{name} {args.solver}", args.steps, args.solver, None) for name in args.models]
     for name, label, steps, solver, bf16 in runs:
-        c = checkpoint.load(resolve_checkpoint(name))
-        steps = c["config"]["steps"] if steps is None else steps
-        bf16 = c["config"]["bf16"] if bf16 is None else bf16
-        model = registry.build("epic_fm", {**c["config"], "steps": steps, "bf16": bf16})
-        model.load_state_dict(c["state_dict"])
-        model.eval()
+        model = load_generator(name, steps=steps, bf16=bf16)
+        bf16 = model.config.bf16
         if solver != "midpoint":
             model._integrate = {"euler": euler, "rk4": rk4}[solver](model, bf16)
         ratios = []
         for seed in args.seeds:
             t0 = time.perf_counter()
-            out = model.sample(n, generator=torch.Generator().manual_seed(seed)).numpy().astype(np.float64)
+            out = model.sample(n, generator=torch.Generator().manual_seed(seed)).numpy()
             us = (time.perf_counter() - t0) / n * 1e6
-            ro = to_relative(apply_constituent_acceptance(out))
+            ro = relative(out)
             m, floor = jetnet_metrics(rr, fr, ro, seed), floors[seed]
             ratios.append(m / floor)
             print(f"{label:26s} seed {seed}: " + "  ".join(f"{k} {v:.3g} ({v / f:.2f}×)" for k, v, f in zip(NAMES, m, floor))
