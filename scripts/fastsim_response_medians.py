@@ -52,10 +52,12 @@ def main() -> None:
             cn, _, _, _, gjet = model._encode_gen(ds.gen)
             y, _, _, n = model._reco_targets(ds.reco, gjet)
             n_sampled = model.multiplicity(cn, torch.rand(len(cn), 1, generator=g))
-            flow = {
-                label: model._denorm("jet", model.response(model._response_context(cn, m)).sample()).exp()
-                for label, m in (("flow, true n", n), ("flow, sampled n", n_sampled))
-            }
+            # the response flow's own draws, seeded apart from the simulation's (whose figures stay)
+            g_flow, flow = torch.Generator().manual_seed(a.seed + 1), {}
+            for label, m in (("flow, true n", n), ("flow, sampled n", n_sampled)):
+                dist = model.response(model._response_context(cn, m))
+                z = torch.randn(len(cn), model.noise_shapes()["response"][1][0], generator=g_flow)
+                flow[label] = model._denorm("jet", dist.transform.inv(z)).exp()
             sim = model.simulate(ds.gen, generator=g)
         k = model.config.n_particles
         gj, rj, sj = (jet_features(t[:, :k].double()).numpy() for t in (ds.gen, ds.reco, sim))
