@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import socket
 import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -84,11 +85,20 @@ def atomic_dir(output: str | os.PathLike) -> Iterator[Path]:
     try:
         fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
     except FileExistsError:
-        raise HepgenInputError(
-            f"{out}: another hepgen process is writing this folder (lock {lock}); wait for it, "
-            "or remove the lock if no such process runs"
-        ) from None
-    os.write(fd, str(os.getpid()).encode())
+        if not _stale(lock):
+            raise HepgenInputError(
+                f"{out}: another hepgen process is writing this folder (lock {lock}); wait for it, "
+                "or remove the lock if no such process runs"
+            ) from None
+        # its writer was killed (SIGTERM/SIGKILL skip the clean-up): take over, drop its debris
+        lock.unlink(missing_ok=True)
+        for part in parent.glob(f".{out.name}.*.part"):
+            shutil.rmtree(part, ignore_errors=True)
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:  # another process took it over first
+            raise HepgenInputError(f"{out}: another hepgen process is writing this folder (lock {lock})") from None
+    os.write(fd, f"{socket.gethostname()} {os.getpid()}".encode())
     os.close(fd)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".part", dir=parent))
     try:
@@ -104,3 +114,26 @@ def atomic_dir(output: str | os.PathLike) -> Iterator[Path]:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
         lock.unlink(missing_ok=True)
+
+
+def _stale(lock: Path) -> bool:
+    """True when ``lock`` ("HOST PID") names a process of this machine that no longer runs (a
+    killed writer). A lock of another machine (a shared file system), without a readable process
+    id, or of a live process, is not stale."""
+    try:
+        host, pid = lock.read_text().split()
+        pid = int(pid)
+    except (OSError, ValueError):
+        return False
+    if host != socket.gethostname():
+        return False
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # e.g. PermissionError: it exists, under another user
+        return False
+    return False
+

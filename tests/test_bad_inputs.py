@@ -6,7 +6,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
+import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import h5py
@@ -99,7 +103,7 @@ def _r08(tmp):
 def _lock(tmp):
     (tmp / "out").mkdir()
     (tmp / "out" / "keep.txt").write_text("previous good output")
-    (tmp / ".out.lock").write_text("12345")
+    (tmp / ".out.lock").write_text(f"{socket.gethostname()} {os.getpid()}")  # a live writer
     return str(tmp / "out")
 
 
@@ -176,6 +180,30 @@ def test_bad_input(case, tmp_path, capsys):
     assert expected in lines[0], lines[0]
     # nothing destroyed, nothing partial left behind (lock files of other processes stay)
     assert _digest(tmp_path) == before
+
+
+def test_a_killed_writers_lock_is_taken_over(tmp_path):
+    """A writer killed by a signal leaves its lock and its partial folder behind; the next run
+    into that folder takes the lock over and clears the debris, while a lock of a live process
+    (or of another machine) still refuses."""
+    from hepgen.errors import HepgenInputError
+    from hepgen.outputs import atomic_dir
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)
+    out = tmp_path / "out"
+    (tmp_path / ".out.lock").write_text(f"{socket.gethostname()} {int(dead.stdout)}")
+    (tmp_path / ".out.abc123.part").mkdir()
+    with atomic_dir(out) as tmp:
+        (tmp / "new.txt").write_text("done")
+    assert (out / "new.txt").read_text() == "done"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+    for holder in (f"{socket.gethostname()} {os.getpid()}", f"another-host {int(dead.stdout)}"):
+        (tmp_path / ".out.lock").write_text(holder)
+        with pytest.raises(HepgenInputError, match="another hepgen process"):
+            with atomic_dir(out):
+                pass
+        assert (tmp_path / ".out.lock").read_text() == holder
 
 
 def test_interrupted_write_keeps_the_previous_output(tmp_path, monkeypatch):
