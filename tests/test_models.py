@@ -236,6 +236,19 @@ def test_epic_fm(case, tmp_path):
     jets = jet_features(centred.eval().sample(2, generator=g, condition=want).double())
     torch.testing.assert_close(jets[:, [0, 1, 2]], want[:, [0, 1, 2]].double(), rtol=1e-4, atol=1e-3)
     torch.testing.assert_close(jets[:, 3], want[:, 3].double(), rtol=0.02, atol=0.0)
+    # ... and with ``contain`` every particle inside the jet's cone, as in a clustered jet, to a
+    # few % (the mass and axis rounds re-derive the axis after the mirroring); the untrained
+    # network spreads particles well beyond it without
+    from hepgen.physics.coordinates import to_relative
+
+    def delta_r(settings):
+        m = registry.build("epic_fm", {**cfg.to_dict(), "project_mass": True, "center": True, **settings})
+        m.load_state_dict(loaded["state_dict"])
+        rel = to_relative(m.eval().sample(64, generator=torch.Generator().manual_seed(3)).double().numpy())
+        return np.hypot(rel[..., 0], rel[..., 1])[rel[..., 2] > 0]
+
+    assert delta_r({}).max() > 1.2 * cfg.R
+    assert delta_r({"contain": True}).max() <= 1.05 * cfg.R
     with pytest.raises(ValueError, match="shape"):
         model.sample(3, condition=want)
 
