@@ -136,4 +136,3 @@ def _stale(lock: Path) -> bool:
     except OSError:  # e.g. PermissionError: it exists, under another user
         return False
     return False
-
