@@ -77,6 +77,14 @@ c = torch.load("data/models/epic_fm_teacher_gluon.pt", weights_only=True)
 c["config"].update(steps=8, bf16=True, project_mass=True)
 torch.save(c, "data/models/epic_fm_teacher_gluon.pt")
 PY
+  # ... and (2026-11-28, fourth session) particles mirrored into the cone: FPD 2.38x -> 2.08x, W1s
+  # unchanged (RESULTS.md §3a). Sampling only: the distillation pairs below are unaffected.
+  python - <<'PY'
+import torch
+c = torch.load("data/models/epic_fm_teacher_gluon.pt", weights_only=True)
+c["config"].update(contain=True)
+torch.save(c, "data/models/epic_fm_teacher_gluon.pt")
+PY
   # hepgen's default generator (2026-11-28), in two stages (RESULTS.md §3a). Stage 1: the teacher's
   # reflow student (rectified flow: the straight lines between 200k noise tables and the teacher's
   # 16-step endpoints), sampled with 2 midpoint steps in bf16 (docs/generators/epic_fm_reflow.json):
