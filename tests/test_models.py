@@ -249,6 +249,11 @@ def test_epic_fm(case, tmp_path):
 
     assert delta_r({}).max() > 1.2 * cfg.R
     assert delta_r({"contain": True}).max() <= 1.05 * cfg.R
+    # no jets asked, none made (every projection on: the shipped settings)
+    every = registry.build("epic_fm", {**cfg.to_dict(), "project": True, "project_mass": True,
+                                        "contain": True, "center": True})
+    every.load_state_dict(loaded["state_dict"])
+    assert every.eval().sample(0).shape == (0, cfg.n_particles, 3)
     with pytest.raises(ValueError, match="shape"):
         model.sample(3, condition=want)
 

@@ -123,6 +123,6 @@ def project_jet(
             d_eta = torch.nan_to_num(target_axis[:, 0:1] - j[:, 1:2])  # an empty jet: no shift
             d_phi = torch.nan_to_num(wrap_phi(target_axis[:, 1:2] - j[:, 2:3]))
             eta, phi = eta + d_eta, wrap_phi(phi + d_phi)
-            if float(d_eta.abs().max()) < 1e-6 and float(d_phi.abs().max()) < 1e-6:
+            if bool((d_eta.abs() < 1e-6).all() and (d_phi.abs() < 1e-6).all()):  # True for no jets
                 break
     return pt, eta, phi
