@@ -51,9 +51,10 @@ class Runner:
     Args:
         path: a checkpoint file, or the name of a shipped checkpoint (``hepgen.shipped``).
         device: ``'auto'`` / None (CUDA when present), ``'cpu'``, ``'cuda'``, ``'cuda:1'``...
-        batch_size: jets per model call (default: 512 for flow-matching models, whose
-            per-particle tensors stay in cache at that size — 1.6× faster than 4096 on a
-            2-core CPU — and 4096 for the others).
+        batch_size: jets per model call (default: for the fast-sim flow-matching model 512 on
+            the CPU, whose per-particle tensors stay in cache at that size — 1.6× faster than
+            4096 on a 2-core CPU — and 10 000 on CUDA, where 512 leaves the GPU launch-bound
+            (H200: 85 vs 14 µs/jet, RESULTS.md §2 "GPU"); 4096 for the others).
         steps: ODE steps of flow-matching models (None: the checkpoint's default).
 
     Example::
@@ -79,7 +80,7 @@ class Runner:
         self.path = os.fspath(resolved)
         self.device_name = device or "auto"
         pick_device(self.device_name)  # fail now, not on a worker
-        self.batch_size = batch_size
+        self._batch_size = batch_size
         self.steps = steps
         blob = resolved.read_bytes()
         self.sha256 = hashlib.sha256(blob).hexdigest()
@@ -91,8 +92,6 @@ class Runner:
         self._blob: bytes | None = None if shipped_name else blob
         ckpt = checkpoint.load(self.path, data=blob)
         self.name: str = ckpt["model"]
-        if self.batch_size is None:
-            self.batch_size = 512 if self.name == "fastsim_fm" else 4096
         self.kind: str = registry.kind(self.name)
         self.config: dict = ckpt["config"]
         self.dataset: dict = ckpt["dataset"]
@@ -108,6 +107,15 @@ class Runner:
         if self.postprocess.get("min_pt") and self.coordinates != "jet_polar":
             raise HepgenInputError(f"{self.path}: min_pt applies to jet_polar models only")
         self._model: torch.nn.Module | None = None
+
+    @property
+    def batch_size(self) -> int:
+        """Jets per model call: the one given, else the model's default on this device."""
+        if self._batch_size is not None:
+            return self._batch_size
+        if self.name == "fastsim_fm":
+            return 10_000 if self.device.type == "cuda" else 512
+        return 4096
 
     @property
     def R(self) -> float:

@@ -168,6 +168,23 @@ def test_runner_is_lazy_picklable_and_seeded(tiny):
         r.simulate(np.zeros((3, 50)))
 
 
+def test_runner_batch_default_follows_the_device(monkeypatch):
+    """The flow-matching fast-sim runs 512 jets per call on the CPU (cache-sized) and 10 000 on
+    CUDA (decided when the model runs, so a pickled runner picks its worker's device); a jet's
+    noise is keyed, so the batching does not change the result."""
+    r = Runner(shipped.DEFAULT_FASTSIM, device="cpu")
+    assert r.name == "fastsim_fm" and r.batch_size == 512
+    assert Runner(shipped.DEFAULT_FASTSIM, device="cpu", batch_size=7).batch_size == 7
+    assert Runner(shipped.checkpoint("fastsim_vae_ww_pu50"), device="cpu").batch_size == 4096
+    gen = h5.read(EXPECTED).gen.constituents[:12]
+    np.testing.assert_allclose(
+        Runner(shipped.DEFAULT_FASTSIM, device="cpu", batch_size=5).simulate(gen, seed=2),
+        r.simulate(gen, seed=2), rtol=1e-4, atol=1e-3,
+    )
+    monkeypatch.setattr(Runner, "device", property(lambda self: torch.device("cuda")))
+    assert r.batch_size == 10_000  # the same runner on a GPU worker (no model is run here)
+
+
 def test_simulate_and_evaluate_cli(tiny, tmp_path):
     path, _ = tiny
     sim = tmp_path / "sim.h5"

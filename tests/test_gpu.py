@@ -79,3 +79,16 @@ def test_shipped_generators_sample_on_cuda(name):
     again = Runner(name, device=CUDA, batch_size=256).sample(300, seed=1)
     assert out.shape[0] == 300 and np.isfinite(out).all()
     np.testing.assert_allclose(out, again, rtol=1e-4, atol=1e-3)
+
+
+def test_shipped_fastsim_on_cuda_batches_large_and_matches_small_batches():
+    from hepgen.inference import Runner
+    from hepgen.io import h5
+
+    r = Runner(shipped.DEFAULT_FASTSIM, device=CUDA)
+    assert r.batch_size == 10_000
+    gen = h5.read(shipped.sample("delphes_ww_pu50_highpt_25ev.expected.h5")).gen.constituents[:40]
+    a = r.simulate(gen, seed=1)
+    b = Runner(shipped.DEFAULT_FASTSIM, device=CUDA, batch_size=8).simulate(gen, seed=1)
+    assert np.isfinite(a).all()
+    np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-2)

@@ -1,0 +1,33 @@
+"""GPU µs/jet of the default fast-sim (Runner.simulate on 10^4 real gen jets, best of 3), per ODE
+step count and per internal batch (jets per model call; the CPU default is 512)."""
+
+import sys
+import time
+
+import torch
+
+sys.path.insert(0, "benchmarks")
+from fastsim import real_gen  # noqa: E402
+
+from hepgen.inference import Runner  # noqa: E402
+
+dev = sys.argv[1] if len(sys.argv) > 1 else "cuda"
+print("device", torch.cuda.get_device_name(0) if dev == "cuda" else dev, "torch", torch.__version__, flush=True)
+for steps in (3, 1, 2, 6):
+    for batch in (512, 2048, 10_000):
+        try:
+            r = Runner("fastsim_ww_pu50", device=dev, steps=steps, batch_size=batch)
+            x = real_gen(r.k)
+            r.simulate(x[:1000])  # load + warm up
+            times = []
+            for _ in range(3):
+                if dev == "cuda":
+                    torch.cuda.synchronize()
+                t = time.perf_counter()
+                r.simulate(x)
+                if dev == "cuda":
+                    torch.cuda.synchronize()
+                times.append(time.perf_counter() - t)
+            print(f"steps={steps} model batch={batch:6d} {min(times) / len(x) * 1e6:8.2f} us/jet (10^4 jets, best of 3)", flush=True)
+        except Exception as e:
+            print(steps, batch, "failed:", repr(e)[:300], flush=True)
