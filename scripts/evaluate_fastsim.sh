@@ -13,6 +13,10 @@ E="hepgen evaluate --n-splits 10 --overwrite"
 for p in ww qcd ttbar; do
   $E fastsim_ww_pu50 --reference "${ALL[@]}" --only-files "_${p}_" -o "$OUT/mixed-$p"
 done
+# the bigger v2 trained on a GPU (same data and split as the default)
+for p in ww qcd ttbar; do
+  $E fastsim_big_ww_pu50 --reference "${ALL[@]}" --only-files "_${p}_" -o "$OUT/big-$p"
+done
 # v2 trained on WW only: on its own WW test split, and transferred to QCD and ttbar
 $E fastsim_fm_ww_pu50 --reference "${WW[@]}" -o "$OUT/wwonly-ww"
 for p in qcd ttbar; do

@@ -81,7 +81,12 @@ def main() -> None:
     folder = Path(sys.argv[1] if len(sys.argv) > 1 else "out/eval")
     for process in ("ww", "qcd", "ttbar"):
         cols = []
-        for label, name in (("v2 mixed (default)", f"mixed-{process}"), ("v2 WW-only", f"wwonly-{process}"), ("seed-001 VAE (residual-cone)", f"vae-{process}")):
+        for label, name in (
+            ("v2 mixed (default)", f"mixed-{process}"),
+            ("v2 big (GPU-trained)", f"big-{process}"),
+            ("v2 WW-only", f"wwonly-{process}"),
+            ("seed-001 VAE (residual-cone)", f"vae-{process}"),
+        ):
             res = load(folder, name)
             if res is not None:
                 cols.append((label, res, "hepgen"))

@@ -333,14 +333,15 @@ def test_processor_on_pfnanoaod(shared):
     assert acc["cutflow"]["hepgen"]["gen jets simulated"] > 0
 
 
-def test_shipped_fastsim_resolution_matches_delphes(ww_sample_100):
-    """The shipped default fast-sim on the shipped demo sample: the reclustered jets' pT-response
-    IQR (gen pT 200–600 GeV, all bins pooled) within 0.5–2× Delphes' — the seed-001 VAE's
-    response is 3–5× too narrow and fails this."""
+@pytest.mark.parametrize("name", [shipped.DEFAULT_FASTSIM, "fastsim_big_ww_pu50"])
+def test_shipped_fastsim_resolution_matches_delphes(ww_sample_100, name):
+    """The shipped fast-sims (the default and the GPU-trained big one) on the shipped demo sample:
+    the reclustered jets' pT-response IQR (gen pT 200–600 GeV, all bins pooled) within 0.5–2×
+    Delphes' — the seed-001 VAE's response is 3–5× too narrow and fails this."""
     from hepgen.processors.histograms import hist_quantiles
     from hepgen.run import run_processor
 
-    acc = run_processor({"ww": [str(ww_sample_100)]}, shipped.DEFAULT_FASTSIM, chunksize=100)
+    acc = run_processor({"ww": [str(ww_sample_100)]}, name, chunksize=100)
     h = acc["hists"]["response_pt"]
     iqr = {}
     for source in ("hepgen", "delphes"):

@@ -75,6 +75,7 @@ def _gen_jets(n: int, k: int = 50, seed: int = 0) -> torch.Tensor:
 FM_CASES = {
     "fastsim_fm/small": FSFMConfig.small(),
     "fastsim_fm/cpu": FSFMConfig.cpu(),
+    "fastsim_fm/gpu": FSFMConfig.gpu(),
     # the shipped checkpoints' inference settings on the small network
     "fastsim_fm/small-shipped-inference": replace(
         FSFMConfig.small(), project_mass=True, contain=True, min_pt=0.26, mass_mode="radial"

@@ -69,7 +69,7 @@ CLI: dict[str, CLIModel] = {
     ),
     "fastsim-fm": CLIModel(
         "fastsim_fm",
-        {"cpu": FSFMConfig.cpu, "small": FSFMConfig.small},
+        {"cpu": FSFMConfig.cpu, "gpu": FSFMConfig.gpu, "small": FSFMConfig.small},
         "fast-sim v2: set-based flow matching with a multiplicity head and a response flow",
     ),
     "convae": CLIModel(

@@ -3,7 +3,8 @@
 # fast-sim's GPU µs/jet, then its stage 1 (scripts/train_shipped.sh fastsim-mixed: the 9 WW + QCD +
 # tt̄ files, --balance, cosine lr 1e-3, batch 256) trained twice side by side on the GPU — the
 # default architecture for as many epochs as fit ("longer") and a wider, deeper particle network
-# (docs/fastsim/fsfm_big.json, "bigger") — each for the epochs that a 1-epoch probe says fit.
+# (--preset gpu, "bigger"; at the lease a --config JSON
+# with its two settings, hidden 128 and layers 4) — each for the epochs that a 1-epoch probe says fit.
 # Stage 2 (the response-flow refit, 268 s on 2 CPU cores) and the evaluation run on the CPU after.
 #
 # The device gets the repository only (≤ 64 MiB), so the nine files (85 MB) travel in two calls
@@ -30,7 +31,7 @@ H="python3 scripts/gpu/hg.py"
 C=(train fastsim-fm --data "${F[@]}" --balance --exclude-events "$D"/delphes_ww_pu50_highpt_100ev.h5
    --schedule cosine --lr 1e-3 --batch-size 256 --device ${DEV:-cuda} -q --overwrite ${EXTRA:-})
 $H "${C[@]}" -o $W/probe_base.pt --epochs 1 > $W/probe_base.log 2>&1 &
-$H "${C[@]}" --config docs/fastsim/fsfm_big.json -o $W/probe_big.pt --epochs 1 > $W/probe_big.log 2>&1 &
+$H "${C[@]}" --preset gpu -o $W/probe_big.pt --epochs 1 > $W/probe_big.log 2>&1 &
 wait
 echo "[$(el) s] probes done"; tail -n 2 $W/probe_*.log
 left=$(( END - $(el) - 30 ))
@@ -40,7 +41,7 @@ echo "epochs: base $E1, big $E2 (budget $left s)"
 M=$(python3 -c "print(round(($END - $(el) - 10) / 60, 2))")
 $H "${C[@]}" -o $W/fsfm_gpu_long.pt --epochs $E1 --patience 1000 --max-minutes $M > $W/long.log 2>&1 &
 P1=$!
-$H "${C[@]}" --config docs/fastsim/fsfm_big.json -o $W/fsfm_gpu_big.pt --epochs $E2 --patience 1000 --max-minutes $M > $W/big.log 2>&1 &
+$H "${C[@]}" --preset gpu -o $W/fsfm_gpu_big.pt --epochs $E2 --patience 1000 --max-minutes $M > $W/big.log 2>&1 &
 P2=$!
 while [ $(el) -lt $END ] && { kill -0 $P1 2>/dev/null || kill -0 $P2 2>/dev/null; }; do sleep 5; done
 echo "[$(el) s] stopping"; kill $P1 $P2 2>/dev/null; sleep 3
