@@ -61,6 +61,7 @@ if [[ $what == fastsim-big || $what == all ]]; then
   # default's with the epochs that fitted the lease (scripts/gpu/fastsim.sh: 30 epochs, 427 s on an
   # H200 beside another training; on 2 CPU cores expect ~2 min per epoch), then stage 2 and the
   # default's inference settings on the CPU; parameters stored as float16 (RESULTS.md §2 "GPU")
+  mkdir -p out
   hepgen train fastsim-fm --preset gpu --data "${WW[@]}" "$D"/fastsim_qcd_pu50_highpt_s*.h5 \
     "$D"/fastsim_ttbar_pu50_highpt_s*.h5 --balance --exclude-events "$DEMO" -o out/fastsim_big_s1.pt \
     --epochs 30 --schedule cosine --lr 1e-3 --batch-size 256 --patience 1000 --overwrite
@@ -78,6 +79,7 @@ params = {n for n, _ in registry.build(c["model"], c["config"]).named_parameters
 c["state_dict"] = {k: v.half() if k in params and v.is_floating_point() else v for k, v in c["state_dict"].items()}
 torch.save(c, f)
 PY
+  rm -f data/models/fastsim_big_ww_pu50.pt.last.pt
 fi
 if [[ $what == fastsim || $what == all ]]; then
   # the seed-001 VAE baseline: seed 001 architecture + loss, with hepgen's residual connection and
