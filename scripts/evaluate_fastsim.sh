@@ -8,6 +8,7 @@ D=${1:-../shared/data}
 OUT=${2:-out/eval}
 WW=("$D"/fastsim_ww_pu50_highpt_s1*.h5)
 ALL=("${WW[@]}" "$D"/fastsim_qcd_pu50_highpt_s*.h5 "$D"/fastsim_ttbar_pu50_highpt_s*.h5)
+mkdir -p "$OUT"
 E="hepgen evaluate --n-splits 10 --overwrite"
 # the default (trained on WW + QCD + ttbar) and the identity baseline, per process
 for p in ww qcd ttbar; do
