@@ -59,7 +59,7 @@ fi
 if [[ $what == fastsim-big || $what == all ]]; then
   # the bigger fast-sim (preset gpu: hidden 128, 4 EPiC layers) trained on a GPU, stage 1 as the
   # default's with the epochs that fitted the lease (scripts/gpu/fastsim.sh: 30 epochs, 427 s on an
-  # H200 beside another training; on 2 CPU cores expect ~2 min per epoch), then stage 2 and the
+  # H200 beside another training; 63 s per epoch on 2 CPU cores, ~32 min), then stage 2 and the
   # default's inference settings on the CPU; parameters stored as float16 (RESULTS.md §2 "GPU")
   mkdir -p out
   hepgen train fastsim-fm --preset gpu --data "${WW[@]}" "$D"/fastsim_qcd_pu50_highpt_s*.h5 \
