@@ -119,7 +119,7 @@ class FSFMConfig:
     @classmethod
     def gpu(cls) -> FSFMConfig:
         """A wider, deeper particle network (128 wide, 4 EPiC layers) for a GPU: stage 1 in 7
-        minutes on an H200 (30 epochs), better Flow_n than :meth:`cpu`, but 1.5–2.0 ms per jet on
+        minutes on an H200 (30 epochs), better Flow_3/Flow_4 than :meth:`cpu`, but 1.5–2.0 ms per jet on
         2 CPU cores — over the CPU budget (the shipped ``fastsim_big_ww_pu50``, RESULTS.md §2)."""
         return cls(hidden=128, layers=4)
 
