@@ -11,6 +11,16 @@ c["state_dict"] = {k: v.half() if v.is_floating_point() else v for k, v in c["st
 torch.save(c, sys.argv[1])
 PY
 }
+fsfm_settings() {  # the fast-sim v2 inference settings chosen after training (RESULTS.md §2), in place
+  python - "$@" <<'PY'
+import os, sys, torch
+for f in sys.argv[1:]:
+    if os.path.exists(f):
+        c = torch.load(f, weights_only=True)
+        c["config"].update(steps=3, project_mass=True, contain=True, min_pt=0.26, mass_mode="radial")
+        torch.save(c, f)
+PY
+}
 D=${1:-../shared/data}
 what=${2:-all}
 WW=("$D"/fastsim_ww_pu50_highpt_s1*.h5)
@@ -47,20 +57,13 @@ if [[ $what == fastsim-v2 || $what == fastsim-mixed || $what == all ]]; then
   # inference settings chosen after training (benchmarks/fastsim.py, hepgen run; RESULTS.md §2):
   # 3 ODE steps, mass projection (radial: the cone edge stays), cone containment, no particle
   # below the EFlow threshold
-  python - <<'PY'
-import os, torch
-for f in ("data/models/fastsim_ww_pu50.pt", "data/models/fastsim_fm_ww_pu50.pt"):
-    if os.path.exists(f):
-        c = torch.load(f, weights_only=True)
-        c["config"].update(steps=3, project_mass=True, contain=True, min_pt=0.26, mass_mode="radial")
-        torch.save(c, f)
-PY
+  fsfm_settings data/models/fastsim_ww_pu50.pt data/models/fastsim_fm_ww_pu50.pt
 fi
 if [[ $what == fastsim-big || $what == all ]]; then
   # the bigger fast-sim (preset gpu: hidden 128, 4 EPiC layers) trained on a GPU, stage 1 as the
   # default's with the epochs that fitted the lease (scripts/gpu/fastsim.sh: 30 epochs, 427 s on an
   # H200 beside another training; 63 s per epoch on 2 CPU cores, ~32 min), then stage 2 and the
-  # default's inference settings on the CPU; parameters stored as float16 (RESULTS.md §2 "GPU")
+  # default's inference settings on the CPU; parameters (not buffers) stored as float16 (RESULTS.md §2 "GPU")
   mkdir -p out
   hepgen train fastsim-fm --preset gpu --data "${WW[@]}" "$D"/fastsim_qcd_pu50_highpt_s*.h5 \
     "$D"/fastsim_ttbar_pu50_highpt_s*.h5 --balance --exclude-events "$DEMO" -o out/fastsim_big_s1.pt \
@@ -69,12 +72,12 @@ if [[ $what == fastsim-big || $what == all ]]; then
     "$D"/fastsim_qcd_pu50_highpt_s*.h5 "$D"/fastsim_ttbar_pu50_highpt_s*.h5 --exclude-events "$DEMO" \
     -o data/models/fastsim_big_ww_pu50.pt --epochs 100 --schedule cosine --lr 3e-4 --patience 20 \
     --batch-size 512 -q --overwrite
+  fsfm_settings data/models/fastsim_big_ww_pu50.pt
   python - <<'PY'
 import torch
 from hepgen.models import registry
 f = "data/models/fastsim_big_ww_pu50.pt"
 c = torch.load(f, weights_only=True)
-c["config"].update(steps=3, project_mass=True, contain=True, min_pt=0.26, mass_mode="radial")
 params = {n for n, _ in registry.build(c["model"], c["config"]).named_parameters()}
 c["state_dict"] = {k: v.half() if k in params and v.is_floating_point() else v for k, v in c["state_dict"].items()}
 torch.save(c, f)
