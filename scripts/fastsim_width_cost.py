@@ -7,10 +7,9 @@ does not depend on its weights. µs per jet on 10⁴ real gen jets, 512 per call
 """
 
 import sys
-import time
 
 sys.path.insert(0, "benchmarks")
-from fastsim import real_gen  # noqa: E402
+from fastsim import best_of, real_gen  # noqa: E402
 
 from hepgen.inference import Runner  # noqa: E402
 from hepgen.models import registry  # noqa: E402
@@ -25,11 +24,7 @@ for hidden, layers in shapes:
     model.load_state_dict({k: trained[k] if k in trained and trained[k].shape == v.shape else v for k, v in own.items()})
     runner._model = model.eval()
     runner.simulate(x[:512])  # warm up
-    times = []
-    for _ in range(2):
-        t = time.perf_counter()
-        runner.simulate(x)
-        times.append(time.perf_counter() - t)
+    t = best_of(lambda: runner.simulate(x), 2)
     n_par = sum(p.numel() for p in model.velocity.parameters())
     print(f"{hidden:4d} wide x {layers} layers: velocity network {n_par:7d} parameters, "
-          f"{min(times) / len(x) * 1e6:6.0f} us/jet", flush=True)
+          f"{t / len(x) * 1e6:6.0f} us/jet", flush=True)
