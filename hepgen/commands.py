@@ -108,6 +108,8 @@ def _train(args: argparse.Namespace) -> int:
     check_output(args.output, args.data, overwrite=args.overwrite or args.resume, what="checkpoint")
     if args.balance_pt and args.refit_response is None:
         raise HepgenInputError("--balance-pt applies to --refit-response only")
+    if args.members != 1 and args.refit_response is None:
+        raise HepgenInputError("--members applies to --refit-response only")
     if args.balance_pt and args.balance_pt < 1:
         raise HepgenInputError(f"--balance-pt CAP must be at least 1 (0: off), got {args.balance_pt:g}")
     if args.refit_response is not None:
@@ -124,11 +126,18 @@ def _train(args: argparse.Namespace) -> int:
             )
 
         source = _source_checkpoint(args.refit_response, args.output, "the refitted model", "its source")
+        kept = [f"{args.output}.member{j}.pt" for j in range(args.members)] if args.members > 1 else []
+        if not (args.overwrite or args.resume) and any(Path(p).exists() for p in kept):
+            raise HepgenInputError(
+                f"{args.output}.member*.pt exist (an earlier run?): --resume continues it, "
+                "--overwrite starts again"
+            )
         record = refit_response(
             source, args.data, args.output, tc, gen_min_pt=args.gen_min_pt,
             split_seed=args.split_seed, resume=args.resume, progress=not args.quiet,
             exclude_events=_exclude(args.exclude_events), balance=args.balance,
             architecture=overrides.get("model") or None, balance_pt=args.balance_pt,
+            members=args.members,
         )
     else:
         reflow = None
@@ -373,6 +382,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="fastsim-fm, stage 2: re-train only the jet-response flow of this trained checkpoint "
         "on the same files, selected on its own validation NLL (default lr 3e-4); --config may "
         "give the flow a new architecture (model: flow_transforms, flow_hidden)",
+    )
+    t.add_argument(
+        "--members", type=POSITIVE, default=1, metavar="K",
+        help="fastsim-fm --refit-response: fit K flows (seeds SEED … SEED+K-1, each kept as "
+        "OUTPUT.memberJ.pt) and save their uniform mixture (an ensemble response; default 1)",
     )
     t.add_argument(
         "--reflow", metavar="TEACHER", default=None,

@@ -9,8 +9,10 @@ checkpoint's own file list.
 
 The files must be the checkpoints' training list in its order (the split is by event over it).
 Jets as in the response table of ``hepgen evaluate`` but without its acceptance cuts; bins with
-fewer than ``--min-jets`` jets are skipped. The last line per checkpoint is the mean and the
-largest |model − Delphes| of the full simulation over the printed (process, bin) cells.
+fewer than ``--min-jets`` jets are skipped. The first line per checkpoint gives the response
+flow's NLL on the split (per dimension, given the true multiplicity); the last the mean and the
+largest |model − Delphes| over the printed (process, bin) cells, of the full simulation and of
+the flow alone.
 """
 
 from __future__ import annotations
@@ -55,14 +57,15 @@ def main() -> None:
             # the response flow's own draws, seeded apart from the simulation's (whose figures stay)
             g_flow, flow = torch.Generator().manual_seed(a.seed + 1), {}
             for label, m in (("flow, true n", n), ("flow, sampled n", n_sampled)):
-                dist = model.response(model._response_context(cn, m))
                 z = torch.randn(len(cn), model.noise_shapes()["response"][1][0], generator=g_flow)
-                flow[label] = model._denorm("jet", dist.transform.inv(z)).exp()
+                u = torch.rand(len(cn), 1, generator=g_flow) if "member" in model.noise_shapes() else None
+                flow[label] = model._denorm("jet", model.response_sample(model._response_context(cn, m), z, u)).exp()
             sim = model.simulate(ds.gen, generator=g)
+            nll = float(-model.response_log_prob(model._response_context(cn, n), model._norm("jet", y)).mean()) / 4
         k = model.config.n_particles
         gj, rj, sj = (jet_features(t[:, :k].double()).numpy() for t in (ds.gen, ds.reco, sim))
-        print(f"{name} ({a.split} split): median pT / mass response, model − Delphes")
-        cells, ratios = [], []
+        print(f"{name} ({a.split} split, response NLL {nll:.4f}): median pT / mass response, model − Delphes")
+        cells, ratios, flow_cells = [], [], []
         for fam in sorted(set(family)):
             for lo, hi in BINS:
                 s = (family == fam) & (gj[:, 0] > lo) & (gj[:, 0] < hi) & (gj[:, 3] > 0.1)
@@ -77,6 +80,8 @@ def main() -> None:
                 for label, f in flow.items():
                     f = f.numpy()
                     parts.append(f"{label} {np.median(f[s, 0]) - pt_d:+.4f} / {np.median(f[s, 1]) - m_d:+.4f}")
+                    if label == "flow, true n":
+                        flow_cells += [abs(np.median(f[s, 0]) - pt_d), abs(np.median(f[s, 1]) - m_d)]
                 dpt, dm = sm["pt_median"] - pt_d, sm["mass_median"] - m_d
                 cells += [abs(dpt), abs(dm)]
                 ipt, im = sm["pt_iqr"] / dl["pt_iqr"], sm["mass_iqr"] / dl["mass_iqr"]
@@ -85,7 +90,8 @@ def main() -> None:
                 print(f"  {fam} {lo}–{hi} GeV ({s.sum()} jets): " + "; ".join(parts))
         if cells:
             print(f"  simulation: mean |Δ median| {np.mean(cells):.4f}, largest {np.max(cells):.4f}; "
-                  f"IQR ratios {np.min(ratios):.2f}–{np.max(ratios):.2f}")
+                  f"IQR ratios {np.min(ratios):.2f}–{np.max(ratios):.2f}; flow alone (true n): mean |Δ median| "
+                  f"{np.mean(flow_cells):.4f}, largest {np.max(flow_cells):.4f}")
 
 
 if __name__ == "__main__":

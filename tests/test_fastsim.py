@@ -5,6 +5,7 @@ and the ``hepgen run`` main job."""
 from __future__ import annotations
 
 import json
+import os
 import pickle
 
 import h5py
@@ -110,6 +111,58 @@ def test_refit_response_trains_only_the_response_flow(tmp_path, capsys):
                  str(tmp_path / "y.pt"), *common]) != 0
     assert "other than flow_transforms, flow_hidden (got hidden)" in capsys.readouterr().err
     assert not (tmp_path / "y.pt").exists()
+
+
+def test_refit_response_members_make_an_ensemble(tmp_path, capsys):
+    """``--members 2``: two refits (seeds 0 and 1, each kept) and their mixture, whose flows are
+    the members' and whose other weights are the source's; a resumed run skips finished members;
+    stacking refits of different models is refused."""
+    from hepgen.train.fastsim_fm import stack_response_flows
+
+    src, out = tmp_path / "fm.pt", tmp_path / "ens.pt"
+    common = ["--data", str(EXPECTED), "--gen-min-pt", "30", "--batch-size", "32", "-q"]
+    assert main(["train", "fastsim-fm", "--preset", "small", "-o", str(src), "--epochs", "1", *common]) == 0
+    assert main(["train", "fastsim-fm", "--refit-response", str(src), "-o", str(out), "--epochs", "2",
+                 "--members", "2", *common]) == 0
+    a, e = torch.load(src, weights_only=True), torch.load(out, weights_only=True)
+    members = [torch.load(f"{out}.member{j}.pt", weights_only=True) for j in range(2)]
+    assert e["config"]["response_members"] == 2 and e["training"]["stage"] == "response ensemble"
+    # each member's epoch history is kept, beside the (small) training record a Runner carries
+    assert [len(h) for h in e["member_histories"]] == [2, 2] and "history" not in e["training"]["members"][0]
+    assert [m["training"]["train_config"]["seed"] for m in members] == [0, 1]
+    assert not any(os.path.exists(f"{out}.member{j}.pt.last.pt") for j in range(2))  # finished
+    for j, m in enumerate(members):
+        for k, v in m["state_dict"].items():
+            key = f"response.flows.{j}.{k[len('response.'):]}" if k.startswith("response.") else k
+            assert torch.equal(e["state_dict"][key], v)
+    assert not torch.equal(members[0]["state_dict"]["response.transform.transforms.0.hyper.0.weight"],
+                           members[1]["state_dict"]["response.transform.transforms.0.hyper.0.weight"])
+    assert all(torch.equal(e["state_dict"][k], v) for k, v in a["state_dict"].items() if not k.startswith("response."))
+    runner = Runner(out)
+    gen = h5.read(EXPECTED).gen.constituents[:40]
+    sim = runner.simulate(gen, seed=1)
+    assert sim.shape == (40, 50, 3) and np.isfinite(sim).all()
+    np.testing.assert_array_equal(sim, runner.simulate(gen, seed=1))
+    # resume: both members finished, so nothing is retrained and the mixture is rebuilt the same
+    stamp = [os.path.getmtime(f"{out}.member{j}.pt") for j in range(2)]
+    assert main(["train", "fastsim-fm", "--refit-response", str(src), "-o", str(out), "--epochs", "2",
+                 "--members", "2", "--resume", *common]) == 0
+    assert [os.path.getmtime(f"{out}.member{j}.pt") for j in range(2)] == stamp
+    again = torch.load(out, weights_only=True)
+    assert all(torch.equal(again["state_dict"][k], v) for k, v in e["state_dict"].items())
+    # another stage 1 (other particle network): not stackable with these refits
+    other = tmp_path / "fm2.pt"
+    assert main(["train", "fastsim-fm", "--preset", "small", "-o", str(other), "--epochs", "1",
+                 "--seed", "5", *common]) == 0
+    with pytest.raises(HepgenInputError, match="another particle network"):
+        stack_response_flows([f"{out}.member0.pt", other], tmp_path / "bad.pt")
+    with pytest.raises(HepgenInputError, match="single-flow"):
+        stack_response_flows([out, f"{out}.member0.pt"], tmp_path / "bad.pt")
+    assert not (tmp_path / "bad.pt").exists()
+    capsys.readouterr()
+    assert main(["train", "fastsim-fm", "--preset", "small", "-o", str(tmp_path / "x.pt"), "--epochs", "1",
+                 "--members", "2", *common]) != 0
+    assert "--members applies to --refit-response only" in capsys.readouterr().err
 
 
 def test_gen_pt_weights_flatten_the_spectrum_up_to_the_cap():

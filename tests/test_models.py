@@ -80,6 +80,8 @@ FM_CASES = {
     "fastsim_fm/small-shipped-inference": replace(
         FSFMConfig.small(), project_mass=True, contain=True, min_pt=0.26, mass_mode="radial"
     ),
+    # the response as a uniform mixture of three flows (stage 2 --members 3)
+    "fastsim_fm/small-ensemble": replace(FSFMConfig.small(), response_members=3),
 }
 
 
@@ -133,6 +135,34 @@ def test_fastsim_fm(case, tmp_path):
     torch.testing.assert_close(clone.simulate(gen[:8], noise=noise), out)
     other = {k: v + 0.5 for k, v in noise.items() if k != "count"} | {"count": noise["count"]}
     assert not torch.allclose(clone.simulate(gen[:8], noise=other), out)
+
+
+def test_response_ensemble_is_the_mixture_of_its_flows():
+    """Each jet's response comes from the flow its uniform picks (the others are not used), and
+    the log-density is that of the uniform mixture; one member reproduces its flow."""
+    from hepgen.models.fastsim_fm import ResponseEnsemble, response_flow
+
+    torch.manual_seed(0)
+    cfg = FSFMConfig.small()
+    flows = [response_flow(cfg) for _ in range(3)]
+    ens = ResponseEnsemble(flows)
+    ctx, z, y = torch.randn(12, 9), torch.randn(12, 4), torch.randn(12, 4)
+    u = (torch.arange(12) % 3 + 0.5).unsqueeze(-1) / 3  # members 0, 1, 2, 0, 1, 2, …
+    with torch.no_grad():
+        out = ens.sample(ctx, z, u)
+        for j, f in enumerate(flows):
+            rows = torch.arange(12) % 3 == j
+            torch.testing.assert_close(out[rows], f(ctx[rows]).transform.inv(z[rows]))
+        lp = torch.stack([f(ctx).log_prob(y) for f in flows]).exp().mean(0).log()
+        torch.testing.assert_close(ens.log_prob(ctx, y), lp)
+        one = ResponseEnsemble(flows[:1])
+        torch.testing.assert_close(one.sample(ctx, z, torch.rand(12, 1)), flows[0](ctx).transform.inv(z))
+    # the member uniform is a noise stream of its own, after the single-flow streams
+    model = registry.build("fastsim_fm", replace(cfg, response_members=3).to_dict())
+    assert list(model.noise_shapes()) == ["count", "response", "x0", "member"]
+    assert "member" not in registry.build("fastsim_fm", cfg.to_dict()).noise_shapes()
+    with pytest.raises(ValueError, match="response_members"):
+        replace(cfg, response_members=0)
 
 
 def test_fastsim_fm_short_training_lowers_the_loss():

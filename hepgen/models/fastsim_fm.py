@@ -18,7 +18,10 @@ reconstruction-level constituents, with fresh noise per jet and per particle, in
 Training is joint (flow-matching MSE + response NLL + multiplicity cross-entropy), then the
 response flow is re-trained on its own with its own early stopping
 (:func:`hepgen.train.fastsim_fm.refit_response`, ``hepgen train fastsim-fm --refit-response``):
-its validation NLL bottoms out long before the flow-matching loss does.
+its validation NLL bottoms out long before the flow-matching loss does. Stage 2 can fit several
+flows from different seeds (``--members K``): the response is then their uniform mixture
+(:class:`ResponseEnsemble`, a deep ensemble of density estimators), whose medians scatter less
+from refit to refit than one flow's.
 
 The design follows the particle-level fast-sims that draw fresh noise per particle with a
 dedicated cardinality head: Parnassus (Dreyer et al., arXiv 2406.01620, 2503.19981), SCSG
@@ -38,6 +41,8 @@ Example::
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 import torch
@@ -53,7 +58,7 @@ from hepgen.physics.kinematics import jet_features, wrap_phi
 from hepgen.physics.projection import project_jet
 from hepgen.physics.substructure import momentum_flows
 
-__all__ = ["FSFM", "FSFMConfig"]
+__all__ = ["FSFM", "FSFMConfig", "ResponseEnsemble"]
 
 N_COND = 8  # log pT, η, log m/pT, n/k, Flow_1..4 of the gen jet
 N_JET = 4  # log pT ratio, log m ratio, Δη/R, Δφ/R
@@ -72,6 +77,8 @@ class FSFMConfig:
         heads: heads of the cross-attention to the gen set (0: no cross-attention).
         time_features: sinusoidal features of the flow-matching time.
         flow_transforms, flow_hidden: the jet-response spline flow.
+        response_members: how many such flows (1: one; K > 1: a :class:`ResponseEnsemble`,
+            their uniform mixture, made by ``--refit-response … --members K``).
         head_hidden: the multiplicity head.
         steps: ODE steps at inference (midpoint rule: two network calls each).
         project: rescale the constituents' pT to the sampled jet response.
@@ -97,6 +104,7 @@ class FSFMConfig:
     flow_transforms: int = 6
     flow_hidden: tuple[int, ...] = (128, 128)
     head_hidden: tuple[int, ...] = (128, 128)
+    response_members: int = 1
     steps: int = 6
     project: bool = True
     project_mass: bool = False
@@ -110,6 +118,8 @@ class FSFMConfig:
             raise ValueError(f"mass_mode must be 'scale' or 'radial', got {self.mass_mode!r}")
         if self.min_pt < 0:
             raise ValueError(f"min_pt must be ≥ 0, got {self.min_pt}")
+        if self.response_members < 1:
+            raise ValueError(f"response_members must be ≥ 1, got {self.response_members}")
 
     @classmethod
     def cpu(cls) -> FSFMConfig:
@@ -147,6 +157,48 @@ def response_flow(config: FSFMConfig) -> zuko.flows.NSF:
         N_JET, N_COND + 1, transforms=config.flow_transforms, hidden_features=config.flow_hidden,
         passes=2,
     )  # passes=2: coupling layers, one pass to sample
+
+
+class ResponseEnsemble(nn.Module):
+    """A uniform mixture of K conditional jet-response flows (a deep ensemble of density
+    estimators; Lakshminarayanan et al., arXiv 1612.01474).
+
+    Flows refitted from different seeds agree in likelihood but their conditional medians scatter
+    by ±0.005 from fit to fit (RESULTS.md §2); the mixture averages that scatter while each jet is
+    still drawn from one flow: a uniform picks the member, the flow maps the shared base noise.
+
+    Args:
+        flows: K flows ``f(context) → distribution`` of the same event and context sizes.
+
+    Example::
+
+        >>> ens = ResponseEnsemble([response_flow(FSFMConfig.small()) for _ in range(3)])
+        >>> ctx, z, u = torch.randn(5, 9), torch.randn(5, 4), torch.rand(5, 1)
+        >>> ens.sample(ctx, z, u).shape, ens.log_prob(ctx, torch.randn(5, 4)).shape
+        (torch.Size([5, 4]), torch.Size([5]))
+    """
+
+    def __init__(self, flows: Sequence[nn.Module]) -> None:
+        super().__init__()
+        if not flows:
+            raise ValueError("a ResponseEnsemble needs at least one flow")
+        self.flows = nn.ModuleList(flows)
+
+    def log_prob(self, context: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """log p(y | context) of the mixture, (B,)."""
+        lp = torch.stack([f(context).log_prob(y) for f in self.flows])
+        return torch.logsumexp(lp, 0) - math.log(len(self.flows))
+
+    def sample(self, context: torch.Tensor, z: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+        """Samples (B, d) from base noise ``z`` (B, d); the uniform ``u`` (B, 1) picks each jet's flow."""
+        k = len(self.flows)
+        member = (u.reshape(-1) * k).long().clamp(0, k - 1)
+        out = torch.empty_like(z)
+        for j, f in enumerate(self.flows):
+            idx = (member == j).nonzero(as_tuple=True)[0]
+            if len(idx):
+                out[idx] = f(context[idx]).transform.inv(z[idx])
+        return out
 
 
 class Velocity(nn.Module):
@@ -190,7 +242,10 @@ class FSFM(nn.Module):
             self.register_buffer(f"{name}_mean", torch.zeros(n))
             self.register_buffer(f"{name}_std", torch.ones(n))
         self.count_head = _mlp([N_COND, *c.head_hidden, k + 1])
-        self.response = response_flow(c)
+        self.response: nn.Module = (
+            response_flow(c) if c.response_members == 1
+            else ResponseEnsemble([response_flow(c) for _ in range(c.response_members)])
+        )
         d = c.hidden
         self.gen_embed = _mlp([3 + N_COND, d, d])
         self.gen_layer = EPiCLayer(d, d)
@@ -287,6 +342,23 @@ class FSFM(nn.Module):
     def _response_context(self, cn: torch.Tensor, n: torch.Tensor) -> torch.Tensor:
         return torch.cat([cn, n.unsqueeze(-1).to(cn.dtype) / self.config.n_particles], -1)
 
+    def response_log_prob(self, context: torch.Tensor, yn: torch.Tensor) -> torch.Tensor:
+        """log p(normalised response | response context) of the flow (or of the ensemble), (B,)."""
+        if isinstance(self.response, ResponseEnsemble):
+            return self.response.log_prob(context, yn)
+        return self.response(context).log_prob(yn)
+
+    def response_sample(
+        self, context: torch.Tensor, z: torch.Tensor, u: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Normalised responses (B, 4) from base noise ``z`` (B, 4); ``u`` (B, 1) uniforms pick
+        the member of an ensemble (required then, ignored for one flow)."""
+        if isinstance(self.response, ResponseEnsemble):
+            if u is None:
+                raise ValueError("an ensemble response needs the member noise u")
+            return self.response.sample(context, z, u)
+        return self.response(context).transform.inv(z)
+
     @torch.no_grad()
     def response_data(self, gen: torch.Tensor, reco: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(context (B, 9), normalised jet response (B, 4)) of gen/reco tables: what the
@@ -304,7 +376,7 @@ class FSFM(nn.Module):
         y, part, mask, n = self._reco_targets(reco, gjet)
         yn = self._norm("jet", y)
         count = nn.functional.cross_entropy(self.count_head(cn), n)
-        nll = -self.response(self._response_context(cn, n)).log_prob(yn).mean() / N_JET
+        nll = -self.response_log_prob(self._response_context(cn, n), yn).mean() / N_JET
         x1 = self._norm("part", part) * mask.unsqueeze(-1)
         x0 = torch.randn(x1.shape, generator=generator, device=x1.device) * mask.unsqueeze(-1)
         t = torch.rand(len(x1), generator=generator, device=x1.device)
@@ -317,12 +389,16 @@ class FSFM(nn.Module):
     # ------------------------------------------------------------------ inference
     def noise_shapes(self) -> dict[str, tuple[str, tuple[int, ...]]]:
         """The noise one jet consumes: a uniform for the multiplicity, the response flow's
-        base sample and the flow-matching start points."""
-        return {
+        base sample, the flow-matching start points and, for an ensemble response, a uniform
+        that picks its member (last, so the other streams stay those of one flow)."""
+        shapes = {
             "count": ("uniform", (1,)),
             "response": ("normal", (N_JET,)),
             "x0": ("normal", (self.config.n_particles, 3)),
         }
+        if self.config.response_members > 1:
+            shapes["member"] = ("uniform", (1,))
+        return shapes
 
     @torch.no_grad()
     def simulate(
@@ -353,8 +429,10 @@ class FSFM(nn.Module):
             }
         cn, gh, gpool, gmask, gjet = self._encode_gen(gen)
         n = self.multiplicity(cn, noise["count"])
-        dist = self.response(self._response_context(cn, n))
-        yn = dist.transform.inv(noise["response"].to(cn))
+        member = noise.get("member")
+        yn = self.response_sample(
+            self._response_context(cn, n), noise["response"].to(cn), None if member is None else member.to(cn)
+        )
         mask = torch.arange(k, device=dev).unsqueeze(0) < n.unsqueeze(-1)
         ctx = self._context(cn, yn, n)
         x = noise["x0"].to(cn) * mask.unsqueeze(-1)

@@ -22,7 +22,7 @@ from hepgen.train.loop import TrainConfig, command_line, fit_checkpointed, pair_
 
 __all__ = [
     "RESPONSE_FLOW_KEYS", "balance_processes", "gen_pt_weights", "process_family", "refit_response",
-    "train_fastsim_fm",
+    "stack_response_flows", "train_fastsim_fm",
 ]
 
 #: the FSFM settings a response refit may change (the flow's architecture)
@@ -186,6 +186,7 @@ def refit_response(
     balance: bool = False,
     architecture: dict | None = None,
     balance_pt: float = 0.0,
+    members: int = 1,
 ) -> dict:
     """Stage 2: train the jet-response flow of a trained :class:`FSFM` afresh, on its own.
 
@@ -214,10 +215,33 @@ def refit_response(
         balance_pt: if > 0, weight each training jet's NLL by :func:`gen_pt_weights` with this
             cap (the sparse high-pT bins count up to ``balance_pt``× more); selection stays on the
             unweighted validation NLL.
+        members: K > 1 fits K flows, member j exactly as a refit with seed ``train.seed + j``
+            (each written to ``output.member{j}.pt``, kept; with ``resume`` finished members are
+            skipped), then :func:`stack_response_flows` makes ``output`` their uniform mixture.
+            Returns the last member's record.
     """
     from hepgen.errors import HepgenInputError
     from hepgen.models.fastsim_fm import response_flow
 
+    if members < 1:
+        raise HepgenInputError(f"--members must be at least 1, got {members}")
+    if members > 1:
+        parts, record = [], {}
+        for j in range(members):
+            part = f"{os.fspath(output)}.member{j}.pt"
+            parts.append(part)
+            if resume and os.path.exists(part) and "time_s" in checkpoint.load(part)["training"]:
+                record = checkpoint.load(part)["training"]  # finished in an earlier run
+                continue
+            record = refit_response(
+                source, data, part, replace(train, seed=train.seed + j), gen_min_pt, split_seed,
+                resume and os.path.exists(f"{part}.last.pt"), progress, exclude_events, balance,
+                architecture, balance_pt,
+            )
+            if os.path.exists(f"{part}.last.pt"):  # finished: its "time_s" marks it for a resume
+                os.remove(f"{part}.last.pt")
+        stack_response_flows(parts, output)
+        return record
     ck = checkpoint.load(source)
     if ck["model"] != "fastsim_fm":
         raise HepgenInputError(f"{source}: a {ck['model']} checkpoint; --refit-response needs a fastsim_fm one")
@@ -242,7 +266,8 @@ def refit_response(
     model = FSFM(FSFMConfig.from_dict(ck["config"]))
     model.load_state_dict(ck["state_dict"])
     model.eval()
-    config = FSFMConfig.from_dict({**ck["config"], **(architecture or {})})
+    # a refit fits one flow (an ensemble source is refitted into a single flow)
+    config = FSFMConfig.from_dict({**ck["config"], **(architecture or {}), "response_members": 1})
     tr, va, families = _splits(data, config.n_particles, train, gen_min_pt, split_seed, exclude_events, balance)
 
     def features(ds):
@@ -270,7 +295,11 @@ def refit_response(
         return {"valid_nll": total / n_jet / max(len(y_va), 1)}
 
     stage1 = dict(ck["training"])
-    stage1_nll = validate(model.response)["valid_nll"]
+    with torch.inference_mode():
+        stage1_nll = sum(
+            float(-model.response_log_prob(ctx_va[i : i + 8192], y_va[i : i + 8192]).sum())
+            for i in range(0, len(y_va), 8192)
+        ) / n_jet / max(len(y_va), 1)
     model.response = response_flow(config)  # the architecture the new flow is saved into
     command = command_line()
     output = os.fspath(output)
@@ -295,3 +324,69 @@ def refit_response(
         output, resume, flow, loss_fn, torch.utils.data.TensorDataset(ctx_tr, y_tr, w_tr), validate,
         "valid_nll", train, save_best, progress=progress,
     )
+
+
+def stack_response_flows(sources: Sequence[str | os.PathLike], output: str | os.PathLike) -> dict:
+    """One FSFM checkpoint whose jet response is the uniform mixture of the sources' flows
+    (:class:`~hepgen.models.fastsim_fm.ResponseEnsemble`).
+
+    The sources must be response refits of one model: the same particle network, multiplicity
+    head, normalisation and settings, single flows of one architecture. The output keeps the
+    first source's dataset record; its training record summarises every member's (their epoch
+    histories are stored beside it, ``member_histories``, with stage 1's, ``stage1_history``).
+
+    Args:
+        sources: two or more single-flow checkpoints (paths or shipped names).
+        output: the stacked checkpoint (refused if it is one of the sources).
+
+    Returns:
+        the output's ``training`` record.
+    """
+    from hepgen.errors import HepgenInputError
+    from hepgen.shipped import resolve_checkpoint
+
+    paths = [os.fspath(resolve_checkpoint(s)) for s in sources]
+    if len(paths) < 2:
+        raise HepgenInputError("stacking response flows needs at least two checkpoints")
+    if any(os.path.abspath(p) == os.path.abspath(os.fspath(output)) for p in paths):
+        raise HepgenInputError(f"{output}: write the ensemble to a new file, not over a member")
+    cks = [checkpoint.load(p) for p in paths]
+    first = cks[0]
+    configs = [FSFMConfig.from_dict(ck["config"]).to_dict() if ck["model"] == "fastsim_fm" else None for ck in cks]
+    for p, ck, cfg in zip(paths, cks, configs):
+        if cfg is None or cfg["response_members"] != 1:
+            raise HepgenInputError(f"{p}: not a single-flow fastsim_fm checkpoint")
+        if cfg != configs[0]:
+            raise HepgenInputError(f"{p}: its settings differ from {paths[0]}'s")
+        rest = {k: v for k, v in ck["state_dict"].items() if not k.startswith("response.")}
+        ref = {k: v for k, v in first["state_dict"].items() if not k.startswith("response.")}
+        if rest.keys() != ref.keys() or any(not torch.equal(v, ref[k]) for k, v in rest.items()):
+            raise HepgenInputError(
+                f"{p}: another particle network or multiplicity head than {paths[0]}'s — stack "
+                "refits of one model only"
+            )
+    state = {k: v for k, v in first["state_dict"].items() if not k.startswith("response.")}
+    for j, ck in enumerate(cks):
+        for k, v in ck["state_dict"].items():
+            if k.startswith("response."):
+                state[f"response.flows.{j}.{k[len('response.'):]}"] = v
+    config = {**configs[0], "response_members": len(cks)}
+    FSFM(FSFMConfig.from_dict(config)).load_state_dict(state)  # the layout must load
+    # the members' epoch histories go beside the training record, which a Runner carries to
+    # every worker (kept small: a summary per member)
+    training = {
+        "stage": "response ensemble",
+        "members": [
+            {"source": os.path.basename(p), **{k: v for k, v in ck["training"].items() if k not in ("stage1", "history")}}
+            for p, ck in zip(paths, cks)
+        ],
+        "stage1": {k: v for k, v in first["training"].get("stage1", {}).items() if k != "history"},
+        "command": command_line(),
+    }
+    histories = [ck["training"].get("history", []) for ck in cks]
+    checkpoint.save(
+        output, model="fastsim_fm", config=config, state_dict=state,
+        normalisation=first.get("normalisation", {}), dataset=first["dataset"], training=training,
+        extra={"member_histories": histories, "stage1_history": first["training"].get("stage1", {}).get("history", [])},
+    )
+    return training
