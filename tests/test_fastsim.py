@@ -150,6 +150,13 @@ def test_refit_response_members_make_an_ensemble(tmp_path, capsys):
     assert [os.path.getmtime(f"{out}.member{j}.pt") for j in range(2)] == stamp
     again = torch.load(out, weights_only=True)
     assert all(torch.equal(again["state_dict"][k], v) for k, v in e["state_dict"].items())
+    # a refit depends on the seed and the particle network only: refitting the ensemble with
+    # seed 1 gives member 1 (refitted from the single-flow source) again
+    assert main(["train", "fastsim-fm", "--refit-response", str(out), "-o", str(tmp_path / "r1.pt"),
+                 "--epochs", "2", "--seed", "1", *common]) == 0
+    r1 = torch.load(tmp_path / "r1.pt", weights_only=True)
+    assert r1["config"]["response_members"] == 1
+    assert all(torch.equal(v, r1["state_dict"][k]) for k, v in members[1]["state_dict"].items())
     # another stage 1 (other particle network): not stackable with these refits
     other = tmp_path / "fm2.pt"
     assert main(["train", "fastsim-fm", "--preset", "small", "-o", str(other), "--epochs", "1",

@@ -17,7 +17,7 @@ import torch
 from hepgen.data.datasets import JetPairDataset, require_jets
 from hepgen.models import checkpoint
 from hepgen.models.device import pick_device
-from hepgen.models.fastsim_fm import FSFM, FSFMConfig
+from hepgen.models.fastsim_fm import FSFM, FSFMConfig, ResponseEnsemble
 from hepgen.train.loop import TrainConfig, command_line, fit_checkpointed, pair_dataset_info
 
 __all__ = [
@@ -263,7 +263,16 @@ def refit_response(
             f"the checkpoint fixes {', '.join(unknown)}"
         )
     torch.manual_seed(train.seed)
-    model = FSFM(FSFMConfig.from_dict(ck["config"]))
+    source_config = FSFMConfig.from_dict(ck["config"])
+    # the source is built as a single-flow model whatever its response, so that the random
+    # stream reaching the new flow's initialisation — and the refit — depend only on the seed
+    # and the particle network (an ensemble's refit with seed j is its members' seed-j refit)
+    model = FSFM(replace(source_config, response_members=1))
+    if source_config.response_members > 1:
+        with torch.random.fork_rng():
+            model.response = ResponseEnsemble(
+                [response_flow(source_config) for _ in range(source_config.response_members)]
+            )
     model.load_state_dict(ck["state_dict"])
     model.eval()
     # a refit fits one flow (an ensemble source is refitted into a single flow)
