@@ -380,7 +380,8 @@ def stack_response_flows(sources: Sequence[str | os.PathLike], output: str | os.
             if k.startswith("response."):
                 state[f"response.flows.{j}.{k[len('response.'):]}"] = v
     config = {**configs[0], "response_members": len(cks)}
-    FSFM(FSFMConfig.from_dict(config)).load_state_dict(state)  # the layout must load
+    with torch.random.fork_rng():  # the layout must load (built aside: no draw from the global stream)
+        FSFM(FSFMConfig.from_dict(config)).load_state_dict(state)
     # the members' epoch histories go beside the training record, which a Runner carries to
     # every worker (kept small: a summary per member)
     training = {
