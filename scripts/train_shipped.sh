@@ -65,7 +65,8 @@ if [[ $what == fastsim-big || $what == all ]]; then
   # the bigger fast-sim (preset gpu: hidden 128, 4 EPiC layers) trained on a GPU, stage 1 as the
   # default's with the epochs that fitted the lease (scripts/gpu/fastsim.sh: 30 epochs, 427 s on an
   # H200 beside another training; 63 s per epoch on 2 CPU cores, ~32 min), then stage 2 and the
-  # default's inference settings on the CPU; parameters (not buffers) stored as float16 (RESULTS.md §2 "GPU")
+  # default's inference settings on the CPU (stage 2 as five refits, like the default's, since
+  # 2026-11-28); parameters (not buffers) stored as float16 (RESULTS.md §2 "GPU")
   mkdir -p out
   hepgen train fastsim-fm --preset gpu --data "${WW[@]}" "$D"/fastsim_qcd_pu50_highpt_s*.h5 \
     "$D"/fastsim_ttbar_pu50_highpt_s*.h5 --balance --exclude-events "$DEMO" -o out/fastsim_big_s1.pt \
@@ -73,7 +74,7 @@ if [[ $what == fastsim-big || $what == all ]]; then
   hepgen train fastsim-fm --refit-response out/fastsim_big_s1.pt --data "${WW[@]}" \
     "$D"/fastsim_qcd_pu50_highpt_s*.h5 "$D"/fastsim_ttbar_pu50_highpt_s*.h5 --exclude-events "$DEMO" \
     -o data/models/fastsim_big_ww_pu50.pt --epochs 100 --schedule cosine --lr 3e-4 --patience 20 \
-    --batch-size 512 -q --overwrite
+    --batch-size 512 --members 5 -q --overwrite
   fsfm_settings data/models/fastsim_big_ww_pu50.pt
   python - <<'PY'
 import torch
@@ -84,7 +85,7 @@ params = {n for n, _ in registry.build(c["model"], c["config"]).named_parameters
 c["state_dict"] = {k: v.half() if k in params and v.is_floating_point() else v for k, v in c["state_dict"].items()}
 torch.save(c, f)
 PY
-  rm -f data/models/fastsim_big_ww_pu50.pt.last.pt
+  rm -f data/models/fastsim_big_ww_pu50.pt.last.pt data/models/fastsim_big_ww_pu50.pt.member*
 fi
 if [[ $what == fastsim || $what == all ]]; then
   # the seed-001 VAE baseline: seed 001 architecture + loss, with hepgen's residual connection and
