@@ -230,8 +230,9 @@ def refit_response(
         for j in range(members):
             part = f"{os.fspath(output)}.member{j}.pt"
             parts.append(part)
-            if resume and os.path.exists(part) and "time_s" in checkpoint.load(part)["training"]:
-                record = checkpoint.load(part)["training"]  # finished in an earlier run
+            done = checkpoint.load(part)["training"] if resume and os.path.exists(part) else {}
+            if "time_s" in done:  # finished in an earlier run
+                record = done
                 continue
             record = refit_response(
                 source, data, part, replace(train, seed=train.seed + j), gen_min_pt, split_seed,
@@ -295,20 +296,20 @@ def refit_response(
         nll = -(f(c).log_prob(y) * w).sum() / w.sum() / n_jet
         return {"loss": nll, "nll": nll}
 
-    def validate(f) -> dict[str, float]:
+    def valid_nll(log_prob, dev) -> float:
+        """Mean validation NLL per response dimension of ``log_prob(context, y)`` on ``dev``."""
         with torch.inference_mode():
             total = sum(
-                float(-f(ctx_va[i : i + 8192].to(device)).log_prob(y_va[i : i + 8192].to(device)).sum())
+                float(-log_prob(ctx_va[i : i + 8192].to(dev), y_va[i : i + 8192].to(dev)).sum())
                 for i in range(0, len(y_va), 8192)
             )
-        return {"valid_nll": total / n_jet / max(len(y_va), 1)}
+        return total / n_jet / max(len(y_va), 1)
+
+    def validate(f) -> dict[str, float]:
+        return {"valid_nll": valid_nll(lambda c, y: f(c).log_prob(y), device)}
 
     stage1 = dict(ck["training"])
-    with torch.inference_mode():
-        stage1_nll = sum(
-            float(-model.response_log_prob(ctx_va[i : i + 8192], y_va[i : i + 8192]).sum())
-            for i in range(0, len(y_va), 8192)
-        ) / n_jet / max(len(y_va), 1)
+    stage1_nll = valid_nll(model.response_log_prob, "cpu")  # the source model stays on the CPU
     model.response = response_flow(config)  # the architecture the new flow is saved into
     command = command_line()
     output = os.fspath(output)
@@ -362,19 +363,19 @@ def stack_response_flows(sources: Sequence[str | os.PathLike], output: str | os.
     cks = [checkpoint.load(p) for p in paths]
     first = cks[0]
     configs = [FSFMConfig.from_dict(ck["config"]).to_dict() if ck["model"] == "fastsim_fm" else None for ck in cks]
+    ref = {k: v for k, v in first["state_dict"].items() if not k.startswith("response.")}
     for p, ck, cfg in zip(paths, cks, configs):
         if cfg is None or cfg["response_members"] != 1:
             raise HepgenInputError(f"{p}: not a single-flow fastsim_fm checkpoint")
         if cfg != configs[0]:
             raise HepgenInputError(f"{p}: its settings differ from {paths[0]}'s")
         rest = {k: v for k, v in ck["state_dict"].items() if not k.startswith("response.")}
-        ref = {k: v for k, v in first["state_dict"].items() if not k.startswith("response.")}
         if rest.keys() != ref.keys() or any(not torch.equal(v, ref[k]) for k, v in rest.items()):
             raise HepgenInputError(
                 f"{p}: another particle network or multiplicity head than {paths[0]}'s — stack "
                 "refits of one model only"
             )
-    state = {k: v for k, v in first["state_dict"].items() if not k.startswith("response.")}
+    state = dict(ref)
     for j, ck in enumerate(cks):
         for k, v in ck["state_dict"].items():
             if k.startswith("response."):
