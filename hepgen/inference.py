@@ -51,10 +51,12 @@ class Runner:
     Args:
         path: a checkpoint file, or the name of a shipped checkpoint (``hepgen.shipped``).
         device: ``'auto'`` / None (CUDA when present), ``'cpu'``, ``'cuda'``, ``'cuda:1'``...
-        batch_size: jets per model call (default: for the fast-sim flow-matching model 512 on
-            the CPU, whose per-particle tensors stay in cache at that size — 1.6× faster than
-            4096 on a 2-core CPU — and 10 000 on CUDA, where 512 leaves the GPU launch-bound
-            (H200: 85 vs 14 µs/jet, RESULTS.md §2 "GPU"); 4096 for the others).
+        batch_size: jets per model call (default: for the fast-sim flow-matching model 2048 on
+            the CPU — the model integrates its particles in cache-sized groups of 128 jets of
+            similar multiplicity itself, and its jet-response flows cost less per jet in larger
+            calls: 13% faster than 512 on a 2-core CPU, ``benchmarks/fastsim.py`` — and 10 000 on
+            CUDA, where 512 leaves the GPU launch-bound (H200: 85 vs 14 µs/jet, RESULTS.md §2
+            "GPU"); 4096 for the others).
         steps: ODE steps of flow-matching models (None: the checkpoint's default).
 
     Example::
@@ -114,7 +116,7 @@ class Runner:
         if self._batch_size is not None:
             return self._batch_size
         if self.name == "fastsim_fm":
-            return 10_000 if self.device.type == "cuda" else 512
+            return 10_000 if self.device.type == "cuda" else 2048
         return 4096
 
     @property

@@ -229,11 +229,11 @@ def test_runner_is_lazy_picklable_and_seeded(tiny):
 
 
 def test_runner_batch_default_follows_the_device(monkeypatch):
-    """The flow-matching fast-sim runs 512 jets per call on the CPU (cache-sized) and 10 000 on
+    """The flow-matching fast-sim runs 2048 jets per call on the CPU (it groups them itself) and 10 000 on
     CUDA (decided when the model runs, so a pickled runner picks its worker's device); a jet's
     noise is keyed, so the batching does not change the result."""
     r = Runner(shipped.DEFAULT_FASTSIM, device="cpu")
-    assert r.name == "fastsim_fm" and r.batch_size == 512
+    assert r.name == "fastsim_fm" and r.batch_size == 2048
     assert Runner(shipped.DEFAULT_FASTSIM, device="cpu", batch_size=7).batch_size == 7
     assert Runner(shipped.checkpoint("fastsim_vae_ww_pu50"), device="cpu").batch_size == 4096
     gen = h5.read(EXPECTED).gen.constituents[:12]

@@ -18,6 +18,7 @@ from hepgen.models.epic_fm import EPiCFMConfig
 from hepgen.models.fastsim_fm import FSFMConfig
 from hepgen.models.fastsim_vae import FastSimLoss, FastSimVAEConfig
 from hepgen.models.flows import MCFlowConfig, NFConfig
+from hepgen.physics.coordinates import cartesian_to_ptetaphi
 from hepgen.physics.kinematics import jet_features
 
 CASES = {
@@ -72,6 +73,37 @@ def _gen_jets(n: int, k: int = 50, seed: int = 0) -> torch.Tensor:
     return x * mask[..., None]
 
 
+def _assert_same_sets(a: torch.Tensor, b: torch.Tensor, atol: float = 1e-3) -> None:
+    """The same particles per jet (B, k, 3), compared as sorted pT, η and φ lists: an output
+    sorted by pT may swap two particles of nearly equal pT under float rounding."""
+    pa, pb = cartesian_to_ptetaphi(a), cartesian_to_ptetaphi(b)
+    ma, mb = pa[..., 0] > 0, pb[..., 0] > 0
+    assert torch.equal(ma, mb)
+    for i in range(3):
+        sa = torch.sort(torch.where(ma, pa[..., i], 0.0), dim=1).values
+        sb = torch.sort(torch.where(mb, pb[..., i], 0.0), dim=1).values
+        torch.testing.assert_close(sa, sb, atol=atol, rtol=1e-4)
+
+
+def test_velocity_attention_written_out_is_the_module():
+    """The ODE's attention, written out with precomputed keys (inference), equals
+    ``nn.MultiheadAttention`` (training) on the same weights, padded gen sets included."""
+    from hepgen.models.fastsim_fm import N_COND, N_JET, Velocity
+
+    torch.manual_seed(0)
+    c = FSFMConfig.small()
+    v = Velocity(c).eval()
+    B, k, kg, d = 6, 7, 9, c.hidden
+    x, t = torch.randn(B, k, 3), torch.rand(B)
+    ctx, gh, gpool = torch.randn(B, N_COND + N_JET + 1), torch.randn(B, kg, d), torch.randn(B, d)
+    gmask = torch.arange(kg)[None] < torch.tensor([1, 3, 9, 5, 2, 8])[:, None]
+    mask = torch.arange(k)[None] < torch.tensor([7, 1, 4, 2, 6, 3])[:, None]
+    ref = v(x, t, ctx, gh, gpool, gmask, mask)
+    out = v(x, t, ctx, gh, gpool, gmask, mask, v.gen_keys(gh))
+    torch.testing.assert_close(out, ref, atol=1e-5, rtol=1e-5)
+    assert not torch.allclose(v(x, t, ctx, gh, gpool, gmask & (torch.arange(kg) < 1), mask), ref)
+
+
 FM_CASES = {
     "fastsim_fm/small": FSFMConfig.small(),
     "fastsim_fm/cpu": FSFMConfig.cpu(),
@@ -118,7 +150,14 @@ def test_fastsim_fm(case, tmp_path):
     assert all((out[i, n[i] :] == 0).all() for i in range(8))
     if cfg.min_pt > 0:  # no generated particle below the threshold
         assert (pt[pt > 0] >= cfg.min_pt * (1 - 1e-5)).all()
-    # the gen set is a set: permuting the input particles does not change the output
+    # the default groups the jets by multiplicity and trims their padding: the padded
+    # computation (chunk=0) up to float rounding, for any group size
+    for chunk in (0, 3):
+        _assert_same_sets(model.simulate(gen[:8], noise=noise, chunk=chunk), out)
+    with pytest.raises(ValueError, match="chunk"):
+        model.simulate(gen[:8], noise=noise, chunk=-1)
+    # the gen set is a set: permuting the input particles (padding moves to the middle, where
+    # the trimming must keep it masked) does not change the output
     perm = torch.randperm(cfg.n_particles)
     torch.testing.assert_close(
         model.simulate(gen[:8, perm], noise=noise), out, atol=2e-4, rtol=1e-4
