@@ -12,7 +12,9 @@ Jets as in the response table of ``hepgen evaluate`` but without its acceptance 
 fewer than ``--min-jets`` jets are skipped. The first line per checkpoint gives the response
 flow's NLL on the split (per dimension, given the true multiplicity); the last the mean and the
 largest |model − Delphes| over the printed (process, bin) cells, of the full simulation and of
-the flow alone.
+the flow alone. "output / target": the median ratio of the simulated jet's pT and mass to the
+ones its response draw asked for (the projection's targets): 1 where the particle network and
+the projections pass the flow's response through unchanged.
 """
 
 from __future__ import annotations
@@ -60,7 +62,18 @@ def main() -> None:
                 z = torch.randn(len(cn), model.noise_shapes()["response"][1][0], generator=g_flow)
                 u = torch.rand(len(cn), 1, generator=g_flow) if "member" in model.noise_shapes() else None
                 flow[label] = model._denorm("jet", model.response_sample(model._response_context(cn, m), z, u)).exp()
-            sim = model.simulate(ds.gen, generator=g)
+            # the simulation's noise drawn here exactly as simulate(generator=g) would, so that
+            # the response it was asked to reach (its projection targets) can be recomputed
+            noise = {
+                key: (torch.rand if dist == "uniform" else torch.randn)((len(cn), *shape), generator=g)
+                for key, (dist, shape) in model.noise_shapes().items()
+            }
+            sim = model.simulate(ds.gen, noise=noise)
+            target = model._denorm("jet", model.response_sample(
+                model._response_context(cn, model.multiplicity(cn, noise["count"])),
+                noise["response"], noise.get("member"),
+            )).exp().numpy()
+            target = np.stack([target[:, 0] * gjet[:, 0].numpy(), target[:, 1] * gjet[:, 3].clamp_min(0.1).numpy()], 1)
             nll = float(-model.response_log_prob(model._response_context(cn, n), model._norm("jet", y)).mean()) / 4
         k = model.config.n_particles
         gj, rj, sj = (jet_features(t[:, :k].double()).numpy() for t in (ds.gen, ds.reco, sim))
@@ -87,6 +100,8 @@ def main() -> None:
                 ipt, im = sm["pt_iqr"] / dl["pt_iqr"], sm["mass_iqr"] / dl["mass_iqr"]
                 ratios += [ipt, im]
                 parts.append(f"simulation {dpt:+.4f} / {dm:+.4f}, IQR ratio {ipt:.2f} / {im:.2f}")
+                reach = np.median(sj[s, 0] / target[s, 0]), np.median(sj[s, 3] / target[s, 1])
+                parts.append(f"output / target {reach[0]:.4f} / {reach[1]:.4f}")
                 print(f"  {fam} {lo}–{hi} GeV ({s.sum()} jets): " + "; ".join(parts))
         if cells:
             print(f"  simulation: mean |Δ median| {np.mean(cells):.4f}, largest {np.max(cells):.4f}; "
