@@ -248,7 +248,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         args.sample, args.reference, args.output, mode=args.mode, split=args.split,
         split_seed=args.split_seed, n_particles=args.n_particles, n_splits=args.n_splits,
         seed=args.seed, fast=args.fast, device=args.device, force=args.force,
-        overwrite=args.overwrite, steps=args.steps, only_files=args.only_files,
+        overwrite=args.overwrite, steps=args.steps, only_files=args.only_files, draws=args.draws,
     )
     print((Path(args.output) / "metrics.md").read_text())
     print(f"wrote metrics.json, metrics.md and {len(results['figures'])} figures to {args.output}")
@@ -505,6 +505,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--n-splits", type=POSITIVE, default=5, help="random event splits for the floors")
     e.add_argument("--seed", type=NONNEG, default=0)
     e.add_argument("--steps", type=POSITIVE, default=None, help="ODE steps (flow-matching models)")
+    e.add_argument(
+        "--draws", type=POSITIVE, default=1,
+        help="fast-sim checkpoints: simulations per gen jet pooled in the response table (less of "
+        "the model's sampling noise; W1s and figures use the first)",
+    )
     e.add_argument("--fast", action="store_true", help="reduced bootstrap sizes (quick look)")
     e.add_argument("--force", action="store_true", help="compare even if R or k differ from the reference")
     e.add_argument("--device", default=None)

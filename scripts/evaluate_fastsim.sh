@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # RESULTS.md §2: the fast-sims against the Delphes floor, per process, on held-out events.
-# Usage: scripts/evaluate_fastsim.sh [SHARED_DATA_DIR] [OUT_DIR]
+# Usage: [DRAWS=N] scripts/evaluate_fastsim.sh [SHARED_DATA_DIR] [OUT_DIR]
 # Each model is evaluated with the file list it was trained on (the split is by event over
 # that list), restricted to one process with --only-files; files it never saw are all held out.
 set -euo pipefail
@@ -9,7 +9,8 @@ OUT=${2:-out/eval}
 WW=("$D"/fastsim_ww_pu50_highpt_s1*.h5)
 ALL=("${WW[@]}" "$D"/fastsim_qcd_pu50_highpt_s*.h5 "$D"/fastsim_ttbar_pu50_highpt_s*.h5)
 mkdir -p "$OUT"
-E="hepgen evaluate --n-splits 10 --overwrite"
+# DRAWS=N: N simulations per gen jet pooled in the response tables (hepgen evaluate --draws)
+E="hepgen evaluate --n-splits 10 --overwrite --draws ${DRAWS:-1}"
 # the default (trained on WW + QCD + ttbar) and the identity baseline, per process
 for p in ww qcd ttbar; do
   $E fastsim_ww_pu50 --reference "${ALL[@]}" --only-files "_${p}_" -o "$OUT/mixed-$p"

@@ -95,7 +95,8 @@ def main() -> None:
         ):
             res = load(folder, name)
             if res is not None:
-                cols.append((label, res, "hepgen"))
+                draws = res["response"]["hepgen"].get("draws", 1)  # hepgen evaluate --draws
+                cols.append((label + (f", {draws} draws" if draws > 1 else ""), res, "hepgen"))
         if not cols:
             continue
         cols.append(("identity (gen as reco)", cols[0][1], "gen (identity)"))

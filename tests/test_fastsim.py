@@ -289,6 +289,20 @@ def test_simulate_and_evaluate_cli(tiny, tmp_path):
         main(["evaluate", str(bad), "--reference", str(EXPECTED), "--split", "all", "-o", str(ev)])
         == 2
     )
+    # --draws: the checkpoint simulates every gen jet again and the response table pools the
+    # draws; the W1s are the first draw's, the same as with one draw
+    args = ["evaluate", str(path), "--reference", str(EXPECTED), "--split", "all", "--n-splits", "2"]
+    assert main([*args, "-o", str(tmp_path / "d1")]) == 0
+    assert main([*args, "--draws", "3", "-o", str(tmp_path / "d3")]) == 0
+    d1, d3 = (json.loads((tmp_path / d / "metrics.json").read_text()) for d in ("d1", "d3"))
+    assert d1["features"]["hepgen"] == d3["features"]["hepgen"]
+    assert d1["response"]["hepgen"]["draws"] == 1 and d3["response"]["hepgen"]["draws"] == 3
+    assert d3["response"]["hepgen"]["n"] == d1["response"]["hepgen"]["n"]  # gen jets, not draws
+    assert d3["response"]["hepgen"]["pt_median"] != d1["response"]["hepgen"]["pt_median"]
+    assert d3["response"]["delphes"] == d1["response"]["delphes"]
+    assert "hepgen: 3 draws per gen jet, pooled" in (tmp_path / "d3" / "metrics.md").read_text()
+    # a simulated file cannot be drawn again
+    assert main(["evaluate", str(sim), "--reference", str(EXPECTED), "--draws", "2", "-o", str(tmp_path / "x")]) == 2
 
 
 def _run(executor, workers=2):

@@ -70,6 +70,9 @@ def response(
 ) -> dict[str, list]:
     """Median and IQR of reco/gen pT and mass in bins of gen pT (jets paired row by row).
 
+    ``reco_pt`` and ``reco_mass`` may be (D, N): D independent simulations of the same N gen
+    jets, pooled (a fast-sim's medians then carry less of its own sampling noise); ``n`` stays
+    the number of gen jets and the bootstrap resamples gen jets, each with all its draws.
     ``n_boot`` > 0 adds ``pt_median_err`` / ``mass_median_err`` and ``pt_iqr_err`` /
     ``mass_iqr_err``: the standard deviations of the median and the IQR over that many bootstrap
     resamples of the bin's jets — the statistical precision against which a difference has to be
@@ -88,6 +91,7 @@ def response(
         for key in ("pt_median_err", "mass_median_err", "pt_iqr_err", "mass_iqr_err"):
             out[key] = []
     rng = np.random.default_rng(seed)
+    reco_pt, reco_mass = (np.asarray(x).reshape(-1, len(gen_pt)) for x in (reco_pt, reco_mass))
     which = np.digitize(gen_pt, bins) - 1
     for b in range(len(bins) - 1):
         sel = (which == b) & (gen_pt > 0) & (gen_mass > 0)
@@ -100,12 +104,14 @@ def response(
                     out[f"{name}_median_err"].append(float("nan"))
                     out[f"{name}_iqr_err"].append(float("nan"))
                 continue
-            r = num[sel] / den[sel]
+            r = num[:, sel] / den[sel]  # (D, jets)
             q1, med, q3 = np.percentile(r, [25, 50, 75])
             out[f"{name}_median"].append(float(med))
             out[f"{name}_iqr"].append(float(q3 - q1))
             if n_boot:
-                b1, bmed, b3 = np.percentile(r[rng.integers(0, len(r), (n_boot, len(r)))], [25, 50, 75], axis=1)
+                m = r.shape[1]
+                boot = r[:, rng.integers(0, m, (n_boot, m))].transpose(1, 0, 2).reshape(n_boot, -1)
+                b1, bmed, b3 = np.percentile(boot, [25, 50, 75], axis=1)
                 out[f"{name}_median_err"].append(float(bmed.std()))
                 out[f"{name}_iqr_err"].append(float((b3 - b1).std()))
     return out
