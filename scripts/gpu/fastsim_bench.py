@@ -1,5 +1,5 @@
 """GPU µs/jet of fast-sim checkpoints (Runner.simulate on 10^4 real gen jets, best of 3), per ODE
-step count and per internal batch (jets per model call; the CPU default is 512).
+step count and per internal batch (jets per model call; the CPU default was 512 until 2026-12-05, 2048 since).
 
     python scripts/gpu/fastsim_bench.py [cuda|cpu] [CHECKPOINT ...]   (default: fastsim_ww_pu50)
 """
