@@ -8,7 +8,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from test_models import EPIC_CASES, FM_CASES, GENERATORS, _gen_jets, built_generator
+from test_models import (
+    EPIC_CASES,
+    FM_CASES,
+    GENERATORS,
+    _assert_same_sets,
+    _gen_jets,
+    built_generator,
+)
 
 from hepgen import shipped
 from hepgen.models import registry
@@ -69,6 +76,15 @@ def test_fastsim_fm_on_cuda(case):
     b = model.simulate(gen[:8].to(CUDA), generator=torch.Generator(CUDA).manual_seed(3))
     assert a.device.type == CUDA and torch.isfinite(a).all()
     torch.testing.assert_close(a, b)
+    # the grouped, trimmed inference (one group per batch on CUDA, or groups of 3) is the padded
+    # computation (chunk=0) to float rounding, as on the CPU
+    noise = {
+        name: (torch.rand if dist == "uniform" else torch.randn)((8, *shape), device=CUDA)
+        for name, (dist, shape) in model.noise_shapes().items()
+    }
+    padded = model.simulate(gen[:8].to(CUDA), noise=noise, chunk=0).cpu()
+    for chunk in (None, 3):
+        _assert_same_sets(model.simulate(gen[:8].to(CUDA), noise=noise, chunk=chunk).cpu(), padded)
 
 
 @pytest.mark.parametrize("name", [n for n in shipped.checkpoints() if n.endswith("_gluon")])
