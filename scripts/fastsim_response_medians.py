@@ -64,10 +64,7 @@ def main() -> None:
                 flow[label] = model._denorm("jet", model.response_sample(model._response_context(cn, m), z, u)).exp()
             # the simulation's noise drawn here exactly as simulate(generator=g) would, so that
             # the response it was asked to reach (its projection targets) can be recomputed
-            noise = {
-                key: (torch.rand if dist == "uniform" else torch.randn)((len(cn), *shape), generator=g)
-                for key, (dist, shape) in model.noise_shapes().items()
-            }
+            noise = model.draw_noise(len(cn), g)
             sim = model.simulate(ds.gen, noise=noise)
             target = model._denorm("jet", model.response_sample(
                 model._response_context(cn, model.multiplicity(cn, noise["count"])),

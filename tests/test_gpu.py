@@ -78,10 +78,7 @@ def test_fastsim_fm_on_cuda(case):
     torch.testing.assert_close(a, b)
     # the grouped, trimmed inference (one group per batch on CUDA, or groups of 3) is the padded
     # computation (chunk=0) to float rounding, as on the CPU
-    noise = {
-        name: (torch.rand if dist == "uniform" else torch.randn)((8, *shape), device=CUDA)
-        for name, (dist, shape) in model.noise_shapes().items()
-    }
+    noise = model.draw_noise(8, device=CUDA)
     padded = model.simulate(gen[:8].to(CUDA), noise=noise, chunk=0).cpu()
     for chunk in (None, 3):
         _assert_same_sets(model.simulate(gen[:8].to(CUDA), noise=noise, chunk=chunk).cpu(), padded)

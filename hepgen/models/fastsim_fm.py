@@ -432,6 +432,18 @@ class FSFM(nn.Module):
             shapes["member"] = ("uniform", (1,))
         return shapes
 
+    def draw_noise(
+        self, n: int, generator: torch.Generator | None = None, device: torch.device | str | None = None
+    ) -> dict[str, torch.Tensor]:
+        """The noise of ``n`` jets (:meth:`noise_shapes`), drawn from ``generator`` in that order:
+        what :meth:`simulate` draws when it is given no ``noise``."""
+        return {
+            name: (torch.rand if dist == "uniform" else torch.randn)(
+                (n, *shape), generator=generator, device=device
+            )
+            for name, (dist, shape) in self.noise_shapes().items()
+        }
+
     def _integrate(
         self, x: torch.Tensor, ctx: torch.Tensor, gh: torch.Tensor, gpool: torch.Tensor,
         gmask: torch.Tensor, n: torch.Tensor, steps: int, chunk: int | None,
@@ -505,12 +517,7 @@ class FSFM(nn.Module):
             return torch.zeros(0, k, 3, device=gen.device)
         dev = gen.device
         if noise is None:
-            noise = {
-                name: (torch.rand if dist == "uniform" else torch.randn)(
-                    (B, *shape), generator=generator, device=dev
-                )
-                for name, (dist, shape) in self.noise_shapes().items()
-            }
+            noise = self.draw_noise(B, generator, dev)
         cn, gh, gpool, gmask, gjet = self._encode_gen(gen)
         n = self.multiplicity(cn, noise["count"])
         member = noise.get("member")
