@@ -446,10 +446,10 @@ class FSFM(nn.Module):
 
     def _integrate(
         self, x: torch.Tensor, ctx: torch.Tensor, gh: torch.Tensor, gpool: torch.Tensor,
-        gmask: torch.Tensor, n: torch.Tensor, steps: int, chunk: int | None,
+        gmask: torch.Tensor, mask: torch.Tensor, n: torch.Tensor, steps: int, chunk: int | None,
     ) -> torch.Tensor:
         """The flow-matching ODE (midpoint rule, ``steps`` steps) from ``x`` (B, k, 3), masked to
-        the multiplicities ``n`` (B,).
+        the multiplicities ``n`` (B,) (``mask`` (B, k): the first ``n`` slots).
 
         The jets run in groups of ``chunk`` of similar ``n`` (sorted), each group trimmed to its
         largest ``n`` and its gen sets to their last real particle: the padding is masked out of
@@ -460,9 +460,8 @@ class FSFM(nn.Module):
         through ``nn.MultiheadAttention`` — the computation as it was before 2026-12-05, kept as
         the reference of ``benchmarks/fastsim.py`` and the tests.
         """
-        B, k = x.shape[:2]
+        B = len(x)
         if chunk == 0:
-            mask = torch.arange(k, device=x.device).unsqueeze(0) < n.unsqueeze(-1)
             return self._solve(x, ctx, gh, gpool, gmask, mask, steps)
         if chunk is None:
             chunk = 128 if x.device.type == "cpu" else B
@@ -478,9 +477,8 @@ class FSFM(nn.Module):
             kg = max(int(gen_len[idx].max()), 1)
             xi, ci, pi = x[idx, :kn], ctx[idx], gpool[idx]
             hi, gi = gh[idx, :kg], gmask[idx, :kg]
-            mi = torch.arange(kn, device=x.device).unsqueeze(0) < n[idx].unsqueeze(-1)
             keys = self.velocity.gen_keys(hi)
-            out[idx, :kn] = self._solve(xi, ci, hi, pi, gi, mi, steps, keys)
+            out[idx, :kn] = self._solve(xi, ci, hi, pi, gi, mask[idx, :kn], steps, keys)
         return out
 
     def _solve(self, x, ctx, gh, gpool, gmask, mask, steps: int, keys=None) -> torch.Tensor:
@@ -527,7 +525,7 @@ class FSFM(nn.Module):
         mask = torch.arange(k, device=dev).unsqueeze(0) < n.unsqueeze(-1)
         ctx = self._context(cn, yn, n)
         x = noise["x0"].to(cn) * mask.unsqueeze(-1)
-        x = self._integrate(x, ctx, gh, gpool, gmask, n, steps, chunk)
+        x = self._integrate(x, ctx, gh, gpool, gmask, mask, n, steps, chunk)
         part = self._denorm("part", x)
         y = self._denorm("jet", yn)
         gpt, geta, gphi = gjet[:, 0:1], gjet[:, 1:2], gjet[:, 2:3]
