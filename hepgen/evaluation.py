@@ -98,7 +98,8 @@ def evaluate_fastsim(
         extra = [_obs_all(c, R, acceptance)[0] for c in more_draws.get(name, ())]
         pt, mass = (np.stack([obs[q], *(e[q] for e in extra)]) for q in ("pt", "mass"))
         results["response"][name] = detector.response(
-            gen_feats[:, 0], gen_feats[:, 3], pt, mass, bins, n_boot=200, seed=seed
+            gen_feats[:, 0], gen_feats[:, 3], pt, mass, bins, n_boot=200, seed=seed,
+            reference=None if name == reference_name else (ref_obs["pt"], ref_obs["mass"]),
         )
         results["response"][name]["draws"] = 1 + len(extra)
         ratios[name] = (obs["pt"] / np.where(gen_feats[:, 0] > 0, gen_feats[:, 0], np.nan),
@@ -144,8 +145,9 @@ def response_table(response: Mapping[str, dict], reference_name: str = "delphes"
     pooled = [f"{n}: {r['draws']} draws per gen jet, pooled" for n, r in response.items() if r.get("draws", 1) > 1]
     lines = [
         "Response and resolution per gen-jet pT bin (jets selected on the gen jet; median / IQR of "
-        "reco/gen; ± the median's bootstrap standard deviation where computed; the model's IQR as "
-        "a ratio to the reference's" + ("; " + "; ".join(pooled) if pooled else "") + ")",
+        "reco/gen; ± the median's bootstrap standard deviation where computed; Δ: the median "
+        "minus the reference's, ± its paired-bootstrap standard deviation (the same gen jets on "
+        "both sides); the model's IQR as a ratio to the reference's" + ("; " + "; ".join(pooled) if pooled else "") + ")",
         "",
         "| gen pT [GeV] | jets | " + " | ".join(
             f"{n} pT med | {n} pT IQR | {n} m med | {n} m IQR" for n in names
@@ -160,8 +162,11 @@ def response_table(response: Mapping[str, dict], reference_name: str = "delphes"
             pt_iqr, m_iqr = r["pt_iqr"][b], r["mass_iqr"][b]
 
             def med(q: str, r=r, b=b) -> str:
-                err = r.get(f"{q}_median_err")
-                return f"{r[f'{q}_median'][b]:.3f}" + (f" ± {err[b]:.3f}" if err else "")
+                err, diff = r.get(f"{q}_median_err"), r.get(f"{q}_median_diff")
+                return (
+                    f"{r[f'{q}_median'][b]:.3f}" + (f" ± {err[b]:.3f}" if err else "")
+                    + (f" (Δ {diff[b]:+.3f} ± {r[f'{q}_median_diff_err'][b]:.3f})" if diff else "")
+                )
 
             if n == reference_name:
                 cells += [med("pt"), f"{pt_iqr:.3f}", med("mass"), f"{m_iqr:.3f}"]

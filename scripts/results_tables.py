@@ -42,8 +42,10 @@ def feature_table(columns: list[tuple[str, dict, str]], aim_default: float = 3.0
 def response_table(columns: list[tuple[str, dict, str]], median: bool = True) -> str:
     """``median``: a ✔ also needs the median within 0.01 of Delphes' (issue 11, WW); without it
     only the IQR within ±20% (issue 15, other processes). Medians carry their bootstrap standard
-    deviation where the evaluation computed it; a cell that misses but whose median and IQR both
-    lie within two combined bootstrap standard deviations of Delphes' is marked ✘ (2σ).
+    deviation where the evaluation computed it; a cell that misses but whose median lies within
+    two standard deviations of its difference to Delphes' (paired bootstrap over the same gen
+    jets, where the evaluation computed it; else the two errors in quadrature) and whose IQR within
+    two combined bootstrap standard deviations is marked ✘ (2σ).
     The Delphes columns are the first model's test split; every model's cells are judged against
     the Delphes jets of its own split (the WW-only model and the VAE have a 7-file one)."""
     ref = columns[0][1]["response"]["delphes"]
@@ -56,6 +58,8 @@ def response_table(columns: list[tuple[str, dict, str]], median: bool = True) ->
         return f"{r[f'{q}_median'][b]:.3f}" + (f" ± {err[b]:.3f}" if err else "")
 
     def within_2sigma(r: dict, own: dict, key: str, b: int) -> bool:
+        if r.get(f"{key}_diff_err"):  # paired: the same gen jets on both sides
+            return abs(r[f"{key}_diff"][b]) <= 2 * r[f"{key}_diff_err"][b]
         if not (r.get(f"{key}_err") and own.get(f"{key}_err")):
             return False
         sigma = float(np.hypot(r[f"{key}_err"][b], own[f"{key}_err"][b]))
@@ -71,7 +75,9 @@ def response_table(columns: list[tuple[str, dict, str]], median: bool = True) ->
                      and (iqr_ok or within_2sigma(r, own, f"{q}_iqr", b)))
             mark += " (2σ)" if close else ""
         other = "" if own == ref else f"; Delphes {med(own, q, b)} / {own[f'{q}_iqr'][b]:.3f}"
-        return (f"{med(r, q, b)} / {r[f'{q}_iqr'][b]:.3f} ({r[f'{q}_iqr'][b] / own[f'{q}_iqr'][b]:.2f}×"
+        diff = r.get(f"{q}_median_diff")
+        delta = f" (Δ {diff[b]:+.3f} ± {r[f'{q}_median_diff_err'][b]:.3f})" if diff else ""
+        return (f"{med(r, q, b)}{delta} / {r[f'{q}_iqr'][b]:.3f} ({r[f'{q}_iqr'][b] / own[f'{q}_iqr'][b]:.2f}×"
                 f"{other}){mark}")
 
     for b in range(len(ref["bins"]) - 1):
@@ -106,7 +112,8 @@ def main() -> None:
         crit = "median within 0.01 and IQR within ±20%" if ww else "IQR within ±20%"
         print(
             f"\n{process}: response (median / IQR of reco/gen per gen-pT bin; ✔ = {crit} of Delphes; "
-            "✘ (2σ): missed, but within two combined bootstrap standard deviations)\n"
+            "✘ (2σ): missed, but within two bootstrap standard deviations — of the paired "
+            "difference for the median, combined for the IQR)\n"
         )
         print(response_table([c for c in cols if c[2] == "hepgen"], median=ww))
 

@@ -34,6 +34,22 @@ def test_splits_are_seeded_disjoint_and_grouped_by_event():
         split_indices(keys, fractions=(0.5, 0.2, 0.2))
 
 
+def test_folds_are_seeded_balanced_and_grouped_by_event():
+    from hepgen.data.datasets import fold_indices
+
+    keys = np.repeat(np.arange(1001), 3)[np.random.default_rng(0).permutation(3003)]
+    f = fold_indices(keys, 5, seed=1)
+    np.testing.assert_array_equal(f, fold_indices(keys, 5, seed=1))
+    assert not np.array_equal(f, fold_indices(keys, 5, seed=2))
+    assert all(len(set(f[keys == e])) == 1 for e in range(0, 1001, 50))  # an event in one fold
+    events = np.bincount(f, minlength=5) // 3
+    assert set(f.tolist()) == set(range(5)) and events.max() - events.min() <= 1
+    with pytest.raises(ValueError, match="at least 2 folds"):
+        fold_indices(keys, 1)
+    with pytest.raises(ValueError, match="cannot fill"):
+        fold_indices(np.array([4, 4, 9]), 3)
+
+
 def test_pair_dataset():
     full = JetPairDataset(EXPECTED, split="all")
     parts = [JetPairDataset(EXPECTED, split=s, seed=3) for s in ("train", "valid", "test")]

@@ -188,6 +188,46 @@ def test_gen_pt_weights_flatten_the_spectrum_up_to_the_cap():
     assert float(w[pt > 400].sum() / w.sum()) == pytest.approx(50 / 170)
 
 
+def test_cross_validate_response(tmp_path):
+    """K-fold cross-validation of the response flow: every jet gets draws from the flow of its
+    own fold, which was fitted on the other folds' jets only (counts recorded in its loadable
+    checkpoint); a resumed run retrains nothing and draws the same; other models are refused."""
+    from hepgen.data.datasets import JetPairDataset, fold_indices
+    from hepgen.train.fastsim_fm import cross_validate_response
+
+    src = tmp_path / "fm.pt"
+    common = ["--data", str(EXPECTED), "--gen-min-pt", "30", "--batch-size", "32", "-q"]
+    assert main(["train", "fastsim-fm", "--preset", "small", "-o", str(src), "--epochs", "1", *common]) == 0
+    loop = TrainConfig(epochs=2, batch_size=32, learning_rate=3e-4)
+    cv = cross_validate_response(src, [EXPECTED], tmp_path / "cv", folds=3, draws=2, train=loop,
+                                 gen_min_pt=30, progress=False)
+    ds = JetPairDataset(EXPECTED, "all", gen_min_pt=30)
+    n = len(ds)
+    assert cv["pt_ratio"].shape == cv["mass_ratio"].shape == (2, n) and cv["gen_pt"].shape == (n,)
+    assert (cv["pt_ratio"] > 0).all() and np.isfinite(cv["mass_ratio"]).all()
+    assert not np.array_equal(cv["pt_ratio"][0], cv["pt_ratio"][1])  # independent draws
+    np.testing.assert_array_equal(cv["fold"], fold_indices(ds.event_keys, 3, 0))
+    np.testing.assert_allclose(cv["gen_pt"], ds.gen_jet[:, 0], rtol=0.02)  # the top 50 vs all
+    assert set(cv["family"]) == {"delphes_ww_pu50_highpt_25ev.expected"}
+    source = torch.load(src, weights_only=True)["state_dict"]
+    for j in range(3):
+        ck = torch.load(tmp_path / "cv" / f"fold{j}.pt", weights_only=True)
+        info = ck["dataset"]["cv"]
+        assert info["fold"] == j and info["n_train"] + info["n_valid"] == int((cv["fold"] != j).sum())
+        assert len(ck["training"]["history"]) == 2
+        changed = {k for k in source if not torch.equal(source[k], ck["state_dict"][k])}
+        assert changed and all(k.startswith("response.") for k in changed)
+        sim = Runner(tmp_path / "cv" / f"fold{j}.pt").simulate(ds.gen[:3].numpy())
+        assert np.isfinite(sim).all()
+    stamp = [os.path.getmtime(tmp_path / "cv" / f"fold{j}.pt") for j in range(3)]
+    again = cross_validate_response(src, [EXPECTED], tmp_path / "cv", folds=3, draws=2, train=loop,
+                                    gen_min_pt=30, resume=True, progress=False)
+    assert [os.path.getmtime(tmp_path / "cv" / f"fold{j}.pt") for j in range(3)] == stamp
+    np.testing.assert_array_equal(again["mass_ratio"], cv["mass_ratio"])
+    with pytest.raises(HepgenInputError, match="needs a fastsim_fm one"):
+        cross_validate_response("fastsim_vae_ww_pu50", [EXPECTED], tmp_path / "x", progress=False)
+
+
 def test_refit_response_balance_pt(tmp_path, capsys):
     """``--balance-pt`` reweights the refit's NLL (recorded in the checkpoint) and is refused
     outside a refit."""
@@ -301,6 +341,15 @@ def test_simulate_and_evaluate_cli(tiny, tmp_path):
     assert d3["response"]["hepgen"]["pt_median"] != d1["response"]["hepgen"]["pt_median"]
     assert d3["response"]["delphes"] == d1["response"]["delphes"]
     assert "hepgen: 3 draws per gen jet, pooled" in (tmp_path / "d3" / "metrics.md").read_text()
+    # the model's medians carry their difference to Delphes' on the same gen jets (paired bootstrap)
+    h, dl = d3["response"]["hepgen"], d3["response"]["delphes"]
+    assert "pt_median_diff" not in dl and any(np.isfinite(h["mass_median_diff"]))
+    for q in ("pt", "mass"):
+        for b, diff in enumerate(h[f"{q}_median_diff"]):
+            if np.isfinite(diff):
+                assert diff == pytest.approx(h[f"{q}_median"][b] - dl[f"{q}_median"][b])
+                assert np.isfinite(h[f"{q}_median_diff_err"][b]) and h[f"{q}_median_diff_err"][b] >= 0
+    assert "(Δ " in (tmp_path / "d3" / "metrics.md").read_text()
     # a simulated file cannot be drawn again
     assert main(["evaluate", str(sim), "--reference", str(EXPECTED), "--draws", "2", "-o", str(tmp_path / "x")]) == 2
 

@@ -36,6 +36,26 @@ def split_indices(
     return {name: np.flatnonzero(which == i) for i, name in enumerate(SPLITS)}
 
 
+def fold_indices(event_keys: np.ndarray, k: int, seed: int = 0) -> np.ndarray:
+    """Seeded K-fold assignment (B,) in 0…k−1 for cross-validation; the jets of one event share
+    a fold, and the folds' event counts differ by at most one.
+
+    Example::
+
+        >>> fold_indices(np.array([7, 7, 3, 5, 3]), 2).tolist()  # events 3, 5, 7
+        [0, 0, 1, 0, 1]
+    """
+    if k < 2:
+        raise ValueError(f"cross-validation needs at least 2 folds, got {k}")
+    events, inverse = np.unique(event_keys, return_inverse=True)
+    if len(events) < k:
+        raise ValueError(f"{len(events)} events cannot fill {k} folds")
+    perm = np.random.default_rng(seed).permutation(len(events))
+    rank = np.empty_like(perm)
+    rank[perm] = np.arange(len(events))
+    return (rank % k)[inverse.reshape(-1)]
+
+
 def require_jets(train: Dataset, valid: Dataset, paths) -> None:
     """Refuse training on an empty train or validation split (naming the files)."""
     names = ", ".join(os.fspath(p) for p in ([paths] if isinstance(paths, (str, os.PathLike)) else paths))
