@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -132,6 +133,36 @@ def evaluate_fastsim(
     results["figures"] = [os.path.basename(p) for p in figs]
     _write(results, out, _fastsim_table(results) + "\n" + response_table(results["response"], reference_name))
     return results
+
+
+def training_overlap(
+    dataset: Mapping, reference: Sequence[str | os.PathLike], split: str, split_seed: int
+) -> str | None:
+    """Why the ``split`` of ``reference`` may hold jets a checkpoint was trained on, or None.
+
+    ``dataset`` is the checkpoint's record (its training ``files`` by name and ``split_seed``).
+    The split is by event over the file list, so a checkpoint's held-out jets are the ``test``
+    split of exactly its training list, in its order, with its seed; files it never saw are
+    held out whole (``--split all`` on them is fine).
+    """
+    trained = [str(f) for f in dataset.get("files", [])]
+    names = [os.path.basename(os.fspath(p)) for p in reference]
+    seen = sorted(set(trained) & set(names))
+    if not seen:
+        return None
+    if split != "test":
+        return (
+            f"the {split} split of {', '.join(seen)} holds events it was trained on: its metrics "
+            "there are biased in its favour (held out: the test split of its training files)"
+        )
+    if names != trained or int(dataset.get("split_seed", 0)) != split_seed:
+        return (
+            f"it was trained on {', '.join(seen)} with a split by event over {trained} (seed "
+            f"{dataset.get('split_seed', 0)}); the test split over {names} (seed {split_seed}) is "
+            "another one and holds some of its training events: give its training files in "
+            "that order (restrict with --only-files)"
+        )
+    return None
 
 
 RESPONSE_BINS = (200.0, 300.0, 400.0, 600.0, 1500.0)
@@ -482,6 +513,9 @@ def evaluate(
 
         runner = Runner(sample, device=device, steps=steps)
         mode = mode or runner.kind.replace("generator", "generation")
+        overlap = training_overlap(runner.dataset, reference, split, split_seed)
+        if overlap:
+            warnings.warn(f"{sample}: {overlap}", UserWarning, stacklevel=2)
         _check_compatible(str(sample), {"R": runner.R, "k": runner.k}, ref.attrs, mode, force)
     elif sample is not None:
         sample_pairs = h5.read(sample, sides=("reco",))  # generated files have no gen side

@@ -116,6 +116,16 @@ def main() -> None:
             "difference for the median, combined for the IQR)\n"
         )
         print(response_table([c for c in cols if c[2] == "hepgen"], median=ww))
+        every = load(folder, f"wwonly-{process}-all")  # a process the WW-only model never saw
+        if every is not None:
+            draws = every["response"]["hepgen"].get("draws", 1)
+            print(f"\n### {process}, every jet of its files: the WW-only model, which never saw them "
+                  f"({every['n_jets']} jets, {every['n_splits']} event splits)\n")
+            print(feature_table([("v2 WW-only", every, "hepgen"), ("identity (gen as reco)", every, "gen (identity)")],
+                                aim_default=3.0, aim_jet=2.0))
+            print()
+            print(response_table([("v2 WW-only" + (f", {draws} draws" if draws > 1 else ""), every, "hepgen")],
+                                 median=False))
 
 
 if __name__ == "__main__":

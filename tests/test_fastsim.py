@@ -354,6 +354,25 @@ def test_simulate_and_evaluate_cli(tiny, tmp_path):
     assert main(["evaluate", str(sim), "--reference", str(EXPECTED), "--draws", "2", "-o", str(tmp_path / "x")]) == 2
 
 
+def test_training_overlap_warns_where_a_split_holds_training_events(tiny, tmp_path):
+    """A checkpoint's held-out jets are the test split of exactly its training files (in order,
+    its seed); ``hepgen evaluate`` warns on anything else that includes its training files."""
+    from hepgen.evaluation import training_overlap
+
+    d = {"files": ["a_s1.h5", "b_s2.h5"], "split_seed": 0}
+    assert training_overlap(d, ["/x/a_s1.h5", "/y/b_s2.h5"], "test", 0) is None
+    assert training_overlap(d, ["c_s3.h5"], "all", 0) is None  # never seen: all held out
+    assert "biased in its favour" in training_overlap(d, ["a_s1.h5", "b_s2.h5"], "all", 0)
+    assert "biased in its favour" in training_overlap(d, ["a_s1.h5", "b_s2.h5"], "valid", 0)
+    assert "another one" in training_overlap(d, ["a_s1.h5"], "test", 0)  # a sub-list: another split
+    assert "another one" in training_overlap(d, ["b_s2.h5", "a_s1.h5"], "test", 0)
+    assert "another one" in training_overlap(d, ["a_s1.h5", "b_s2.h5"], "test", 1)
+    path, _ = tiny
+    with pytest.warns(UserWarning, match="biased in its favour"):
+        assert main(["evaluate", str(path), "--reference", str(EXPECTED), "--split", "all",
+                     "--n-splits", "2", "-o", str(tmp_path / "e")]) == 0
+
+
 def _run(executor, workers=2):
     from hepgen.run import run_processor
 
