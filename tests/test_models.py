@@ -110,7 +110,8 @@ FM_CASES = {
     "fastsim_fm/gpu": FSFMConfig.gpu(),
     # the shipped checkpoints' inference settings on the small network
     "fastsim_fm/small-shipped-inference": replace(
-        FSFMConfig.small(), project_mass=True, contain=True, min_pt=0.26, mass_mode="radial"
+        FSFMConfig.small(), project_mass=True, contain=True, contain_antikt=True, min_pt=0.26,
+        mass_mode="radial",
     ),
     # the response as a uniform mixture of three flows (stage 2 --members 3)
     "fastsim_fm/small-ensemble": replace(FSFMConfig.small(), response_members=3),

@@ -66,3 +66,42 @@ def sorted_constituents(jets: ak.Array) -> ak.Array:
 def delta_r(eta1, phi1, eta2, phi2):
     """ΔR in (η, φ) with φ wrapped."""
     return np.sqrt((eta1 - eta2) ** 2 + wrap_phi(phi1 - phi2) ** 2)
+
+
+def leading_jet_members(
+    pt: np.ndarray, eta: np.ndarray, phi: np.ndarray, R: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Anti-kt on each row's particles alone: which belong to the leading jet, and its axis.
+
+    ``pt``, ``eta``, ``phi``: (B, k) massless particles, pT = 0 for padding. Returns the bool
+    mask (B, k) of the leading (highest-pT) anti-kt jet's constituents and that jet's η and φ
+    (B,) (NaN for a row without particles). A set whose particles all lie in the leading jet
+    is *stable*: reclustering it, alone or in an event where nothing else is near, gives it back.
+    """
+    pt, eta, phi = (np.asarray(x, np.float64) for x in (pt, eta, phi))
+    real = pt > 0
+    counts = real.sum(1)
+    inside = np.zeros(pt.shape, bool)
+    axis_eta, axis_phi = np.full(len(pt), np.nan), np.full(len(pt), np.nan)
+    rows = np.flatnonzero(counts)
+    if not len(rows):
+        return inside, axis_eta, axis_phi
+    p, e, f = pt[real], eta[real], phi[real]
+    momenta = ak.unflatten(
+        ak.zip({"px": p * np.cos(f), "py": p * np.sin(f), "pz": p * np.sinh(e), "E": p * np.cosh(e)}),
+        counts[rows],
+    )
+    cs = fastjet.ClusterSequence(momenta, fastjet.JetDefinition(fastjet.antikt_algorithm, R))
+    jets = cs.inclusive_jets()
+    lead = ak.argmax(np.hypot(jets.px, jets.py), axis=1, keepdims=True)
+    members = ak.flatten(cs.constituent_index()[lead], axis=1)  # local indices, per row
+    offsets = np.cumsum(counts[rows]) - counts[rows]
+    flat = ak.to_numpy(ak.flatten(members + offsets))
+    in_flat = np.zeros(len(p), bool)
+    in_flat[flat] = True
+    inside[real] = in_flat
+    lj = ak.firsts(jets[lead])
+    _, axis_eta[rows], axis_phi[rows], _ = pt_eta_phi_mass(
+        *(ak.to_numpy(lj[c]).astype(np.float64) for c in ("px", "py", "pz", "E"))
+    )
+    return inside, axis_eta, axis_phi

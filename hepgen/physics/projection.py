@@ -11,12 +11,13 @@ Example::
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from hepgen.physics.coordinates import ptetaphi_to_cartesian
 from hepgen.physics.kinematics import jet_features, wrap_phi
 
-__all__ = ["project_jet"]
+__all__ = ["antikt_contain", "project_jet"]
 
 EPS = 1e-6
 
@@ -126,3 +127,60 @@ def project_jet(
             if bool((d_eta.abs() < 1e-6).all() and (d_phi.abs() < 1e-6).all()):  # True for no jets
                 break
     return pt, eta, phi
+
+
+def antikt_contain(
+    pt: torch.Tensor, eta: torch.Tensor, phi: torch.Tensor, R: float, rounds: int = 4, margin: float = 0.01
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Make each particle set anti-kt stable: (η, φ) with every particle in the set's leading
+    anti-kt jet of radius R (fastjet, :func:`~hepgen.physics.clustering.leading_jet_members`).
+
+    ``contain`` in :func:`project_jet` keeps particles within R of the set's own axis, but
+    anti-kt merges a soft particle with the hard core by its distance to the core's axis, so a
+    generated set can still lose edge particles when it is reclustered (the boosted-WW fast-sim:
+    27% of the jets, up to 26% of their mass; Delphes' reco jets, anti-kt clusters themselves:
+    0.5%). Here each particle the leading jet leaves out is moved along the line to that jet's
+    axis — beyond R mirrored to 2R − ΔR as ``contain`` does, inside R to ΔR — and brought in by a
+    further (1 − ``margin`` · round), until every particle is in or after ``rounds`` rounds.
+    Particles of stable sets are not touched; pT is unchanged (rescaling every pT of a set
+    changes no anti-kt clustering, so the caller may project the pT again).
+
+    Args:
+        pt, eta, phi: (B, k) massless particles, pT = 0 for padding.
+        R: the anti-kt radius the sets will be reclustered with.
+        rounds, margin: as above.
+
+    Returns:
+        the new η and φ, (B, k), on ``eta``'s device and dtype.
+
+    Example::
+
+        >>> pt, eta, phi = torch.tensor([[100.0, 1.0]]), torch.tensor([[0.0, 0.52]]), torch.zeros(1, 2)
+        >>> antikt_contain(pt, eta, phi, R=0.5)[0]   # the 1 GeV particle moved inside R
+        tensor([[0.0000, 0.4752]])
+    """
+    from hepgen.physics.clustering import leading_jet_members
+
+    P = pt.detach().cpu().double().numpy()
+    E = eta.detach().cpu().double().numpy().copy()
+    F = phi.detach().cpu().double().numpy().copy()
+    rows = np.arange(len(P))
+    for r in range(rounds):
+        inside, axis_eta, axis_phi = leading_jet_members(P[rows], E[rows], F[rows], R)
+        out = (P[rows] > 0) & ~inside
+        bad = out.any(1)
+        if not bad.any():
+            break
+        rows, out, axis_eta, axis_phi = rows[bad], out[bad], axis_eta[bad, None], axis_phi[bad, None]
+        de = E[rows] - axis_eta
+        dp = (F[rows] - axis_phi + np.pi) % (2 * np.pi) - np.pi
+        dr = np.sqrt(de**2 + dp**2).clip(min=1e-9)
+        shrink = 1 - margin * (r + 1)
+        target = np.minimum(np.where(dr > R, (2 * R - dr).clip(min=0.0), dr), R) * shrink
+        f = target / dr
+        E[rows] = np.where(out, axis_eta + de * f, E[rows])
+        F[rows] = np.where(out, (axis_phi + dp * f + np.pi) % (2 * np.pi) - np.pi, F[rows])
+    return (
+        torch.as_tensor(E, dtype=eta.dtype, device=eta.device),
+        torch.as_tensor(F, dtype=phi.dtype, device=phi.device),
+    )

@@ -79,6 +79,34 @@ def jet_observables(jets: ak.Array, R: float, k_flow: int = 200) -> dict[str, ak
     }
 
 
+def match_to_gen(gen_jets: ak.Array, reco_jets: ak.Array, R: float, max_eta: float = 2.5) -> dict[str, np.ndarray]:
+    """Every gen jet in the response bins (pT in ``RESPONSE_BINS``, |η| < ``max_eta``), flattened
+    over the events in order, with its nearest reco jet of the same event if ΔR < R/2.
+
+    Returns float64 arrays ``gen_pt``, ``gen_mass``, ``reco_pt``, ``reco_mass`` (NaN where no reco
+    jet is that close), the bool ``matched`` and ``event`` (each gen jet's event index). The gen
+    jets and their order depend on ``gen_jets`` only, so two sources' results line up row by row
+    (a paired comparison: ``scripts/processor_response_paired.py``).
+    """
+    g = gen_jets[
+        (gen_jets.pt >= RESPONSE_BINS[0]) & (gen_jets.pt < RESPONSE_BINS[-1]) & (np.abs(gen_jets.eta) < max_eta)
+    ]
+    pairs = ak.cartesian({"g": g, "r": reco_jets}, axis=1, nested=True)
+    dphi = (pairs.g.phi - pairs.r.phi + np.pi) % (2 * np.pi) - np.pi
+    dr = np.sqrt((pairs.g.eta - pairs.r.eta) ** 2 + dphi**2)
+    best = ak.argmin(dr, axis=2, keepdims=True)
+    dr_best = ak.flatten(dr[best], axis=2)
+    r_best = ak.flatten(pairs.r[best], axis=2)
+    ok = ak.to_numpy(ak.flatten(ak.fill_none(dr_best < R / 2, False))).astype(bool)
+    event = np.repeat(np.arange(len(g)), ak.to_numpy(ak.num(g)))
+    gp, gm = (ak.to_numpy(ak.flatten(x)).astype(np.float64) for x in (g.pt, g.mass))
+    rp, rm = (
+        ak.to_numpy(ak.fill_none(ak.flatten(x), np.nan)).astype(np.float64) for x in (r_best.pt, r_best.mass)
+    )
+    rp, rm = np.where(ok, rp, np.nan), np.where(ok, rm, np.nan)
+    return {"gen_pt": gp, "gen_mass": gm, "reco_pt": rp, "reco_mass": rm, "matched": ok, "event": event}
+
+
 def fill_response(
     hists: dict[str, hist.Hist],
     source: str,
@@ -89,29 +117,19 @@ def fill_response(
     max_eta: float = 2.5,
 ) -> dict[str, int]:
     """Pair every gen jet (|η| < ``max_eta``, pT in the response bins) with its nearest reco jet
-    within ΔR < R/2 and fill pT and mass responses. Returns matched / unmatched counts."""
-    g = gen_jets[
-        (gen_jets.pt >= RESPONSE_BINS[0]) & (gen_jets.pt < RESPONSE_BINS[-1]) & (np.abs(gen_jets.eta) < max_eta)
-    ]
-    pairs = ak.cartesian({"g": g, "r": reco_jets}, axis=1, nested=True)
-    dphi = (pairs.g.phi - pairs.r.phi + np.pi) % (2 * np.pi) - np.pi
-    dr = np.sqrt((pairs.g.eta - pairs.r.eta) ** 2 + dphi**2)
-    best = ak.argmin(dr, axis=2, keepdims=True)
-    dr_best = ak.flatten(dr[best], axis=2)
-    r_best = ak.flatten(pairs.r[best], axis=2)
-    ok = ak.fill_none(dr_best < R / 2, False)
-    half_j = ak.broadcast_arrays(half, g.pt)[0]
-    gp, gm = ak.flatten(g.pt[ok]), ak.flatten(g.mass[ok])
-    rp, rm = ak.flatten(r_best.pt[ok]), ak.flatten(r_best.mass[ok])
-    h = ak.to_numpy(ak.flatten(half_j[ok]))
-    gp, gm, rp, rm = (ak.to_numpy(x).astype(np.float64) for x in (gp, gm, rp, rm))
+    within ΔR < R/2 (:func:`match_to_gen`) and fill pT and mass responses. Returns matched /
+    unmatched counts."""
+    m = match_to_gen(gen_jets, reco_jets, R, max_eta)
+    ok = m["matched"]
+    gp, gm, rp, rm = (m[k][ok] for k in ("gen_pt", "gen_mass", "reco_pt", "reco_mass"))
+    h = np.asarray(half)[m["event"][ok]]
     hists["response_pt"].fill(source=source, half=h, gen_pt=gp, response_pt=rp / gp)
     m_ok = gm > 0
     hists["response_mass"].fill(
         source=source, half=h[m_ok], gen_pt=gp[m_ok], response_mass=rm[m_ok] / gm[m_ok]
     )
-    n_gen = int(ak.sum(ak.num(g)))
-    return {"gen jets in response bins": n_gen, "matched": int(len(gp)), "unmatched": n_gen - int(len(gp))}
+    n_gen = len(ok)
+    return {"gen jets in response bins": n_gen, "matched": int(ok.sum()), "unmatched": n_gen - int(ok.sum())}
 
 
 def hist_quantiles(counts: np.ndarray, edges: np.ndarray, qs=(0.25, 0.5, 0.75)) -> np.ndarray:
