@@ -173,13 +173,13 @@ def antikt_contain(
             break
         rows, out, axis_eta, axis_phi = rows[bad], out[bad], axis_eta[bad, None], axis_phi[bad, None]
         de = E[rows] - axis_eta
-        dp = (F[rows] - axis_phi + np.pi) % (2 * np.pi) - np.pi
+        dp = wrap_phi(F[rows] - axis_phi)
         dr = np.sqrt(de**2 + dp**2).clip(min=1e-9)
         shrink = 1 - margin * (r + 1)
         target = np.minimum(np.where(dr > R, (2 * R - dr).clip(min=0.0), dr), R) * shrink
         f = target / dr
         E[rows] = np.where(out, axis_eta + de * f, E[rows])
-        F[rows] = np.where(out, (axis_phi + dp * f + np.pi) % (2 * np.pi) - np.pi, F[rows])
+        F[rows] = np.where(out, wrap_phi(axis_phi + dp * f), F[rows])
     return (
         torch.as_tensor(E, dtype=eta.dtype, device=eta.device),
         torch.as_tensor(F, dtype=phi.dtype, device=phi.device),

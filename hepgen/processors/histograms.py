@@ -11,6 +11,7 @@ import awkward as ak
 import hist
 import numpy as np
 
+from hepgen.physics.clustering import delta_r
 from hepgen.physics.coordinates import pad
 from hepgen.physics.substructure import momentum_flows
 
@@ -92,8 +93,7 @@ def match_to_gen(gen_jets: ak.Array, reco_jets: ak.Array, R: float, max_eta: flo
         (gen_jets.pt >= RESPONSE_BINS[0]) & (gen_jets.pt < RESPONSE_BINS[-1]) & (np.abs(gen_jets.eta) < max_eta)
     ]
     pairs = ak.cartesian({"g": g, "r": reco_jets}, axis=1, nested=True)
-    dphi = (pairs.g.phi - pairs.r.phi + np.pi) % (2 * np.pi) - np.pi
-    dr = np.sqrt((pairs.g.eta - pairs.r.eta) ** 2 + dphi**2)
+    dr = delta_r(pairs.g.eta, pairs.g.phi, pairs.r.eta, pairs.r.phi)
     best = ak.argmin(dr, axis=2, keepdims=True)
     dr_best = ak.flatten(dr[best], axis=2)
     r_best = ak.flatten(pairs.r[best], axis=2)

@@ -424,13 +424,12 @@ def cross_validate_response(
     for j in range(folds):
         out = os.path.join(os.fspath(output_dir), f"fold{j}.pt")
         done = resume and os.path.exists(out) and "time_s" in checkpoint.load(out)["training"]
-        flow = response_flow(config)
+        torch.manual_seed(train.seed)
+        flow = response_flow(config)  # a finished fold's weights are loaded into it below
         if not done:
             rest = np.flatnonzero(fold != j)
             inner = split_indices(ds.event_keys[rest], (0.85, 0.15, 0.0), fold_seed + 1 + j)
             a, b = (torch.from_numpy(rest[inner[s]]) for s in ("train", "valid"))
-            torch.manual_seed(train.seed)
-            flow = response_flow(config)
 
             def validate(f, b=b) -> dict[str, float]:
                 return {"valid_nll": _mean_nll(lambda c, t: f(c).log_prob(t), ctx[b], y[b], device)}
@@ -458,7 +457,8 @@ def cross_validate_response(
             {key[len("response."):]: v for key, v in checkpoint.load(out)["state_dict"].items() if key.startswith("response.")}
         )
         model.response = flow.cpu().eval()
-        held = torch.from_numpy(np.flatnonzero(fold == j))
+        held_np = np.flatnonzero(fold == j)
+        held, gsel = torch.from_numpy(held_np), gj[held_np]
         g = torch.Generator().manual_seed(train.seed + 1000 + j)
         with torch.no_grad():
             for d in range(draws):
@@ -467,14 +467,13 @@ def cross_validate_response(
                         jet_features(model.simulate(ds.gen[held[i : i + 2048]], generator=g).double()).numpy()
                         for i in range(0, len(held), 2048)
                     ])
-                    gsel = gj[held.numpy()]
-                    ratios[d, held.numpy()] = np.stack(
+                    ratios[d, held_np] = np.stack(
                         [out_jet[:, 0] / gsel[:, 0], np.maximum(out_jet[:, 3], 0.1) / np.maximum(gsel[:, 3], 0.1)], 1
                     )
                     continue
                 z = torch.randn(len(held), y.shape[1], generator=g)
                 r = model._denorm("jet", model.response_sample(ctx[held], z)).exp()
-                ratios[d, held.numpy()] = r[:, :2].double().numpy()
+                ratios[d, held_np] = r[:, :2].double().numpy()
     return {
         "family": family, "fold": fold, "gen_pt": gj[:, 0], "gen_mass": gj[:, 3],
         "reco_pt": rj[:, 0], "reco_mass": rj[:, 3], "pt_ratio": ratios[..., 0], "mass_ratio": ratios[..., 1],
