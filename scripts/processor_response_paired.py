@@ -30,22 +30,6 @@ SAMPLES = (
 )
 
 
-def iqr(x: np.ndarray) -> float:
-    x = x[np.isfinite(x)]
-    q = np.percentile(x, [25, 75])
-    return float(q[1] - q[0])
-
-
-def paired(delphes: np.ndarray, model: np.ndarray, n_boot: int, rng) -> tuple[float, float, float, float, float]:
-    """(Delphes median, model median, Δ, paired σ(Δ), IQR ratio) of (jets,) and (draws, jets)."""
-    d, m = float(np.median(delphes)), float(np.nanmedian(model))
-    boot = []
-    for _ in range(n_boot):
-        i = rng.integers(0, len(delphes), len(delphes))
-        boot.append(np.nanmedian(model[:, i]) - np.median(delphes[i]))
-    return d, m, m - d, float(np.std(boot)), iqr(model.ravel()) / iqr(delphes)
-
-
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("files", nargs="*", help="Delphes ROOT files (default: the shipped pile-up 50 samples)")
@@ -58,6 +42,7 @@ def main() -> None:
 
     from hepgen import shipped
     from hepgen.io.formats import detect_events
+    from hepgen.metrics import detector
     from hepgen.processors import FastSimProcessor
     from hepgen.processors.histograms import match_to_gen
 
@@ -85,7 +70,7 @@ def main() -> None:
         name = os.path.basename(f)
         process = next((t for t in ("ww", "qcd", "ttbar") if f"_{t}_" in name), name)
         gp, gm = md["gen_pt"][keep], md["gen_mass"][keep]
-        rows.append((process, gp, gm, md["reco_pt"][keep] / gp, md["reco_mass"][keep] / gm, hp / gp, hm / gm))
+        rows.append((process, gp, gm, md["reco_pt"][keep], md["reco_mass"][keep], hp, hm))
     print(f"{a.checkpoint} in the processor, {a.seeds} noise seeds, paired with Delphes on the same gen jets "
           f"({unmatched} of {total} hepgen draws without a reco jet within R/2, left out); "
           f"Δ = hepgen − Delphes median ± paired-bootstrap std ({a.n_boot} resamples)\n")
@@ -96,16 +81,20 @@ def main() -> None:
     groups = sorted({r[0] for r in rows}) + ["all"]
     for g in groups:
         sel = [r for r in rows if g in ("all", r[0])]
-        gp = np.concatenate([r[1] for r in sel])
-        cols = [np.concatenate([r[i] for r in sel], axis=-1) for i in (3, 4, 5, 6)]
+        gp, gm = (np.concatenate([r[i] for r in sel]) for i in (1, 2))
+        dp, dm, hp, hm = (np.concatenate([r[i] for r in sel], axis=-1) for i in (3, 4, 5, 6))
         for lo, hi in BINS:
             b = (gp >= lo) & (gp < hi)
             if b.sum() < 5:
                 continue
+            # the paired bootstrap of `hepgen evaluate` (draws without a reco jet, NaN, left out)
+            r = detector.response(gp[b], gm[b], hp[:, b], hm[:, b], np.array([lo, hi]), n_boot=a.n_boot,
+                                  seed=rng, reference=(dp[b], dm[b]))
             cells = [g, f"{lo}–{hi}", str(int(b.sum()))]
-            for dl, md_ in ((cols[0], cols[2]), (cols[1], cols[3])):
-                d, m, diff, err, ratio = paired(dl[b], md_[:, b], a.n_boot, rng)
-                cells += [f"{d:.3f}", f"{m:.3f}", f"{diff:+.3f} ± {err:.3f}", f"{ratio:.2f}"]
+            for q in ("pt", "mass"):
+                med, diff = r[f"{q}_median"][0], r[f"{q}_median_diff"][0]
+                cells += [f"{med - diff:.3f}", f"{med:.3f}", f"{diff:+.3f} ± {r[f'{q}_median_diff_err'][0]:.3f}",
+                          f"{r[f'{q}_iqr_ratio'][0]:.2f}"]
             print("| " + " | ".join(cells) + " |")
 
 

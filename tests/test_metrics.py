@@ -202,13 +202,35 @@ def test_response_paired_difference_with_a_reference():
     assert a["mass_median_diff_err"][0] < 0.6 * combined
     assert abs(a["mass_median_diff"][0]) < 3 * a["mass_median_diff_err"][0]
     plain = detector.response(gen_pt, gen_m, np.tile(gen_pt, (3, 1)), model_m, bins, n_boot=300)
-    assert {k: v for k, v in a.items() if "_diff" not in k} == plain
+    assert {k: v for k, v in a.items() if "_diff" not in k and "_ratio" not in k} == plain
+    assert a["mass_iqr_ratio"][0] == pytest.approx(a["mass_iqr"][0] / d["mass_iqr"][0])
+    assert 0 < a["mass_iqr_ratio_err"][0] < 0.1 and abs(a["mass_iqr_ratio"][0] - 1) < 3 * a["mass_iqr_ratio_err"][0]
     s = detector.response(gen_pt, gen_m, gen_pt, 1.02 * delphes_m, bins, n_boot=100, reference=ref)
     med = np.median(delphes_m / gen_m)
     assert s["mass_median_diff"][0] == pytest.approx(0.02 * med, rel=1e-6)
     assert s["mass_median_diff_err"][0] == pytest.approx(0.02 * s["mass_median_err"][0] / 1.02, rel=1e-6)
     assert s["pt_median_diff"] == [0.0] and s["pt_median_diff_err"] == [0.0]
+    assert s["mass_iqr_ratio"][0] == pytest.approx(1.02) and s["mass_iqr_ratio_err"][0] < 1e-9
     assert "mass_median_diff" not in detector.response(gen_pt, gen_m, gen_pt, delphes_m, bins, reference=ref)
+
+
+def test_response_leaves_out_draws_without_a_reco_jet():
+    """A NaN draw (no reco jet, e.g. unmatched after reclustering) is left out of the medians,
+    IQRs and bootstrap, the jet's other draws kept: as if the draw had not been made."""
+    rng = np.random.default_rng(5)
+    n = 500
+    gen_pt, gen_m = rng.uniform(200, 300, n), rng.uniform(20, 150, n)
+    draws = gen_pt * rng.normal(1.0, 0.1, (2, n))
+    lost = draws.copy()
+    lost[1, :50] = np.nan  # the second draw of 50 jets found no reco jet
+    bins = np.array([200.0, 300.0])
+    ref = (gen_pt * rng.normal(1.0, 0.1, n), gen_m)
+    r = detector.response(gen_pt, gen_m, lost, np.tile(gen_m, (2, 1)), bins, n_boot=100, reference=ref)
+    kept = np.concatenate([draws[0], draws[1, 50:]]) / gen_pt[np.r_[0:n, 50:n]]
+    assert r["pt_median"][0] == pytest.approx(np.median(kept))
+    assert r["pt_iqr"][0] == pytest.approx(np.subtract(*np.percentile(kept, [75, 25])))
+    assert all(np.isfinite(r[k][0]) for k in r if k.startswith("pt_"))
+    assert r["n"] == [n]
 
 
 def test_fpd_of_non_finite_features_is_inf():
