@@ -178,7 +178,7 @@ def response_table(response: Mapping[str, dict], reference_name: str = "delphes"
         "Response and resolution per gen-jet pT bin (jets selected on the gen jet; median / IQR of "
         "reco/gen; ± the median's bootstrap standard deviation where computed; Δ: the median "
         "minus the reference's, ± its paired-bootstrap standard deviation (the same gen jets on "
-        "both sides); the model's IQR as a ratio to the reference's" + ("; " + "; ".join(pooled) if pooled else "") + ")",
+        "both sides); the model's IQR as a ratio to the reference's, ± the same bootstrap's standard deviation" + ("; " + "; ".join(pooled) if pooled else "") + ")",
         "",
         "| gen pT [GeV] | jets | " + " | ".join(
             f"{n} pT med | {n} pT IQR | {n} m med | {n} m IQR" for n in names
@@ -199,15 +199,15 @@ def response_table(response: Mapping[str, dict], reference_name: str = "delphes"
                     + (f" (Δ {diff[b]:+.3f} ± {r[f'{q}_median_diff_err'][b]:.3f})" if diff else "")
                 )
 
+            def iqr(q: str, r=r, b=b) -> str:
+                ratio = r[f"{q}_iqr"][b] / ref[f"{q}_iqr"][b]
+                err = r.get(f"{q}_iqr_ratio_err")  # paired, like the median's Δ
+                return f"{r[f'{q}_iqr'][b]:.3f} ({ratio:.2f}×" + (f" ± {err[b]:.2f}" if err and np.isfinite(err[b]) else "") + ")"
+
             if n == reference_name:
                 cells += [med("pt"), f"{pt_iqr:.3f}", med("mass"), f"{m_iqr:.3f}"]
             else:
-                cells += [
-                    med("pt"),
-                    f"{pt_iqr:.3f} ({pt_iqr / ref['pt_iqr'][b]:.2f}×)",
-                    med("mass"),
-                    f"{m_iqr:.3f} ({m_iqr / ref['mass_iqr'][b]:.2f}×)",
-                ]
+                cells += [med("pt"), iqr("pt"), med("mass"), iqr("mass")]
         lo, hi = first["bins"][b], first["bins"][b + 1]
         lines.append(f"| {lo:.0f}–{hi:.0f} | {first['n'][b]} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"

@@ -1,6 +1,8 @@
-"""RESULTS.md §2 tables from the metrics.json files written by scripts/evaluate_fastsim.sh.
+"""RESULTS.md §2 tables from the metrics.json files written by scripts/evaluate_fastsim.sh
+(and, for a folder of scripts/process_holdout.sh, its per-fold tables).
 
     python scripts/results_tables.py out/eval
+    python scripts/results_tables.py out/holdout
 """
 
 from __future__ import annotations
@@ -126,6 +128,27 @@ def main() -> None:
             print()
             print(response_table([("v2 WW-only" + (f", {draws} draws" if draws > 1 else ""), every, "hepgen")],
                                  median=False))
+    holdout(folder)
+
+
+def holdout(folder: Path) -> None:
+    """scripts/process_holdout.sh: per fold and process, the default's recipe trained without that
+    half of the process's events, and the WW-only model, on the held-out half (every jet)."""
+    for fold in sorted(folder.glob("fold*")):
+        for ev in sorted(fold.glob("eval-default-*")):
+            res, name = load(fold, ev.name), ev.name[len("eval-default-"):]
+            wwonly = load(fold, f"eval-wwonly-{name}")
+            if res is None:
+                continue
+            cols = [("default's recipe, this half held out", res, "hepgen")]
+            if wwonly is not None:
+                cols.append(("v2 WW-only", wwonly, "hepgen"))
+            draws = res["response"]["hepgen"].get("draws", 1)
+            print(f"\n### {name}, {fold.name}: {res['n_jets']} held-out jets, {res['n_splits']} event splits"
+                  f"{f', {draws} draws in the response table' if draws > 1 else ''}\n")
+            print(feature_table(cols + [("identity (gen as reco)", res, "gen (identity)")], aim_default=3.0, aim_jet=2.0))
+            print()
+            print(response_table(cols, median=False))
 
 
 if __name__ == "__main__":
