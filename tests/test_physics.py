@@ -171,9 +171,9 @@ def test_cluster_matches_classic_fastjet(ww_events):
         assert j.n_constituents == len(r.constituents())
 
 
-@pytest.mark.parametrize("mass_mode", ["scale", "radial"])
+@pytest.mark.parametrize("mass_mode", ["scale", "radial", "cone"])
 def test_project_jet_reaches_the_targets(mass_mode):
-    """pT and mass projection hit their targets; the radial mode keeps the outer annulus
+    """pT and mass projection hit their targets; the radial and cone modes keep the outer annulus
     populated where one common scale factor empties it."""
     import torch
 
@@ -198,13 +198,45 @@ def test_project_jet_reaches_the_targets(mass_mode):
     assert torch.allclose(jo[:, 0:1], target_pt, rtol=1e-6)
     assert torch.allclose(jo[:, 3:4], target_m, rtol=0.01)
     table = ptetaphi_to_cartesian(torch.stack(out, -1))
-    if mass_mode == "radial":
+    if mass_mode != "scale":
         scaled = project_jet(pt, eta, phi, target_pt, target_m, R, project_mass=True, contain=True)
         outer = momentum_flows(table, R)[:, 3]
         outer_scaled = momentum_flows(ptetaphi_to_cartesian(torch.stack(scaled, -1)), R)[:, 3]
         assert outer.mean() > 1.2 * outer_scaled.mean()
     with pytest.raises(ValueError, match="mass_mode"):
         project_jet(pt, eta, phi, target_pt, target_m, R, project_mass=True, mass_mode="bogus")
+
+
+def test_cone_mass_mode_scales_the_core_and_keeps_the_edge():
+    """``mass_mode="cone"``: one jet's offsets move by s/(1 + (s − 1)ΔR/R): a particle on the
+    cone's edge stays there, the core's offsets all scale by nearly the same factor (unlike the
+    power map, whose factor has no bound at ΔR → 0), and the mass reaches its target."""
+    import torch
+
+    from hepgen.physics.coordinates import ptetaphi_to_cartesian
+    from hepgen.physics.projection import project_jet
+
+    R = 0.8
+    pt = torch.tensor([[300.0, 20.0, 10.0, 2.0, 0.05]], dtype=torch.float64)
+    eta = torch.tensor([[0.0, 0.05, -0.08, 0.0, 0.0]], dtype=torch.float64)
+    phi = torch.tensor([[0.0, 0.0, 0.02, 0.3, R]], dtype=torch.float64)
+
+    def jet(p, e, f):
+        return jet_features(ptetaphi_to_cartesian(torch.stack([p, e, f], -1)))
+
+    j = jet(pt, eta, phi)
+    target = j[:, 3:4] * 1.3
+    out = {m: project_jet(pt, eta, phi, j[:, 0:1], target, R, project=False, project_mass=True,
+                          mass_mode=m, iterations=1) for m in ("cone", "radial")}
+    assert jet(*out["cone"])[0, 3] == pytest.approx(float(target), rel=0.01)
+    axis = jet(*out["cone"])[0, 1:3]
+    dr = {m: torch.hypot(o[1][0] - axis[0], o[2][0] - axis[1]) for m, o in out.items()}
+    dr0 = torch.hypot(eta[0] - j[0, 1], phi[0] - j[0, 2])
+    assert dr["cone"][4] == pytest.approx(float(dr0[4]), abs=0.02)  # the edge particle stays
+    core = (dr["cone"] / dr0)[1:3]  # the two core particles: one factor
+    assert float(core.max() / core.min()) < 1.05
+    radial = (dr["radial"] / dr0)[1:3]
+    assert float(radial.max() / radial.min()) > float(core.max() / core.min())
 
 
 def test_project_jet_axis_is_a_boost_and_a_rotation():

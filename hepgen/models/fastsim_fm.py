@@ -99,7 +99,8 @@ class FSFMConfig:
             RESULTS.md §2).
         mass_mode: how ``project_mass`` moves the particles (:func:`~hepgen.physics.projection.
             project_jet`): ``"scale"`` every angular offset by one factor, ``"radial"`` a power
-            map of ΔR that keeps the cone's edge (inference only).
+            map of ΔR that keeps the cone's edge, ``"cone"`` the core scaled by one factor and
+            the edge kept (inference only).
         learning_rate: Adam's.
     """
 
@@ -123,8 +124,10 @@ class FSFMConfig:
     learning_rate: float = 1e-3
 
     def __post_init__(self) -> None:
-        if self.mass_mode not in ("scale", "radial"):
-            raise ValueError(f"mass_mode must be 'scale' or 'radial', got {self.mass_mode!r}")
+        from hepgen.physics.projection import MASS_MODES
+
+        if self.mass_mode not in MASS_MODES:
+            raise ValueError(f"mass_mode must be one of {MASS_MODES}, got {self.mass_mode!r}")
         if self.min_pt < 0:
             raise ValueError(f"min_pt must be ≥ 0, got {self.min_pt}")
         if self.response_members < 1:

@@ -53,6 +53,30 @@ def _radial_factor(pt, deta, dphi, axis_eta, axis_phi, target_mass, R: float, st
     return factor(0.5 * (lo + hi))
 
 
+def _cone_factor(pt, deta, dphi, axis_eta, axis_phi, target_mass, R: float, steps: int = 10):
+    """Per-particle factor s / (1 + (s − 1)·min(ΔR/R, 1)) with s per jet such that the jet mass
+    is the target (bisection on log s in [log 0.4, log 2.5]; the mass grows with s): the core
+    scaled by s, the cone's edge (and beyond) fixed, the factor bounded in between."""
+    u = (torch.sqrt(deta**2 + dphi**2) / R).clamp(max=1.0)
+    lo = torch.full_like(target_mass, float(torch.log(torch.tensor(0.4))))
+    hi = torch.full_like(target_mass, float(torch.log(torch.tensor(2.5))))
+
+    def factor(log_s: torch.Tensor) -> torch.Tensor:
+        s = torch.exp(log_s)
+        return s / (1 + (s - 1) * u)
+
+    for _ in range(steps):
+        mid = 0.5 * (lo + hi)
+        f = factor(mid)
+        heavy = _mass(pt, axis_eta + deta * f, axis_phi + dphi * f) > target_mass
+        lo, hi = torch.where(heavy, lo, mid), torch.where(heavy, mid, hi)
+    return factor(0.5 * (lo + hi))
+
+
+MASS_MODES = ("scale", "radial", "cone")
+_FACTORS = {"radial": _radial_factor, "cone": _cone_factor}
+
+
 def project_jet(
     pt: torch.Tensor,
     eta: torch.Tensor,
@@ -89,7 +113,10 @@ def project_jet(
             bisection in [0.4, 2.5], so the cone's edge stays where it is: scaling every offset
             down empties the outer annulus (the fast-sim's Flow_4 was 0 for 10% of the jets whose
             mass it lowered by more than 10%), the power map moves the core most and the edge
-            not at all.
+            not at all — but its relative factor (ΔR/R)^(γ−1) has no bound as ΔR → 0, so it
+            reshapes the core (QCD jets' Flow_1/Flow_2, RESULTS.md §2). ``"cone"``: ΔR → ΔR · s /
+            (1 + (s − 1)·ΔR/R) with s per jet by bisection in [0.4, 2.5]: the core scaled by s
+            as in ``"scale"``, the edge fixed as in ``"radial"``, the factor between s and 1.
         target_axis: (B, 2) jet (η, φ) to reach, last: every particle's η shifted by one amount
             (a longitudinal boost of massless particles) and φ rotated by one angle, so the jet
             pT and mass and the particles' φ offsets are unchanged, their η offsets to second
@@ -97,16 +124,16 @@ def project_jet(
             repeated until the axis is within 10⁻⁶, at most 8 rounds (a generator's offsets of
             ~0.02 take two or three).
     """
-    if mass_mode not in ("scale", "radial"):
-        raise ValueError(f"mass_mode must be 'scale' or 'radial', got {mass_mode!r}")
+    if mass_mode not in MASS_MODES:
+        raise ValueError(f"mass_mode must be one of {MASS_MODES}, got {mass_mode!r}")
     if project:
         pt = _to_pt(pt, phi, target_pt)
     if project_mass or contain:
         for _ in range(iterations):
             j = jet_features(ptetaphi_to_cartesian(torch.stack([pt, eta, phi], -1)))
             deta, dphi = eta - j[:, 1:2], wrap_phi(phi - j[:, 2:3])
-            if project_mass and mass_mode == "radial":
-                factor = _radial_factor(pt, deta, dphi, j[:, 1:2], j[:, 2:3], target_mass, R)
+            if project_mass and mass_mode in _FACTORS:
+                factor = _FACTORS[mass_mode](pt, deta, dphi, j[:, 1:2], j[:, 2:3], target_mass, R)
                 deta, dphi = deta * factor, dphi * factor
             elif project_mass:
                 scale = (target_mass / j[:, 3:4].clamp_min(0.1)).clamp(0.67, 1.5)
