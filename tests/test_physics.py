@@ -171,9 +171,9 @@ def test_cluster_matches_classic_fastjet(ww_events):
         assert j.n_constituents == len(r.constituents())
 
 
-@pytest.mark.parametrize("mass_mode", ["scale", "radial", "cone"])
+@pytest.mark.parametrize("mass_mode", ["scale", "radial", "cone", "shell"])
 def test_project_jet_reaches_the_targets(mass_mode):
-    """pT and mass projection hit their targets; the radial and cone modes keep the outer annulus
+    """pT and mass projection hit their targets; the edge-keeping modes keep the outer annulus
     populated where one common scale factor empties it."""
     import torch
 

@@ -100,7 +100,7 @@ class FSFMConfig:
         mass_mode: how ``project_mass`` moves the particles (:func:`~hepgen.physics.projection.
             project_jet`): ``"scale"`` every angular offset by one factor, ``"radial"`` a power
             map of ΔR that keeps the cone's edge, ``"cone"`` the core scaled by one factor and
-            the edge kept (inference only).
+            the edge kept, ``"shell"`` core and edge kept (inference only).
         learning_rate: Adam's.
     """
 

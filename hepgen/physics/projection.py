@@ -73,8 +73,22 @@ def _cone_factor(pt, deta, dphi, axis_eta, axis_phi, target_mass, R: float, step
     return factor(0.5 * (lo + hi))
 
 
-MASS_MODES = ("scale", "radial", "cone")
-_FACTORS = {"radial": _radial_factor, "cone": _cone_factor}
+def _shell_factor(pt, deta, dphi, axis_eta, axis_phi, target_mass, R: float, steps: int = 12):
+    """Per-particle factor 1 + c·u(1 − u), u = min(ΔR/R, 1), with c per jet in [−3, 1] such that
+    the jet mass is the target (bisection; the mass grows with c): the core (u → 0) and the edge
+    (u = 1) kept, ΔR → ΔR·(1 + c·u(1 − u)) monotone for every c in the range."""
+    u = (torch.sqrt(deta**2 + dphi**2) / R).clamp(max=1.0)
+    lo, hi = torch.full_like(target_mass, -3.0), torch.full_like(target_mass, 1.0)
+    for _ in range(steps):
+        mid = 0.5 * (lo + hi)
+        f = 1 + mid * u * (1 - u)
+        heavy = _mass(pt, axis_eta + deta * f, axis_phi + dphi * f) > target_mass
+        lo, hi = torch.where(heavy, lo, mid), torch.where(heavy, mid, hi)
+    return 1 + 0.5 * (lo + hi) * u * (1 - u)
+
+
+MASS_MODES = ("scale", "radial", "cone", "shell")
+_FACTORS = {"radial": _radial_factor, "cone": _cone_factor, "shell": _shell_factor}
 
 
 def project_jet(
@@ -117,6 +131,9 @@ def project_jet(
             reshapes the core (QCD jets' Flow_1/Flow_2, RESULTS.md §2). ``"cone"``: ΔR → ΔR · s /
             (1 + (s − 1)·ΔR/R) with s per jet by bisection in [0.4, 2.5]: the core scaled by s
             as in ``"scale"``, the edge fixed as in ``"radial"``, the factor between s and 1.
+            ``"shell"``: ΔR → ΔR·(1 + c·u(1 − u)), u = ΔR/R, c per jet in [−3, 1]: core and edge
+            kept, the middle of the cone moved (mass raised by at most ~25% per round). Each mode
+            moves the substructure where it moves the particles; RESULTS.md §2 compares them.
         target_axis: (B, 2) jet (η, φ) to reach, last: every particle's η shifted by one amount
             (a longitudinal boost of massless particles) and φ rotated by one angle, so the jet
             pT and mass and the particles' φ offsets are unchanged, their η offsets to second
