@@ -34,23 +34,32 @@ def _mass(pt: torch.Tensor, eta: torch.Tensor, phi: torch.Tensor) -> torch.Tenso
     return torch.sqrt((e**2 - px**2 - py**2 - pz**2).clamp_min(0.0)).unsqueeze(-1)
 
 
+def _bisect(pt, deta, dphi, axis_eta, axis_phi, target_mass, factor, lo: float, hi: float,
+            steps: int, rising: bool) -> torch.Tensor:
+    """The per-particle factor ``factor(p)`` with p per jet in [lo, hi] found by bisection so
+    that the jet mass is the target; ``rising``: the mass grows with p (else it falls)."""
+    lo_t, hi_t = torch.full_like(target_mass, lo), torch.full_like(target_mass, hi)
+    for _ in range(steps):
+        mid = 0.5 * (lo_t + hi_t)
+        f = factor(mid)
+        heavy = _mass(pt, axis_eta + deta * f, axis_phi + dphi * f) > target_mass
+        if rising:
+            lo_t, hi_t = torch.where(heavy, lo_t, mid), torch.where(heavy, mid, hi_t)
+        else:
+            lo_t, hi_t = torch.where(heavy, mid, lo_t), torch.where(heavy, hi_t, mid)
+    return factor(0.5 * (lo_t + hi_t))
+
+
+LOG_04, LOG_25 = float(torch.log(torch.tensor(0.4))), float(torch.log(torch.tensor(2.5)))
+
+
 def _radial_factor(pt, deta, dphi, axis_eta, axis_phi, target_mass, R: float, steps: int = 10):
     """Per-particle factor R·(ΔR/R)^γ / ΔR with γ per jet such that the jet mass is the target
     (bisection on log γ in [log 0.4, log 2.5]; the mass falls as γ grows inside the cone)."""
     dr = torch.sqrt(deta**2 + dphi**2).clamp_min(EPS)
     u = (dr / R).clamp_min(1e-6)
-    lo = torch.full_like(target_mass, float(torch.log(torch.tensor(0.4))))
-    hi = torch.full_like(target_mass, float(torch.log(torch.tensor(2.5))))
-
-    def factor(log_g: torch.Tensor) -> torch.Tensor:
-        return R * u ** torch.exp(log_g) / dr
-
-    for _ in range(steps):
-        mid = 0.5 * (lo + hi)
-        f = factor(mid)
-        heavy = _mass(pt, axis_eta + deta * f, axis_phi + dphi * f) > target_mass
-        lo, hi = torch.where(heavy, mid, lo), torch.where(heavy, hi, mid)
-    return factor(0.5 * (lo + hi))
+    return _bisect(pt, deta, dphi, axis_eta, axis_phi, target_mass,
+                   lambda log_g: R * u ** torch.exp(log_g) / dr, LOG_04, LOG_25, steps, rising=False)
 
 
 def _cone_factor(pt, deta, dphi, axis_eta, axis_phi, target_mass, R: float, steps: int = 10):
@@ -58,19 +67,12 @@ def _cone_factor(pt, deta, dphi, axis_eta, axis_phi, target_mass, R: float, step
     is the target (bisection on log s in [log 0.4, log 2.5]; the mass grows with s): the core
     scaled by s, the cone's edge (and beyond) fixed, the factor bounded in between."""
     u = (torch.sqrt(deta**2 + dphi**2) / R).clamp(max=1.0)
-    lo = torch.full_like(target_mass, float(torch.log(torch.tensor(0.4))))
-    hi = torch.full_like(target_mass, float(torch.log(torch.tensor(2.5))))
 
     def factor(log_s: torch.Tensor) -> torch.Tensor:
         s = torch.exp(log_s)
         return s / (1 + (s - 1) * u)
 
-    for _ in range(steps):
-        mid = 0.5 * (lo + hi)
-        f = factor(mid)
-        heavy = _mass(pt, axis_eta + deta * f, axis_phi + dphi * f) > target_mass
-        lo, hi = torch.where(heavy, lo, mid), torch.where(heavy, mid, hi)
-    return factor(0.5 * (lo + hi))
+    return _bisect(pt, deta, dphi, axis_eta, axis_phi, target_mass, factor, LOG_04, LOG_25, steps, rising=True)
 
 
 def _shell_factor(pt, deta, dphi, axis_eta, axis_phi, target_mass, R: float, steps: int = 12):
@@ -78,13 +80,8 @@ def _shell_factor(pt, deta, dphi, axis_eta, axis_phi, target_mass, R: float, ste
     the jet mass is the target (bisection; the mass grows with c): the core (u → 0) and the edge
     (u = 1) kept, ΔR → ΔR·(1 + c·u(1 − u)) monotone for every c in the range."""
     u = (torch.sqrt(deta**2 + dphi**2) / R).clamp(max=1.0)
-    lo, hi = torch.full_like(target_mass, -3.0), torch.full_like(target_mass, 1.0)
-    for _ in range(steps):
-        mid = 0.5 * (lo + hi)
-        f = 1 + mid * u * (1 - u)
-        heavy = _mass(pt, axis_eta + deta * f, axis_phi + dphi * f) > target_mass
-        lo, hi = torch.where(heavy, lo, mid), torch.where(heavy, mid, hi)
-    return 1 + 0.5 * (lo + hi) * u * (1 - u)
+    return _bisect(pt, deta, dphi, axis_eta, axis_phi, target_mass,
+                   lambda c: 1 + c * u * (1 - u), -3.0, 1.0, steps, rising=True)
 
 
 MASS_MODES = ("scale", "radial", "cone", "shell")
