@@ -37,12 +37,15 @@ for path in sys.argv[2:]:
         h5.write(t, pairs.take(np.flatnonzero(keep)))
         print(f"{t}: {keep.sum()} jets, {len(np.unique(pairs.event_number[keep]))} events")
 PY
-fsfm_settings() {  # the shipped inference settings (scripts/train_shipped.sh), in place
+fsfm_settings() {  # the default's inference settings, copied from the shipped checkpoint, in place
   python - "$@" <<'PY'
 import sys, torch
+from hepgen.shipped import resolve_checkpoint
+shipped = torch.load(resolve_checkpoint("fastsim_ww_pu50"), weights_only=True)["config"]
+keys = ("steps", "project", "project_mass", "contain", "contain_antikt", "min_pt", "mass_mode")
 for f in sys.argv[1:]:
     c = torch.load(f, weights_only=True)
-    c["config"].update(steps=3, project_mass=True, contain=True, contain_antikt=True, min_pt=0.26, mass_mode="radial")
+    c["config"].update({k: shipped[k] for k in keys})
     torch.save(c, f)
 PY
 }
