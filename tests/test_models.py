@@ -115,6 +115,12 @@ FM_CASES = {
     ),
     # the response as a uniform mixture of three flows (stage 2 --members 3)
     "fastsim_fm/small-ensemble": replace(FSFMConfig.small(), response_members=3),
+    # three flow-matching starts per jet, the nearest to the sampled mass kept (without the mass
+    # projection: its bisection turns the candidates' float rounding into 0.1% moves, beyond the
+    # permutation check's tolerance on soft particles)
+    "fastsim_fm/small-candidates": replace(
+        FSFMConfig.small(), contain=True, candidates=3, response_members=2
+    ),
 }
 
 
@@ -203,6 +209,67 @@ def test_response_ensemble_is_the_mixture_of_its_flows():
     assert "member" not in registry.build("fastsim_fm", cfg.to_dict()).noise_shapes()
     with pytest.raises(ValueError, match="response_members"):
         replace(cfg, response_members=0)
+
+
+def test_fastsim_fm_candidates_keep_the_start_nearest_the_sampled_mass():
+    """``candidates`` = K: each jet's output is the single-start output (same count, response
+    and member noise) of one of its K starts, the one whose m/pT is nearest the sampled
+    response's; the extra starts are a noise stream after the others."""
+    cfg = replace(FSFMConfig.small(), project=False, response_members=2)
+    torch.manual_seed(0)
+    one = registry.build("fastsim_fm", cfg.to_dict())
+    gen = _gen_jets(64)
+    one.fit_normalisation(gen, _gen_jets(64, seed=1) * 1.05)
+    one.eval()
+    three = registry.build("fastsim_fm", replace(cfg, candidates=3).to_dict())
+    three.load_state_dict(one.state_dict())
+    three.eval()
+    assert list(three.noise_shapes()) == [*one.noise_shapes(), "x0_more"]
+    assert three.noise_shapes()["x0_more"] == ("normal", (2, cfg.n_particles, 3))
+    noise = three.draw_noise(16, torch.Generator().manual_seed(1))
+    out = three.simulate(gen[:16], noise=noise)
+    starts = [noise["x0"], *noise["x0_more"].unbind(1)]
+    singles = [one.simulate(gen[:16], noise=noise | {"x0": x0}) for x0 in starts]
+    with torch.no_grad():  # the sampled targets, as simulate draws them
+        cn, _, _, _, gjet = one._encode_gen(gen[:16])
+        n = one.multiplicity(cn, noise["count"])
+        y = one._denorm("jet", one.response_sample(one._response_context(cn, n), noise["response"], noise["member"]))
+    target = torch.log(gjet[:, 3].clamp_min(0.1) / gjet[:, 0]) + y[:, 1] - y[:, 0]
+    miss = torch.stack([
+        (torch.log(jet_features(s)[:, 3].clamp_min(0.1) / jet_features(s)[:, 0]) - target).abs()
+        for s in singles
+    ], 1)
+    best = miss.argmin(1)
+    assert len(torch.unique(best)) > 1  # not always the first start
+    for i in range(16):
+        torch.testing.assert_close(out[i], singles[int(best[i])][i], atol=1e-4, rtol=1e-4)
+    with pytest.raises(ValueError, match="candidates"):
+        replace(cfg, candidates=0)
+
+
+def test_fastsim_fm_guided_moves_the_state_by_the_projected_end_point():
+    """``guided``: after each ODE step but the last the state moves by t·(proj(x̂₁) − x̂₁); an
+    identity projection changes nothing, one step has nothing to guide, more steps do."""
+    cfg = replace(FSFMConfig.small(), project_mass=True, mass_mode="radial", contain=True, steps=3)
+    torch.manual_seed(0)
+    plain = registry.build("fastsim_fm", cfg.to_dict())
+    gen = _gen_jets(32)
+    plain.fit_normalisation(gen, _gen_jets(32, seed=1) * 1.05)
+    plain.eval()
+    guided = registry.build("fastsim_fm", replace(cfg, guided=True).to_dict())
+    guided.load_state_dict(plain.state_dict())
+    guided.eval()
+    noise = plain.draw_noise(16, torch.Generator().manual_seed(1))
+    x = torch.randn(4, 5, 3)
+    ctx = torch.randn(4, 8 + 4 + 1)
+    with torch.no_grad():
+        gh, gmask = torch.randn(4, 6, cfg.hidden), torch.ones(4, 6, dtype=torch.bool)
+        args = (x, ctx, gh, torch.randn(4, cfg.hidden), gmask, torch.ones(4, 5, dtype=torch.bool), 3)
+        torch.testing.assert_close(plain._solve(*args, guide=lambda x1: x1), plain._solve(*args))
+        assert not torch.allclose(plain._solve(*args, guide=lambda x1: x1 + 1), plain._solve(*args))
+    torch.testing.assert_close(guided.simulate(gen[:16], noise=noise, steps=1),
+                               plain.simulate(gen[:16], noise=noise, steps=1))
+    assert not torch.allclose(guided.simulate(gen[:16], noise=noise), plain.simulate(gen[:16], noise=noise))
 
 
 def test_fastsim_fm_short_training_lowers_the_loss():
