@@ -5,7 +5,8 @@
 2. Flow-matching models: the padded computation (as before 2026-12-05) against the default
    (jets grouped by multiplicity, padding trimmed), side by side; then µs per jet at batch 10⁴
    for several ODE step counts, each with its pT-response IQR ratio to Delphes (mean over gen-pT bins) on ``--reference`` jet pairs, so a
-   user can pick the trade-off (``Runner(steps=...)``, ``hepgen evaluate --steps``).
+   user can pick the trade-off (``Runner(steps=...)``, ``hepgen evaluate --steps``); and µs per
+   jet for several numbers of flow-matching starts per jet (``candidates``), side by side.
 3. The processor stages on a Delphes file, events/s: read only; read + gen clustering; full
    (read, cluster, fast-sim, recluster, cuts, histograms) through coffea's Runner, with and
    without also reclustering Delphes' own EFlow candidates as the reference.
@@ -16,6 +17,7 @@ this machine kind, shared/data/README.md) — a reference figure, not re-measure
 
     python benchmarks/fastsim.py [--checkpoint NAME|PATH] [--file ROOT] [--repeat 3]
         [--reference ../shared/data/fastsim_ww_pu50_highpt_s1*.h5] [--steps 1 2 4 6 8]
+        [--candidates 1 2 4]
 """
 
 from __future__ import annotations
@@ -128,6 +130,34 @@ def steps_sweep(checkpoint: str, reference: list[str], steps: list[int], repeat:
     return rows
 
 
+def candidates_sweep(checkpoint: str, ks: list[int], repeat: int) -> dict[int, float]:
+    """µs/jet at batch 10⁴ on the CPU of the flow-matching fast-sim with ``candidates`` = K
+    (K flow-matching starts per jet, the one nearest the sampled mass kept), side by side
+    (interleaved rounds, the same jets); every other setting the checkpoint's."""
+    import tempfile
+
+    from hepgen.inference import Runner
+    from hepgen.shipped import resolve_checkpoint
+
+    ckpt = torch.load(resolve_checkpoint(checkpoint), weights_only=True)
+    x = real_gen(int(ckpt["dataset"]["k"]))
+    with tempfile.TemporaryDirectory() as tmp:
+        runners = {}
+        for k in ks:
+            ckpt["config"]["candidates"] = k
+            path = Path(tmp) / f"candidates{k}.pt"
+            torch.save(ckpt, path)
+            runners[k] = Runner(path, device="cpu")
+            runners[k].simulate(x[:10])
+        times: dict[int, list[float]] = {k: [] for k in ks}
+        for _ in range(repeat):
+            for k, r in runners.items():
+                t = time.perf_counter()
+                r.simulate(x, seed=1)
+                times[k].append((time.perf_counter() - t) / len(x) * 1e6)
+    return {k: min(v) for k, v in times.items()}
+
+
 def stage_speed(checkpoint: str, path: str, repeat: int) -> dict[str, float]:
     from coffea import processor
     from coffea.nanoevents import DelphesSchema
@@ -207,6 +237,8 @@ def main() -> None:
     p.add_argument("--repeat", type=int, default=3)
     p.add_argument("--reference", nargs="*", default=[], help="jet-pair files for the steps sweep")
     p.add_argument("--steps", nargs="*", type=int, default=[1, 2, 4, 6, 8])
+    p.add_argument("--candidates", nargs="*", type=int, default=[1, 2, 4],
+                   help="flow-matching starts per jet to time side by side")
     args = p.parse_args()
     torch.set_num_threads(max(1, torch.get_num_threads()))
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
@@ -228,6 +260,12 @@ def main() -> None:
             f"batch 1e4: {pad:.1f} vs {default:.1f} µs/jet → {pad / default:.2f}× faster "
             f"(largest relative jet-mass difference between the outputs: {rel:.1e})"
         )
+    if runner.name == "fastsim_fm" and args.candidates:
+        own = runner.config.get("candidates", 1)
+        print(f"\ncandidates per jet (batch 1e4, CPU, side by side; the checkpoint's: {own}):")
+        sweep = candidates_sweep(args.checkpoint, args.candidates, args.repeat)
+        for k, t in sweep.items():
+            print(f"  K = {k:2d}: {t:8.1f} µs/jet ({t / sweep[args.candidates[0]]:.2f}× K = {args.candidates[0]})")
     if runner.name == "fastsim_fm" and args.reference:
         print(f"\nODE steps (batch 1e4, CPU; default {runner.config['steps']}): µs/jet and pT-response IQR / Delphes")
         print(f"{'steps':>6s} {'µs/jet':>9s} {'mean IQR ratio':>15s} {'worst bin':>10s}")

@@ -102,16 +102,10 @@ class FSFMConfig:
             map of ΔR that keeps the cone's edge, ``"cone"`` the core scaled by one factor and
             the edge kept, ``"shell"`` core and edge kept (inference only).
         candidates: flow-matching starts per jet (inference only): each is integrated and the
-            set whose mass-to-pT ratio is nearest the sampled response's is kept, so that the
-            mass projection has little left to move — sampling from the particle model
-            restricted to sets of the sampled mass, approximately (1: one start, as trained).
-        guided: also project during the ODE (inference only): after every step but the last,
-            the end point it extrapolates to, x̂₁ = x + (1 − t)·v, is projected as the output
-            is (``project``, ``project_mass``, ``contain``) and the state moved to
-            x + t·(proj(x̂₁) − x̂₁), the interpolant between the implied start and the projected
-            end (ECI sampling: Cheng et al., "Gradient-free generation for hard-constrained
-            systems", ICLR 2025, arXiv:2412.01786), so the later steps draw the particles
-            consistent with the moved jet and the final projection moves little.
+            set whose mass-to-pT ratio is nearest the sampled response's is kept — sampling from
+            the particle model restricted to sets of the sampled mass, approximately, so the jet
+            mass follows the response flow with no (or a small) ``project_mass`` move, which
+            reshapes the substructure (RESULTS.md §2); it costs K ODE solves per jet.
         learning_rate: Adam's.
     """
 
@@ -133,7 +127,6 @@ class FSFMConfig:
     min_pt: float = 0.0
     mass_mode: str = "scale"
     candidates: int = 1
-    guided: bool = False
     learning_rate: float = 1e-3
 
     def __post_init__(self) -> None:
@@ -286,11 +279,6 @@ class Velocity(nn.Module):
                 h = h + a * mask.unsqueeze(-1)
             h, g = layer(h, g, mask)
         return self.out(h) * mask.unsqueeze(-1)
-
-
-def _rows(guide, rows: torch.Tensor):
-    """``guide`` (x̂₁, rows) bound to ``rows`` (None stays None)."""
-    return None if guide is None else (lambda x1: guide(x1, rows))
 
 
 class FSFM(nn.Module):
@@ -482,7 +470,6 @@ class FSFM(nn.Module):
     def _integrate(
         self, x: torch.Tensor, ctx: torch.Tensor, gh: torch.Tensor, gpool: torch.Tensor,
         gmask: torch.Tensor, mask: torch.Tensor, n: torch.Tensor, steps: int, chunk: int | None,
-        guide=None,
     ) -> torch.Tensor:
         """The flow-matching ODE (midpoint rule, ``steps`` steps) from ``x`` (B, k, 3), masked to
         the multiplicities ``n`` (B,) (``mask`` (B, k): the first ``n`` slots).
@@ -494,13 +481,11 @@ class FSFM(nn.Module):
         the k = 50 reco slots filled and ~23 gen particles. The noise of a jet does not depend on
         its group (it is drawn per jet before). ``chunk=0``: one group, untrimmed, the attention
         through ``nn.MultiheadAttention`` — the computation as it was before 2026-12-05, kept as
-        the reference of ``benchmarks/fastsim.py`` and the tests. ``guide(x̂₁, rows)``: the
-        projection of the end-point estimates x̂₁ of the jets ``rows`` (``guided``).
+        the reference of ``benchmarks/fastsim.py`` and the tests.
         """
         B = len(x)
         if chunk == 0:
-            rows = torch.arange(B, device=x.device)
-            return self._solve(x, ctx, gh, gpool, gmask, mask, steps, None, _rows(guide, rows))
+            return self._solve(x, ctx, gh, gpool, gmask, mask, steps)
         if chunk is None:
             chunk = 128 if x.device.type == "cpu" else B
         if chunk < 0:
@@ -516,14 +501,11 @@ class FSFM(nn.Module):
             xi, ci, pi = x[idx, :kn], ctx[idx], gpool[idx]
             hi, gi = gh[idx, :kg], gmask[idx, :kg]
             keys = self.velocity.gen_keys(hi)
-            out[idx, :kn] = self._solve(
-                xi, ci, hi, pi, gi, mask[idx, :kn], steps, keys, _rows(guide, idx)
-            )
+            out[idx, :kn] = self._solve(xi, ci, hi, pi, gi, mask[idx, :kn], steps, keys)
         return out
 
-    def _solve(self, x, ctx, gh, gpool, gmask, mask, steps: int, keys=None, guide=None) -> torch.Tensor:
-        """``steps`` midpoint steps of dx/dt = velocity from t = 0 to 1; ``guide(x̂₁)``: the
-        projected end-point estimate, applied after every step but the last (``guided``)."""
+    def _solve(self, x, ctx, gh, gpool, gmask, mask, steps: int, keys=None) -> torch.Tensor:
+        """``steps`` midpoint steps of dx/dt = velocity from t = 0 to 1."""
         dt = 1.0 / max(steps, 1)
         for i in range(steps):
             t = torch.full((len(x),), i * dt, device=x.device)
@@ -531,28 +513,7 @@ class FSFM(nn.Module):
             xm = x + 0.5 * dt * v1
             v2 = self.velocity(xm, t + 0.5 * dt, ctx, gh, gpool, gmask, mask, keys)
             x = x + dt * v2
-            if guide is not None and i < steps - 1:
-                t1 = (i + 1) * dt
-                x1 = x + (1 - t1) * v2  # the end point the last velocity extrapolates to
-                x = x + t1 * (guide(x1) - x1) * mask.unsqueeze(-1)
         return x
-
-    def _project_normalised(self, x: torch.Tensor, gjet, target_pt, target_mass, mask) -> torch.Tensor:
-        """Normalised particles (b, m, 3) → the same after the output's projection (``guided``)."""
-        c = self.config
-        part = self._denorm("part", x)
-        gpt, geta, gphi = gjet[:, 0:1], gjet[:, 1:2], gjet[:, 2:3]
-        pt = gpt * torch.exp(part[..., 0].clamp(max=3.0)) * mask
-        pt, eta, phi = project_jet(
-            pt, geta + part[..., 1] * c.R, gphi + part[..., 2] * c.R, target_pt, target_mass, c.R,
-            project=c.project, project_mass=c.project_mass, contain=c.contain, mass_mode=c.mass_mode,
-        )
-        back = torch.stack([
-            torch.log(torch.where(mask, pt, gpt).clamp_min(EPS) / gpt.clamp_min(EPS)),
-            (eta - geta) / c.R,
-            wrap_phi(phi - gphi) / c.R,
-        ], -1)
-        return torch.where(mask.unsqueeze(-1), self._norm("part", back), x)
 
     @torch.no_grad()
     def simulate(
@@ -586,26 +547,16 @@ class FSFM(nn.Module):
         )
         mask = torch.arange(k, device=dev).unsqueeze(0) < n.unsqueeze(-1)
         ctx = self._context(cn, yn, n)
-        x = noise["x0"].to(cn)
-        if c.candidates > 1:  # jet-major: the candidates of jet i are rows i·K … i·K + K − 1
-            x = torch.cat([x.unsqueeze(1), noise["x0_more"].to(cn)], 1).flatten(0, 1)
         K = c.candidates
+        x = noise["x0"].to(cn)
+        if K > 1:  # jet-major: the candidates of jet i are rows i·K … i·K + K − 1
+            x = torch.cat([x.unsqueeze(1), noise["x0_more"].to(cn)], 1).flatten(0, 1)
         rep = (lambda t: t.repeat_interleave(K, 0)) if K > 1 else (lambda t: t)
         y = self._denorm("jet", yn)
         target_pt, target_mass = gjet[:, 0:1] * torch.exp(y[:, 0:1]), gjet[:, 3:4].clamp_min(0.1) * torch.exp(y[:, 1:2])
-        guide = None
-        if c.guided and (c.project or c.project_mass or c.contain):
-            g_all, tp_all, tm_all, m_all = rep(gjet), rep(target_pt), rep(target_mass), rep(mask)
-
-            def guide(x1: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
-                m = x1.shape[1]
-                return self._project_normalised(
-                    x1, g_all[rows], tp_all[rows], tm_all[rows], m_all[rows, :m]
-                )
-
         x = self._integrate(
             x * rep(mask).unsqueeze(-1), rep(ctx), rep(gh), rep(gpool), rep(gmask), rep(mask),
-            rep(n), steps, chunk, guide,
+            rep(n), steps, chunk,
         )
         part = self._denorm("part", x)
         gpt, geta, gphi = rep(gjet[:, 0:1]), rep(gjet[:, 1:2]), rep(gjet[:, 2:3])
