@@ -249,6 +249,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         split_seed=args.split_seed, n_particles=args.n_particles, n_splits=args.n_splits,
         seed=args.seed, fast=args.fast, device=args.device, force=args.force,
         overwrite=args.overwrite, steps=args.steps, only_files=args.only_files, draws=args.draws,
+        candidates=args.candidates,
     )
     print((Path(args.output) / "metrics.md").read_text())
     print(f"wrote metrics.json, metrics.md and {len(results['figures'])} figures to {args.output}")
@@ -505,6 +506,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--n-splits", type=POSITIVE, default=5, help="random event splits for the floors")
     e.add_argument("--seed", type=NONNEG, default=0)
     e.add_argument("--steps", type=POSITIVE, default=None, help="ODE steps (flow-matching models)")
+    e.add_argument(
+        "--candidates", type=POSITIVE, default=None,
+        help="fast-sim v2: flow-matching starts per jet, the one nearest the sampled jet mass kept "
+        "(default: the checkpoint's; K times the ODE's cost)",
+    )
     e.add_argument(
         "--draws", type=POSITIVE, default=1,
         help="fast-sim checkpoints: simulations per gen jet pooled in the response table (less of "

@@ -58,6 +58,9 @@ class Runner:
             CUDA, where 512 leaves the GPU launch-bound (H200: 85 vs 14 µs/jet, RESULTS.md §2
             "GPU"); 4096 for the others).
         steps: ODE steps of flow-matching models (None: the checkpoint's default).
+        candidates: flow-matching starts per jet of the fast-sim v2, the one nearest the
+            sampled jet mass kept (None: the checkpoint's; :class:`~hepgen.models.fastsim_fm.
+            FSFMConfig`): K times the ODE's cost, for the substructure (RESULTS.md §2).
 
     Example::
 
@@ -72,6 +75,7 @@ class Runner:
         device: str | None = None,
         batch_size: int | None = None,
         steps: int | None = None,
+        candidates: int | None = None,
     ) -> None:
         from hepgen.shipped import checkpoint as shipped_checkpoint
         from hepgen.shipped import checkpoints, resolve_checkpoint
@@ -84,6 +88,9 @@ class Runner:
         pick_device(self.device_name)  # fail now, not on a worker
         self._batch_size = batch_size
         self.steps = steps
+        if candidates is not None and candidates < 1:
+            raise HepgenInputError(f"candidates must be ≥ 1, got {candidates}")
+        self.candidates = candidates
         blob = resolved.read_bytes()
         self.sha256 = hashlib.sha256(blob).hexdigest()
         # a shipped checkpoint travels by name (+ hash); any other by its bytes
@@ -96,6 +103,10 @@ class Runner:
         self.name: str = ckpt["model"]
         self.kind: str = registry.kind(self.name)
         self.config: dict = ckpt["config"]
+        if candidates is not None:
+            if self.name != "fastsim_fm":
+                raise HepgenInputError(f"{self.path}: candidates apply to fastsim_fm checkpoints, not {self.name}")
+            self.config = {**self.config, "candidates": int(candidates)}
         self.dataset: dict = ckpt["dataset"]
         self.training: dict = ckpt.get("training", {})
         self.norms = {k: Normalisation.from_dict(v) for k, v in ckpt["normalisation"].items()}
@@ -151,7 +162,7 @@ class Runner:
     def model(self) -> torch.nn.Module:
         if self._model is None:
             ckpt = checkpoint.load(self.path, data=self._checkpoint_bytes())
-            model = registry.build(self.name, ckpt["config"])
+            model = registry.build(self.name, self.config)
             try:
                 model.load_state_dict(
                     {

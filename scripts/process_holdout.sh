@@ -6,7 +6,9 @@
 # all` on the held-out half: the default's fidelity on unseen QCD/ttbar events at 3x the test
 # split's jets, where the floors are small enough to show a systematic mismodelling. The WW-only
 # model is evaluated on the same halves beside it.
-# Usage: scripts/process_holdout.sh [SHARED_DATA_DIR] [OUT_DIR] [FOLDS (default "0 1")] [DRAWS]
+# Usage: [CONFIG=overrides.json] scripts/process_holdout.sh [SHARED_DATA_DIR] [OUT_DIR] [FOLDS (default "0 1")] [DRAWS]
+# CONFIG: hepgen train --config for stage 1 (a variant of the default's network, e.g.
+# {"model": {"state_features": true}}); the inference settings are the shipped ones either way.
 # Resumable: a fold whose files exist is not redone (stage 1 resumes from its .last.pt).
 set -euo pipefail
 D=${1:-../shared/data}
@@ -60,7 +62,8 @@ for f in $FOLDS; do
       # the recipe is the 50 cosine epochs, which must not be cut short by a busy machine)
       hepgen train fastsim-fm --data "${WW[@]}" "${OTHER[@]}" --balance \
         --exclude-events "$DEMO" "${H[@]}" -o "$S1" --epochs 50 --schedule cosine --lr 1e-3 \
-        --batch-size 256 --patience 50 --max-minutes 150 --overwrite "${R[@]}"
+        --batch-size 256 --patience 50 --max-minutes 150 --overwrite "${R[@]}" \
+        ${CONFIG:+--config "$CONFIG"}
     fi
     hepgen train fastsim-fm --refit-response "$S1" --data "${WW[@]}" "${OTHER[@]}" \
       --exclude-events "$DEMO" "${H[@]}" -o "$OUT/fold$f/refit.pt" --epochs 100 --schedule cosine --lr 3e-4 \

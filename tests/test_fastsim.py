@@ -285,6 +285,23 @@ def test_runner_batch_default_follows_the_device(monkeypatch):
     assert r.batch_size == 10_000  # the same runner on a GPU worker (no model is run here)
 
 
+def test_runner_candidates_override_the_checkpoints():
+    """Runner(candidates=K): the fast-sim v2 with K flow-matching starts per jet (its first
+    start's noise stream unchanged); refused for K < 1 and for other models."""
+    gen = h5.read(EXPECTED).gen.constituents[:6]
+    one = Runner(shipped.DEFAULT_FASTSIM, device="cpu", candidates=1)
+    three = Runner(shipped.DEFAULT_FASTSIM, device="cpu", candidates=3)
+    assert three.model.config.candidates == 3 and "x0_more" in three.model.noise_shapes()
+    assert "x0_more" not in one.model.noise_shapes()
+    a, b = one.simulate(gen, seed=1), three.simulate(gen, seed=1)
+    assert a.shape == b.shape and np.isfinite(b).all() and not np.array_equal(a, b)
+    np.testing.assert_array_equal(pickle.loads(pickle.dumps(three)).simulate(gen, seed=1), b)
+    with pytest.raises(HepgenInputError, match="candidates"):
+        Runner(shipped.DEFAULT_FASTSIM, candidates=0)
+    with pytest.raises(HepgenInputError, match="candidates"):
+        Runner(shipped.checkpoint("fastsim_vae_ww_pu50"), candidates=2)
+
+
 def test_simulate_and_evaluate_cli(tiny, tmp_path):
     path, _ = tiny
     sim = tmp_path / "sim.h5"
@@ -350,6 +367,8 @@ def test_simulate_and_evaluate_cli(tiny, tmp_path):
                 assert diff == pytest.approx(h[f"{q}_median"][b] - dl[f"{q}_median"][b])
                 assert np.isfinite(h[f"{q}_median_diff_err"][b]) and h[f"{q}_median_diff_err"][b] >= 0
     assert "(Δ " in (tmp_path / "d3" / "metrics.md").read_text()
+    # nor simulated with other settings
+    assert main(["evaluate", str(sim), "--reference", str(EXPECTED), "--candidates", "2", "-o", str(tmp_path / "x")]) == 2
     # a simulated file cannot be drawn again
     assert main(["evaluate", str(sim), "--reference", str(EXPECTED), "--draws", "2", "-o", str(tmp_path / "x")]) == 2
 

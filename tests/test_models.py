@@ -118,6 +118,8 @@ FM_CASES = {
     # three flow-matching starts per jet, the nearest to the sampled mass kept (without the mass
     # projection: its bisection turns the candidates' float rounding into 0.1% moves, beyond the
     # permutation check's tolerance on soft particles)
+    # the velocity network sees the current set's jet pT and mass against the targets
+    "fastsim_fm/small-state": replace(FSFMConfig.small(), state_features=True, contain=True),
     "fastsim_fm/small-candidates": replace(
         FSFMConfig.small(), contain=True, candidates=3, response_members=2
     ),
@@ -245,6 +247,26 @@ def test_fastsim_fm_candidates_keep_the_start_nearest_the_sampled_mass():
         torch.testing.assert_close(out[i], singles[int(best[i])][i], atol=1e-4, rtol=1e-4)
     with pytest.raises(ValueError, match="candidates"):
         replace(cfg, candidates=0)
+
+
+def test_fastsim_fm_state_features_vanish_on_the_data():
+    """The state features of a reco set against its own jet pT and mass (the training targets
+    at t = 1) are zero: the gen jet's frame keeps the set's pT and mass; a set scaled in pT by
+    1.1 reads log 1.1 on both."""
+    model = registry.build("fastsim_fm", replace(FSFMConfig.small(), state_features=True).to_dict())
+    gen, reco = _gen_jets(32), _gen_jets(32, seed=1) * 1.05
+    model.fit_normalisation(gen, reco)
+    _, _, _, _, gjet = model._encode_gen(gen)
+    y, part, mask, _ = model._reco_targets(reco, gjet)
+    x1 = model._norm("part", part) * mask.unsqueeze(-1)
+    with torch.no_grad():
+        torch.testing.assert_close(model._state(x1, model._targets(y, gjet), mask), torch.zeros(32, 2), atol=2e-4, rtol=0)
+        y2 = y.clone()
+        y2[:, :2] -= float(np.log(1.1))
+        torch.testing.assert_close(model._state(x1, model._targets(y2, gjet), mask), torch.full((32, 2), float(np.log(1.1))), atol=2e-4, rtol=0)
+    with pytest.raises(ValueError, match="state features"):
+        model.velocity(x1, torch.zeros(32), torch.zeros(32, 13), torch.zeros(32, 5, 16), torch.zeros(32, 16),
+                       torch.ones(32, 5, dtype=torch.bool), mask)
 
 
 def test_fastsim_fm_short_training_lowers_the_loss():

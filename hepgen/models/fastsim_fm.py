@@ -62,6 +62,7 @@ __all__ = ["FSFM", "FSFMConfig", "ResponseEnsemble"]
 
 N_COND = 8  # log pT, η, log m/pT, n/k, Flow_1..4 of the gen jet
 N_JET = 4  # log pT ratio, log m ratio, Δη/R, Δφ/R
+N_STATE = 2  # the current set's log pT and log m over the targets (state_features)
 EPS = 1e-6
 
 
@@ -106,6 +107,13 @@ class FSFMConfig:
             the particle model restricted to sets of the sampled mass, approximately, so the jet
             mass follows the response flow with no (or a small) ``project_mass`` move, which
             reshapes the substructure (RESULTS.md §2); it costs K ODE solves per jet.
+        state_features: give the velocity network, at every call, the jet pT and mass of the
+            current set x_t relative to the targets (the data's in training, the response
+            flow's draws at inference), as two log ratios in its global input: the jet mass is a
+            pairwise sum over the particles, which the network's pooled means reach only
+            approximately, and the particle model alone missed the drawn m/pT by ~9% per jet
+            (IQR 0.17 in log; RESULTS.md §2), which the mass projection then forced (a new
+            network: changes the weights' shapes).
         learning_rate: Adam's.
     """
 
@@ -127,6 +135,7 @@ class FSFMConfig:
     min_pt: float = 0.0
     mass_mode: str = "scale"
     candidates: int = 1
+    state_features: bool = False
     learning_rate: float = 1e-3
 
     def __post_init__(self) -> None:
@@ -229,7 +238,8 @@ class Velocity(nn.Module):
         d, dg = c.hidden, c.hidden
         self.c = c
         self.embed = _mlp([3 + c.time_features, d, d])
-        self.glob0 = _mlp([N_COND + N_JET + 1 + c.time_features + d, dg, dg])
+        n_state = N_STATE if c.state_features else 0
+        self.glob0 = _mlp([N_COND + N_JET + 1 + n_state + c.time_features + d, dg, dg])
         self.layers = nn.ModuleList(EPiCLayer(d, dg) for _ in range(c.layers))
         self.attn = nn.MultiheadAttention(d, c.heads, batch_first=True) if c.heads else None
         self.attn_norm = nn.LayerNorm(d)
@@ -261,10 +271,15 @@ class Velocity(nn.Module):
         a = (torch.softmax(s, -1) @ v).transpose(1, 2).reshape(B, kq, d)
         return self.attn.out_proj(a)
 
-    def forward(self, x, t, context, gen_h, gen_pool, gen_mask, mask, keys=None):
+    def forward(self, x, t, context, gen_h, gen_pool, gen_mask, mask, keys=None, state=None):
         """Velocity (B, k, 3) at x (B, k, 3), time t (B,). With ``keys`` (:meth:`gen_keys` of
         ``gen_h``, precomputed) the attention runs written out (:meth:`_attend`), else through
-        ``nn.MultiheadAttention``: the same function to float rounding."""
+        ``nn.MultiheadAttention``: the same function to float rounding. ``state`` (B, 2): the
+        state features of x (``state_features``; :meth:`FSFM._state`)."""
+        if self.c.state_features:
+            if state is None:
+                raise ValueError("this velocity network takes the state features of x")
+            context = torch.cat([context, state], -1)
         te = _time_embedding(t, self.c.time_features)
         h = _split_first(self.embed, x, te)
         g = self.glob0(torch.cat([context, te, gen_pool], -1))
@@ -358,6 +373,31 @@ class FSFM(nn.Module):
         )
         return y, part, mask, mask.sum(1)
 
+    def _state(self, x: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """State features (B, 2) of normalised particles x (B, m, 3) masked by ``mask``:
+        log(pT / pT target) and log(m / m target) of their set, clamped to ±3 (x at t ≈ 0 is
+        noise); ``targets`` (:meth:`_targets`). The set is taken in the gen jet's frame (pT in
+        units of the gen jet's, angles from its axis): a massless set's jet pT and mass do not
+        change under the boost and rotation back."""
+        c = self.config
+        part = self._denorm("part", x)
+        pt = torch.exp(part[..., 0].clamp(-12.0, 3.0)) * mask
+        eta, phi = part[..., 1] * c.R, part[..., 2] * c.R
+        px, py = (pt * torch.cos(phi)).sum(1), (pt * torch.sin(phi)).sum(1)
+        pz, e = (pt * torch.sinh(eta)).sum(1), (pt * torch.cosh(eta)).sum(1)
+        jpt = torch.sqrt(px**2 + py**2).clamp_min(EPS)
+        m = torch.sqrt((e**2 - px**2 - py**2 - pz**2).clamp_min(EPS))
+        out = torch.stack([torch.log(jpt) - targets[:, 0], torch.log(m) - targets[:, 1]], -1)
+        return out.clamp(-3.0, 3.0)
+
+    def _targets(self, y: torch.Tensor, gjet: torch.Tensor) -> torch.Tensor:
+        """(B, 2) targets of :meth:`_state` from raw responses y (B, 4) and gen jets (B, 5):
+        log(pT target / gen pT) and log(m target / gen pT)."""
+        gpt = gjet[:, 0].clamp_min(EPS)
+        return torch.stack(
+            [y[:, 0], torch.log(gjet[:, 3].clamp_min(0.1) / gpt) + y[:, 1]], -1
+        )
+
     @torch.no_grad()
     def fit_normalisation(self, gen: torch.Tensor, reco: torch.Tensor) -> None:
         """Set the normalisation buffers from training tables (physical, (N, k, 3))."""
@@ -433,7 +473,8 @@ class FSFM(nn.Module):
         x0 = torch.randn(x1.shape, generator=generator, device=x1.device) * mask.unsqueeze(-1)
         t = torch.rand(len(x1), generator=generator, device=x1.device)
         xt = (1 - t)[:, None, None] * x0 + t[:, None, None] * x1
-        v = self.velocity(xt, t, self._context(cn, yn, n), gh, gpool, gmask, mask)
+        state = self._state(xt, self._targets(y, gjet), mask) if self.config.state_features else None
+        v = self.velocity(xt, t, self._context(cn, yn, n), gh, gpool, gmask, mask, state=state)
         m = mask.unsqueeze(-1).to(v.dtype)
         fm = (((v - (x1 - x0)) ** 2) * m).sum() / (3 * m.sum()).clamp_min(1.0)
         return {"loss": fm + nll + count, "fm": fm, "nll": nll, "count": count}
@@ -470,6 +511,7 @@ class FSFM(nn.Module):
     def _integrate(
         self, x: torch.Tensor, ctx: torch.Tensor, gh: torch.Tensor, gpool: torch.Tensor,
         gmask: torch.Tensor, mask: torch.Tensor, n: torch.Tensor, steps: int, chunk: int | None,
+        targets: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """The flow-matching ODE (midpoint rule, ``steps`` steps) from ``x`` (B, k, 3), masked to
         the multiplicities ``n`` (B,) (``mask`` (B, k): the first ``n`` slots).
@@ -481,11 +523,12 @@ class FSFM(nn.Module):
         the k = 50 reco slots filled and ~23 gen particles. The noise of a jet does not depend on
         its group (it is drawn per jet before). ``chunk=0``: one group, untrimmed, the attention
         through ``nn.MultiheadAttention`` — the computation as it was before 2026-12-05, kept as
-        the reference of ``benchmarks/fastsim.py`` and the tests.
+        the reference of ``benchmarks/fastsim.py`` and the tests. ``targets`` (B, 2): those of
+        the state features (``state_features``).
         """
         B = len(x)
         if chunk == 0:
-            return self._solve(x, ctx, gh, gpool, gmask, mask, steps)
+            return self._solve(x, ctx, gh, gpool, gmask, mask, steps, None, targets)
         if chunk is None:
             chunk = 128 if x.device.type == "cpu" else B
         if chunk < 0:
@@ -501,17 +544,19 @@ class FSFM(nn.Module):
             xi, ci, pi = x[idx, :kn], ctx[idx], gpool[idx]
             hi, gi = gh[idx, :kg], gmask[idx, :kg]
             keys = self.velocity.gen_keys(hi)
-            out[idx, :kn] = self._solve(xi, ci, hi, pi, gi, mask[idx, :kn], steps, keys)
+            ti = None if targets is None else targets[idx]
+            out[idx, :kn] = self._solve(xi, ci, hi, pi, gi, mask[idx, :kn], steps, keys, ti)
         return out
 
-    def _solve(self, x, ctx, gh, gpool, gmask, mask, steps: int, keys=None) -> torch.Tensor:
+    def _solve(self, x, ctx, gh, gpool, gmask, mask, steps: int, keys=None, targets=None) -> torch.Tensor:
         """``steps`` midpoint steps of dx/dt = velocity from t = 0 to 1."""
         dt = 1.0 / max(steps, 1)
+        state = (lambda x: None) if targets is None else (lambda x: self._state(x, targets, mask))
         for i in range(steps):
             t = torch.full((len(x),), i * dt, device=x.device)
-            v1 = self.velocity(x, t, ctx, gh, gpool, gmask, mask, keys)
+            v1 = self.velocity(x, t, ctx, gh, gpool, gmask, mask, keys, state(x))
             xm = x + 0.5 * dt * v1
-            v2 = self.velocity(xm, t + 0.5 * dt, ctx, gh, gpool, gmask, mask, keys)
+            v2 = self.velocity(xm, t + 0.5 * dt, ctx, gh, gpool, gmask, mask, keys, state(xm))
             x = x + dt * v2
         return x
 
@@ -556,7 +601,7 @@ class FSFM(nn.Module):
         target_pt, target_mass = gjet[:, 0:1] * torch.exp(y[:, 0:1]), gjet[:, 3:4].clamp_min(0.1) * torch.exp(y[:, 1:2])
         x = self._integrate(
             x * rep(mask).unsqueeze(-1), rep(ctx), rep(gh), rep(gpool), rep(gmask), rep(mask),
-            rep(n), steps, chunk,
+            rep(n), steps, chunk, rep(self._targets(y, gjet)) if c.state_features else None,
         )
         part = self._denorm("part", x)
         gpt, geta, gphi = rep(gjet[:, 0:1]), rep(gjet[:, 1:2]), rep(gjet[:, 2:3])
