@@ -134,27 +134,18 @@ def candidates_sweep(checkpoint: str, ks: list[int], repeat: int) -> dict[int, f
     """µs/jet at batch 10⁴ on the CPU of the flow-matching fast-sim with ``candidates`` = K
     (K flow-matching starts per jet, the one nearest the sampled mass kept), side by side
     (interleaved rounds, the same jets); every other setting the checkpoint's."""
-    import tempfile
-
     from hepgen.inference import Runner
-    from hepgen.shipped import resolve_checkpoint
 
-    ckpt = torch.load(resolve_checkpoint(checkpoint), weights_only=True)
-    x = real_gen(int(ckpt["dataset"]["k"]))
-    with tempfile.TemporaryDirectory() as tmp:
-        runners = {}
-        for k in ks:
-            ckpt["config"]["candidates"] = k
-            path = Path(tmp) / f"candidates{k}.pt"
-            torch.save(ckpt, path)
-            runners[k] = Runner(path, device="cpu")
-            runners[k].simulate(x[:10])
-        times: dict[int, list[float]] = {k: [] for k in ks}
-        for _ in range(repeat):
-            for k, r in runners.items():
-                t = time.perf_counter()
-                r.simulate(x, seed=1)
-                times[k].append((time.perf_counter() - t) / len(x) * 1e6)
+    runners = {k: Runner(checkpoint, device="cpu", settings={"candidates": k}) for k in ks}
+    x = real_gen(runners[ks[0]].k)
+    for r in runners.values():
+        r.simulate(x[:10])
+    times: dict[int, list[float]] = {k: [] for k in ks}
+    for _ in range(repeat):
+        for k, r in runners.items():
+            t = time.perf_counter()
+            r.simulate(x, seed=1)
+            times[k].append((time.perf_counter() - t) / len(x) * 1e6)
     return {k: min(v) for k, v in times.items()}
 
 

@@ -5,6 +5,7 @@ that bad input stops before any work starts."""
 from __future__ import annotations
 
 import argparse
+import json
 from dataclasses import replace
 from pathlib import Path
 
@@ -241,6 +242,20 @@ def _simulate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _settings(items: list[str]) -> dict:
+    """``--set KEY=VALUE`` items → {KEY: VALUE parsed as JSON, else the string}."""
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise HepgenInputError(f"--set {item!r}: KEY=VALUE expected")
+        try:
+            out[key] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key] = value
+    return out
+
+
 def _evaluate(args: argparse.Namespace) -> int:
     from hepgen.evaluation import evaluate
 
@@ -249,7 +264,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         split_seed=args.split_seed, n_particles=args.n_particles, n_splits=args.n_splits,
         seed=args.seed, fast=args.fast, device=args.device, force=args.force,
         overwrite=args.overwrite, steps=args.steps, only_files=args.only_files, draws=args.draws,
-        candidates=args.candidates,
+        settings=_settings(args.set),
     )
     print((Path(args.output) / "metrics.md").read_text())
     print(f"wrote metrics.json, metrics.md and {len(results['figures'])} figures to {args.output}")
@@ -507,9 +522,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--seed", type=NONNEG, default=0)
     e.add_argument("--steps", type=POSITIVE, default=None, help="ODE steps (flow-matching models)")
     e.add_argument(
-        "--candidates", type=POSITIVE, default=None,
-        help="fast-sim v2: flow-matching starts per jet, the one nearest the sampled jet mass kept "
-        "(default: the checkpoint's; K times the ODE's cost)",
+        "--set", action="append", default=[], metavar="KEY=VALUE",
+        help="fast-sim v2: an inference setting of the checkpoint to change, VALUE in JSON "
+        "(repeatable; e.g. --set candidates=4 --set project_mass=false: four flow-matching starts "
+        "per jet, the one nearest the sampled jet mass kept, no mass projection)",
     )
     e.add_argument(
         "--draws", type=POSITIVE, default=1,

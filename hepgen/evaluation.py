@@ -447,7 +447,7 @@ def evaluate(
     steps: int | None = None,
     only_files: str | None = None,
     draws: int = 1,
-    candidates: int | None = None,
+    settings: dict | None = None,
 ) -> dict:
     """Metrics with truth floors, ``metrics.json``, ``metrics.md`` and figures in ``output``.
 
@@ -470,8 +470,8 @@ def evaluate(
         force: compare even when R or k differ from the reference's.
         overwrite: replace an existing ``output``.
         steps: ODE steps for flow-matching models (default: the checkpoint's).
-        candidates: flow-matching starts per jet of a fast-sim v2 checkpoint (default: the
-            checkpoint's; :class:`~hepgen.inference.Runner`).
+        settings: inference-only settings of a fast-sim v2 checkpoint to change (e.g.
+            ``{"candidates": 4, "project_mass": False}``; :class:`~hepgen.inference.Runner`).
         only_files: keep only the jets of reference files whose name contains this string,
             *after* the split — so a model trained on several processes is evaluated on one
             process with exactly the held-out events of its training split.
@@ -495,8 +495,8 @@ def evaluate(
     if mode not in (None, "fastsim", "generation"):
         raise HepgenInputError(f"--mode {mode!r}: fastsim or generation")
     sample_is_ckpt = sample is not None and not str(sample).endswith((".h5", ".hdf5"))
-    if not sample_is_ckpt and (steps is not None or candidates is not None):
-        raise HepgenInputError("steps and candidates apply to a checkpoint, not to a file of jets")
+    if not sample_is_ckpt and (steps is not None or settings):
+        raise HepgenInputError("steps and settings apply to a checkpoint, not to a file of jets")
     check_output(output, [*reference, *([sample] if sample is not None else [])], overwrite)
     ref_all, keys = load_pairs(reference)
     if len(ref_all) == 0:
@@ -516,7 +516,7 @@ def evaluate(
     if sample_is_ckpt:
         from hepgen.inference import Runner
 
-        runner = Runner(sample, device=device, steps=steps, candidates=candidates)
+        runner = Runner(sample, device=device, steps=steps, settings=settings)
         mode = mode or runner.kind.replace("generator", "generation")
         overlap = training_overlap(runner.dataset, reference, split, split_seed)
         if overlap:

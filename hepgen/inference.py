@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Mapping
 
 import numpy as np
 import torch
@@ -45,6 +46,28 @@ def check_finite(table: np.ndarray, what: str, events: np.ndarray | None = None)
         )
 
 
+def _with_settings(path: str, name: str, config: dict, settings: Mapping[str, object]) -> dict:
+    """``config`` with the inference-only ``settings`` of a fast-sim v2 checkpoint, checked."""
+    from hepgen.models.fastsim_fm import INFERENCE_FIELDS, FSFMConfig
+
+    if name != "fastsim_fm":
+        raise HepgenInputError(f"{path}: settings apply to fastsim_fm checkpoints, not {name}")
+    unknown = sorted(set(settings) - set(INFERENCE_FIELDS))
+    if unknown:
+        raise HepgenInputError(f"settings {unknown}: not inference settings (those are {', '.join(INFERENCE_FIELDS)})")
+    defaults = FSFMConfig()
+    for key, value in settings.items():
+        want = type(getattr(defaults, key))
+        if not (type(value) is want or (want is float and type(value) is int)):
+            raise HepgenInputError(f"setting {key}={value!r}: a {want.__name__} expected")
+    config = {**config, **settings}
+    try:
+        FSFMConfig.from_dict(config)
+    except (TypeError, ValueError) as exc:
+        raise HepgenInputError(f"settings {dict(settings)}: {exc}") from exc
+    return config
+
+
 class Runner:
     """A checkpoint ready to run: ``simulate`` (fast-sim models) or ``sample`` (generators).
 
@@ -58,9 +81,11 @@ class Runner:
             CUDA, where 512 leaves the GPU launch-bound (H200: 85 vs 14 µs/jet, RESULTS.md §2
             "GPU"); 4096 for the others).
         steps: ODE steps of flow-matching models (None: the checkpoint's default).
-        candidates: flow-matching starts per jet of the fast-sim v2, the one nearest the
-            sampled jet mass kept (None: the checkpoint's; :class:`~hepgen.models.fastsim_fm.
-            FSFMConfig`): K times the ODE's cost, for the substructure (RESULTS.md §2).
+        settings: inference-only settings of a fast-sim v2 checkpoint to change
+            (:data:`~hepgen.models.fastsim_fm.INFERENCE_FIELDS`), e.g. ``{"candidates": 4,
+            "project_mass": False}``: four flow-matching starts per jet, the one nearest the
+            sampled jet mass kept, and no mass projection (4× the ODE's cost, for the
+            substructure; RESULTS.md §2).
 
     Example::
 
@@ -75,7 +100,7 @@ class Runner:
         device: str | None = None,
         batch_size: int | None = None,
         steps: int | None = None,
-        candidates: int | None = None,
+        settings: Mapping[str, object] | None = None,
     ) -> None:
         from hepgen.shipped import checkpoint as shipped_checkpoint
         from hepgen.shipped import checkpoints, resolve_checkpoint
@@ -88,9 +113,6 @@ class Runner:
         pick_device(self.device_name)  # fail now, not on a worker
         self._batch_size = batch_size
         self.steps = steps
-        if candidates is not None and candidates < 1:
-            raise HepgenInputError(f"candidates must be ≥ 1, got {candidates}")
-        self.candidates = candidates
         blob = resolved.read_bytes()
         self.sha256 = hashlib.sha256(blob).hexdigest()
         # a shipped checkpoint travels by name (+ hash); any other by its bytes
@@ -103,10 +125,8 @@ class Runner:
         self.name: str = ckpt["model"]
         self.kind: str = registry.kind(self.name)
         self.config: dict = ckpt["config"]
-        if candidates is not None:
-            if self.name != "fastsim_fm":
-                raise HepgenInputError(f"{self.path}: candidates apply to fastsim_fm checkpoints, not {self.name}")
-            self.config = {**self.config, "candidates": int(candidates)}
+        if settings:
+            self.config = _with_settings(self.path, self.name, self.config, settings)
         self.dataset: dict = ckpt["dataset"]
         self.training: dict = ckpt.get("training", {})
         self.norms = {k: Normalisation.from_dict(v) for k, v in ckpt["normalisation"].items()}

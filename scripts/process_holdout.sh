@@ -42,12 +42,12 @@ PY
 fsfm_settings() {  # the default's inference settings, copied from the shipped checkpoint, in place
   python - "$@" <<'PY'
 import sys, torch
+from hepgen.models.fastsim_fm import INFERENCE_FIELDS, FSFMConfig
 from hepgen.shipped import resolve_checkpoint
-shipped = torch.load(resolve_checkpoint("fastsim_ww_pu50"), weights_only=True)["config"]
-keys = ("steps", "project", "project_mass", "contain", "contain_antikt", "min_pt", "mass_mode")
+shipped = FSFMConfig.from_dict(torch.load(resolve_checkpoint("fastsim_ww_pu50"), weights_only=True)["config"])
 for f in sys.argv[1:]:
     c = torch.load(f, weights_only=True)
-    c["config"].update({k: shipped[k] for k in keys})
+    c["config"].update({k: getattr(shipped, k) for k in INFERENCE_FIELDS})
     torch.save(c, f)
 PY
 }

@@ -285,21 +285,28 @@ def test_runner_batch_default_follows_the_device(monkeypatch):
     assert r.batch_size == 10_000  # the same runner on a GPU worker (no model is run here)
 
 
-def test_runner_candidates_override_the_checkpoints():
-    """Runner(candidates=K): the fast-sim v2 with K flow-matching starts per jet (its first
-    start's noise stream unchanged); refused for K < 1 and for other models."""
+def test_runner_settings_override_the_checkpoints_inference():
+    """Runner(settings=...): a fast-sim v2 checkpoint's inference settings changed (here K = 3
+    flow-matching starts per jet, its first start's noise stream unchanged); refused for other
+    keys, ill-typed or invalid values and for other models."""
     gen = h5.read(EXPECTED).gen.constituents[:6]
-    one = Runner(shipped.DEFAULT_FASTSIM, device="cpu", candidates=1)
-    three = Runner(shipped.DEFAULT_FASTSIM, device="cpu", candidates=3)
-    assert three.model.config.candidates == 3 and "x0_more" in three.model.noise_shapes()
-    assert "x0_more" not in one.model.noise_shapes()
+    one = Runner(shipped.DEFAULT_FASTSIM, device="cpu")
+    three = Runner(shipped.DEFAULT_FASTSIM, device="cpu", settings={"candidates": 3, "project_mass": False})
+    assert three.model.config.candidates == 3 and not three.model.config.project_mass
+    assert "x0_more" in three.model.noise_shapes() and "x0_more" not in one.model.noise_shapes()
     a, b = one.simulate(gen, seed=1), three.simulate(gen, seed=1)
     assert a.shape == b.shape and np.isfinite(b).all() and not np.array_equal(a, b)
     np.testing.assert_array_equal(pickle.loads(pickle.dumps(three)).simulate(gen, seed=1), b)
-    with pytest.raises(HepgenInputError, match="candidates"):
-        Runner(shipped.DEFAULT_FASTSIM, candidates=0)
-    with pytest.raises(HepgenInputError, match="candidates"):
-        Runner(shipped.checkpoint("fastsim_vae_ww_pu50"), candidates=2)
+    for bad, match in (
+        ({"candidates": 0}, "candidates must be"), ({"candidates": "4"}, "int expected"),
+        ({"project_mass": 1}, "bool expected"), ({"hidden": 128}, "not inference settings"),
+        ({"mass_mode": "sideways"}, "mass_mode"),
+    ):
+        with pytest.raises(HepgenInputError, match=match):
+            Runner(shipped.DEFAULT_FASTSIM, settings=bad)
+    assert Runner(shipped.DEFAULT_FASTSIM, settings={"min_pt": 0}).config["min_pt"] == 0
+    with pytest.raises(HepgenInputError, match="fastsim_fm"):
+        Runner(shipped.checkpoint("fastsim_vae_ww_pu50"), settings={"candidates": 2})
 
 
 def test_simulate_and_evaluate_cli(tiny, tmp_path):
@@ -368,7 +375,11 @@ def test_simulate_and_evaluate_cli(tiny, tmp_path):
                 assert np.isfinite(h[f"{q}_median_diff_err"][b]) and h[f"{q}_median_diff_err"][b] >= 0
     assert "(Δ " in (tmp_path / "d3" / "metrics.md").read_text()
     # nor simulated with other settings
-    assert main(["evaluate", str(sim), "--reference", str(EXPECTED), "--candidates", "2", "-o", str(tmp_path / "x")]) == 2
+    assert main(["evaluate", str(sim), "--reference", str(EXPECTED), "--set", "candidates=2", "-o", str(tmp_path / "x")]) == 2
+    assert main([*args, "--set", "candidates", "-o", str(tmp_path / "x")]) == 2  # not KEY=VALUE
+    assert main([*args, "--set", "candidates=2", "-o", str(tmp_path / "x")]) == 2  # not a fastsim_fm
+    shipped_args = ["evaluate", shipped.DEFAULT_FASTSIM, *args[2:], "--set", "candidates=2", "--set", "mass_mode=shell"]
+    assert main([*shipped_args, "-o", str(tmp_path / "s")]) == 0
     # a simulated file cannot be drawn again
     assert main(["evaluate", str(sim), "--reference", str(EXPECTED), "--draws", "2", "-o", str(tmp_path / "x")]) == 2
 

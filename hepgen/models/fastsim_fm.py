@@ -58,11 +58,16 @@ from hepgen.physics.kinematics import jet_features, wrap_phi
 from hepgen.physics.projection import antikt_contain, project_jet
 from hepgen.physics.substructure import momentum_flows
 
-__all__ = ["FSFM", "FSFMConfig", "ResponseEnsemble"]
+__all__ = ["FSFM", "FSFMConfig", "INFERENCE_FIELDS", "ResponseEnsemble"]
 
 N_COND = 8  # log pT, η, log m/pT, n/k, Flow_1..4 of the gen jet
 N_JET = 4  # log pT ratio, log m ratio, Δη/R, Δφ/R
 N_STATE = 2  # the current set's log pT and log m over the targets (state_features)
+#: the :class:`FSFMConfig` fields that act at inference only: a checkpoint's can be changed
+#: without retraining (``Runner(settings=...)``, ``hepgen evaluate --set``)
+INFERENCE_FIELDS = (
+    "steps", "project", "project_mass", "contain", "contain_antikt", "min_pt", "mass_mode", "candidates",
+)
 EPS = 1e-6
 
 
