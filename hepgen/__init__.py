@@ -45,7 +45,7 @@ def load(path: str | os.PathLike | None = None, device: str | None = None, **kwa
     Args:
         path: a checkpoint file or a shipped checkpoint's name; None: the default fast-sim.
         device: ``auto`` (CUDA when present), ``cpu``, ``cuda``...
-        **kwargs: ``batch_size``, ``steps`` (see :class:`~hepgen.inference.Runner`).
+        **kwargs: ``batch_size``, ``steps``, ``settings`` (see :class:`~hepgen.inference.Runner`).
     """
     from hepgen.inference import Runner
     from hepgen.shipped import DEFAULT_FASTSIM
