@@ -6,7 +6,8 @@
    (jets grouped by multiplicity, padding trimmed), side by side; then µs per jet at batch 10⁴
    for several ODE step counts, each with its pT-response IQR ratio to Delphes (mean over gen-pT bins) on ``--reference`` jet pairs, so a
    user can pick the trade-off (``Runner(steps=...)``, ``hepgen evaluate --steps``); and µs per
-   jet for several numbers of flow-matching starts per jet (``candidates``), side by side.
+   jet for several numbers of flow-matching starts per jet (``candidates``), side by side;
+   with ``--against``, other checkpoints timed side by side with ``--checkpoint``.
 3. The processor stages on a Delphes file, events/s: read only; read + gen clustering; full
    (read, cluster, fast-sim, recluster, cuts, histograms) through coffea's Runner, with and
    without also reclustering Delphes' own EFlow candidates as the reference.
@@ -17,7 +18,7 @@ this machine kind, shared/data/README.md) — a reference figure, not re-measure
 
     python benchmarks/fastsim.py [--checkpoint NAME|PATH] [--file ROOT] [--repeat 3]
         [--reference ../shared/data/fastsim_ww_pu50_highpt_s1*.h5] [--steps 1 2 4 6 8]
-        [--candidates 1 2 4]
+        [--candidates 1 2 4] [--against OTHER.pt ...]
 """
 
 from __future__ import annotations
@@ -130,23 +131,29 @@ def steps_sweep(checkpoint: str, reference: list[str], steps: list[int], repeat:
     return rows
 
 
-def candidates_sweep(checkpoint: str, ks: list[int], repeat: int) -> dict[int, float]:
-    """µs/jet at batch 10⁴ on the CPU of the flow-matching fast-sim with ``candidates`` = K
-    (K flow-matching starts per jet, the one nearest the sampled mass kept), side by side
-    (interleaved rounds, the same jets); every other setting the checkpoint's."""
-    from hepgen.inference import Runner
-
-    runners = {k: Runner(checkpoint, device="cpu", settings={"candidates": k}) for k in ks}
-    x = real_gen(runners[ks[0]].k)
-    for r in runners.values():
+def side_by_side(runners: list, repeat: int) -> list[float]:
+    """µs/jet at batch 10⁴ on the CPU of several fast-sim runners (checkpoints, or one checkpoint
+    with different settings), in interleaved rounds on the same jets, best round each."""
+    x = real_gen(runners[0].k)
+    for r in runners:
         r.simulate(x[:10])
-    times: dict[int, list[float]] = {k: [] for k in ks}
+    times: list[list[float]] = [[] for _ in runners]
     for _ in range(repeat):
-        for k, r in runners.items():
+        for i, r in enumerate(runners):
             t = time.perf_counter()
             r.simulate(x, seed=1)
-            times[k].append((time.perf_counter() - t) / len(x) * 1e6)
-    return {k: min(v) for k, v in times.items()}
+            times[i].append((time.perf_counter() - t) / len(x) * 1e6)
+    return [min(t) for t in times]
+
+
+def candidates_sweep(checkpoint: str, ks: list[int], repeat: int) -> dict[int, float]:
+    """µs/jet at batch 10⁴ on the CPU of the flow-matching fast-sim with ``candidates`` = K
+    (K flow-matching starts per jet, the one nearest the sampled mass kept), side by side;
+    every other setting the checkpoint's."""
+    from hepgen.inference import Runner
+
+    runners = [Runner(checkpoint, device="cpu", settings={"candidates": k}) for k in ks]
+    return dict(zip(ks, side_by_side(runners, repeat)))
 
 
 def stage_speed(checkpoint: str, path: str, repeat: int) -> dict[str, float]:
@@ -230,6 +237,8 @@ def main() -> None:
     p.add_argument("--steps", nargs="*", type=int, default=[1, 2, 4, 6, 8])
     p.add_argument("--candidates", nargs="*", type=int, default=[1, 2, 4],
                    help="flow-matching starts per jet to time side by side")
+    p.add_argument("--against", nargs="*", default=[],
+                   help="other fast-sim checkpoints to time side by side with --checkpoint")
     args = p.parse_args()
     torch.set_num_threads(max(1, torch.get_num_threads()))
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
@@ -251,6 +260,12 @@ def main() -> None:
             f"batch 1e4: {pad:.1f} vs {default:.1f} µs/jet → {pad / default:.2f}× faster "
             f"(largest relative jet-mass difference between the outputs: {rel:.1e})"
         )
+    if args.against:
+        names = [args.checkpoint, *args.against]
+        print("\nside by side (batch 1e4, CPU, interleaved):")
+        runners = [Runner(n, device="cpu") for n in names]
+        for name, t in zip(names, side_by_side(runners, args.repeat)):
+            print(f"  {t:8.1f} µs/jet  {name}")
     if runner.name == "fastsim_fm" and args.candidates:
         own = runner.config.get("candidates", 1)
         print(f"\ncandidates per jet (batch 1e4, CPU, side by side; the checkpoint's: {own}):")
