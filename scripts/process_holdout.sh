@@ -9,7 +9,7 @@
 # Usage: [CONFIG=overrides.json] scripts/process_holdout.sh [SHARED_DATA_DIR] [OUT_DIR] [FOLDS (default "0 1")] [DRAWS]
 # CONFIG: hepgen train --config for stage 1 (a variant of the default's network, e.g.
 # {"model": {"state_features": true}}); the inference settings are the shipped ones either way.
-# Resumable: a fold whose files exist is not redone (stage 1 resumes from its .last.pt).
+# Resumable: a fold whose files exist is not redone (an unfinished stage 1 resumes from its .last.pt).
 set -euo pipefail
 D=${1:-../shared/data}
 OUT=${2:-out/holdout}
@@ -56,7 +56,8 @@ for f in $FOLDS; do
   M="$OUT/fold$f/model.pt"
   if [[ ! -e $M ]]; then
     S1="$OUT/fold$f/stage1.pt"
-    if [[ ! -e $S1 ]]; then
+    # the best epoch is written as training goes: $S1.done marks a stage 1 that finished
+    if [[ ! -e $S1.done ]]; then
       R=(); [[ -e $S1.last.pt ]] && R=(--resume)
       # the default's stage 1 with the held-out half excluded (--max-minutes only a guard here:
       # the recipe is the 50 cosine epochs, which must not be cut short by a busy machine)
@@ -64,6 +65,7 @@ for f in $FOLDS; do
         --exclude-events "$DEMO" "${H[@]}" -o "$S1" --epochs 50 --schedule cosine --lr 1e-3 \
         --batch-size 256 --patience 50 --max-minutes 150 --overwrite "${R[@]}" \
         ${CONFIG:+--config "$CONFIG"}
+      touch "$S1.done"
     fi
     hepgen train fastsim-fm --refit-response "$S1" --data "${WW[@]}" "${OTHER[@]}" \
       --exclude-events "$DEMO" "${H[@]}" -o "$OUT/fold$f/refit.pt" --epochs 100 --schedule cosine --lr 3e-4 \
