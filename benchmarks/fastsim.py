@@ -71,6 +71,21 @@ def model_speed(checkpoint: str, device: str, repeat: int) -> dict[int, float]:
     return out
 
 
+def side_by_side(runners: list, repeat: int) -> list[float]:
+    """µs/jet at batch 10⁴ on the CPU of several fast-sim runners (checkpoints, or one checkpoint
+    with different settings), in interleaved rounds on the same jets, best round each."""
+    x = real_gen(runners[0].k)
+    for r in runners:
+        r.simulate(x[:10])
+    times: list[list[float]] = [[] for _ in runners]
+    for _ in range(repeat):
+        for i, r in enumerate(runners):
+            t = time.perf_counter()
+            r.simulate(x, seed=1)
+            times[i].append((time.perf_counter() - t) / len(x) * 1e6)
+    return [min(t) for t in times]
+
+
 def padding_speed(checkpoint: str, repeat: int) -> tuple[float, float, float]:
     """Flow-matching fast-sim at batch 1e4 on the CPU, side by side: the padded computation as it
     was before 2026-12-05 (512 jets per call, every jet padded to k, ``nn.MultiheadAttention``;
@@ -85,18 +100,11 @@ def padding_speed(checkpoint: str, repeat: int) -> tuple[float, float, float]:
     padded = Runner(checkpoint, device="cpu", batch_size=512)
     padded.model.simulate = functools.partial(padded.model.simulate, chunk=0)
     default = Runner(checkpoint, device="cpu")
+    t_pad, t_default = side_by_side([padded, default], repeat)
     x = real_gen(default.k)
-    for r in (padded, default):
-        r.simulate(x[:10])
-    times: dict[int, list[float]] = {0: [], 1: []}
-    for _ in range(repeat):  # interleaved, so that both see the same machine state
-        for i, r in enumerate((padded, default)):
-            t = time.perf_counter()
-            r.simulate(x, seed=1)
-            times[i].append((time.perf_counter() - t) / len(x) * 1e6)
     m = [jet_features(r.simulate(x, seed=1).astype(np.float64))[:, 3] for r in (padded, default)]
     rel = float(np.max(np.abs(m[1] - m[0]) / np.maximum(m[0], 1e-3)))
-    return min(times[0]), min(times[1]), rel
+    return t_pad, t_default, rel
 
 
 def steps_sweep(checkpoint: str, reference: list[str], steps: list[int], repeat: int) -> list[tuple]:
@@ -129,21 +137,6 @@ def steps_sweep(checkpoint: str, reference: list[str], steps: list[int], repeat:
         ratio = np.array(r_mod["pt_iqr"]) / np.array(r_ref["pt_iqr"])
         rows.append((s, t, float(np.mean(ratio)), float(ratio[np.argmax(np.abs(ratio - 1))])))
     return rows
-
-
-def side_by_side(runners: list, repeat: int) -> list[float]:
-    """µs/jet at batch 10⁴ on the CPU of several fast-sim runners (checkpoints, or one checkpoint
-    with different settings), in interleaved rounds on the same jets, best round each."""
-    x = real_gen(runners[0].k)
-    for r in runners:
-        r.simulate(x[:10])
-    times: list[list[float]] = [[] for _ in runners]
-    for _ in range(repeat):
-        for i, r in enumerate(runners):
-            t = time.perf_counter()
-            r.simulate(x, seed=1)
-            times[i].append((time.perf_counter() - t) / len(x) * 1e6)
-    return [min(t) for t in times]
 
 
 def candidates_sweep(checkpoint: str, ks: list[int], repeat: int) -> dict[int, float]:

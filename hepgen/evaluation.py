@@ -598,6 +598,22 @@ def evaluate(
                 real, gen_sample, tmp, R=R, n_splits=splits, seed=seed, fast=fast,
                 sample_name=name,
             )
+        # what was compared, so that folders of several settings stay told apart
+        inference = None
+        if runner is not None and runner.name == "fastsim_fm":
+            from hepgen.models.fastsim_fm import INFERENCE_FIELDS
+
+            inference = {k: runner.config[k] for k in INFERENCE_FIELDS if k in runner.config}
+            if steps is not None:
+                inference["steps"] = steps
+        results["run"] = {
+            "sample": None if sample is None else os.fspath(sample),
+            "reference": [os.fspath(p) for p in reference],
+            "split": split, "split_seed": split_seed, "only_files": only_files,
+            "seed": seed, "draws": draws, "n_splits": n_splits,
+            "steps": steps, "settings": dict(settings or {}), "inference": inference,
+        }
+        (Path(tmp) / "metrics.json").write_text(json.dumps(results, indent=2, default=float))
     return results
 
 

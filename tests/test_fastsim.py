@@ -380,6 +380,12 @@ def test_simulate_and_evaluate_cli(tiny, tmp_path):
     assert main([*args, "--set", "candidates=2", "-o", str(tmp_path / "x")]) == 2  # not a fastsim_fm
     shipped_args = ["evaluate", shipped.DEFAULT_FASTSIM, *args[2:], "--set", "candidates=2", "--set", "mass_mode=shell"]
     assert main([*shipped_args, "-o", str(tmp_path / "s")]) == 0
+    # metrics.json records what was run: the settings asked for and the inference they made
+    run = json.loads((tmp_path / "s" / "metrics.json").read_text())["run"]
+    assert run["settings"] == {"candidates": 2, "mass_mode": "shell"} and run["draws"] == 1
+    assert run["inference"]["candidates"] == 2 and run["inference"]["mass_mode"] == "shell"
+    assert run["split"] == "all" and run["reference"] == [str(EXPECTED)]
+    assert d3["run"]["draws"] == 3 and d3["run"]["inference"] is None  # not a fastsim_fm
     # a simulated file cannot be drawn again
     assert main(["evaluate", str(sim), "--reference", str(EXPECTED), "--draws", "2", "-o", str(tmp_path / "x")]) == 2
 
