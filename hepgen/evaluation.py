@@ -451,6 +451,10 @@ def evaluate(
 ) -> dict:
     """Metrics with truth floors, ``metrics.json``, ``metrics.md`` and figures in ``output``.
 
+    ``metrics.json`` also records the run under ``"run"``: sample, reference files, split, seeds,
+    draws, the ``steps`` / ``settings`` asked for and, for a fast-sim v2 checkpoint, the inference
+    settings it ran with.
+
     Args:
         sample: a checkpoint (``.pt`` or shipped name) or an HDF5 file written by ``simulate`` /
             ``sample``; None for the floors alone.
