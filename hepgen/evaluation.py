@@ -54,12 +54,13 @@ def evaluate_fastsim(
     seed: int = 0,
     reference_name: str = "delphes",
     more_draws: Mapping[str, Sequence[np.ndarray]] | None = None,
+    run: Mapping | None = None,
 ) -> dict:
     """Fidelity of each aligned sample (name → reco constituents (N, k, 3)) against ``reference.reco``.
 
     ``more_draws`` (name → further simulations of the same jets) are pooled with the sample in
     the response table only (:func:`hepgen.metrics.detector.response`); the W1s and the figures
-    use the sample itself."""
+    use the sample itself. ``run``: a record of what was run, stored as ``results["run"]``."""
     out = Path(outdir)
     out.mkdir(parents=True, exist_ok=True)
     keys = event_keys(reference)
@@ -73,6 +74,8 @@ def evaluate_fastsim(
         "selection": f"jet pT > {acceptance.jet_min_pt} GeV, |eta| < {acceptance.jet_max_eta}",
         "features": {},
     }
+    if run is not None:
+        results["run"] = dict(run)
     for name, (obs, ok) in all_obs.items():
 
         def metric(a, b, side, obs=obs, ok=ok):
@@ -280,6 +283,7 @@ def evaluate_generation(
     fast: bool = False,
     sample_name: str = "model",
     fpd_seeds: int = 10,
+    run: Mapping | None = None,
 ) -> dict:
     """JetNet metrics + EMD_sum of generated cartesian constituents vs real ones, with floors.
 
@@ -290,6 +294,7 @@ def evaluate_generation(
     With ``sample`` None only the floors are computed (real half vs real half).
     ``fast`` shrinks the bootstrap sizes (for tests) and takes one FPD seed; the output says so.
     ``fpd_seeds``: FPD (floor and model alike) is the mean of jetnet's FPD over this many subset seeds.
+    ``run``: a record of what was run, stored as ``results["run"]``.
     """
     out = Path(outdir)
     out.mkdir(parents=True, exist_ok=True)
@@ -370,6 +375,8 @@ def evaluate_generation(
         "metrics": res,
         "sample": sample_name if sample is not None else None,
     }
+    if run is not None:
+        results["run"] = dict(run)
     figs = []
     names = JET_FEATURES
     for i, f in enumerate(names):
@@ -543,6 +550,21 @@ def evaluate(
     if draws > 1 and (runner is None or mode != "fastsim"):
         raise HepgenInputError("--draws needs a fast-sim checkpoint (it simulates the jets again)")
 
+    # what was compared, so that folders of several settings stay told apart
+    inference = None
+    if runner is not None and runner.name == "fastsim_fm":
+        from hepgen.models.fastsim_fm import INFERENCE_FIELDS
+
+        inference = {k: runner.config[k] for k in INFERENCE_FIELDS if k in runner.config}
+        if steps is not None:
+            inference["steps"] = steps
+    run = {
+        "sample": None if sample is None else os.fspath(sample),
+        "reference": [os.fspath(p) for p in reference],
+        "split": split, "split_seed": split_seed, "only_files": only_files,
+        "seed": seed, "draws": draws, "n_splits": n_splits,
+        "steps": steps, "settings": dict(settings or {}), "inference": inference,
+    }
     with atomic_dir(output) as tmp:
         if mode == "fastsim":
             if len(ref) < 4:
@@ -574,7 +596,7 @@ def evaluate(
                     )
                 samples = {"hepgen": sample_pairs.reco.constituents, **samples}
             results = evaluate_fastsim(
-                ref, samples, tmp, R=R, n_splits=n_splits, seed=seed, more_draws=more
+                ref, samples, tmp, R=R, n_splits=n_splits, seed=seed, more_draws=more, run=run
             )
         else:
             if ref.reco is None:
@@ -600,24 +622,8 @@ def evaluate(
                 name = str(sample_pairs.attrs.get("hepgen_model", "model"))
             results = evaluate_generation(
                 real, gen_sample, tmp, R=R, n_splits=splits, seed=seed, fast=fast,
-                sample_name=name,
+                sample_name=name, run=run,
             )
-        # what was compared, so that folders of several settings stay told apart
-        inference = None
-        if runner is not None and runner.name == "fastsim_fm":
-            from hepgen.models.fastsim_fm import INFERENCE_FIELDS
-
-            inference = {k: runner.config[k] for k in INFERENCE_FIELDS if k in runner.config}
-            if steps is not None:
-                inference["steps"] = steps
-        results["run"] = {
-            "sample": None if sample is None else os.fspath(sample),
-            "reference": [os.fspath(p) for p in reference],
-            "split": split, "split_seed": split_seed, "only_files": only_files,
-            "seed": seed, "draws": draws, "n_splits": n_splits,
-            "steps": steps, "settings": dict(settings or {}), "inference": inference,
-        }
-        (Path(tmp) / "metrics.json").write_text(json.dumps(results, indent=2, default=float))
     return results
 
 

@@ -23,9 +23,8 @@ import numpy as np
 import torch
 
 from hepgen.data.datasets import load_pairs, split_indices
-from hepgen.models import checkpoint, registry
+from hepgen.inference import Runner
 from hepgen.physics.kinematics import jet_features
-from hepgen.shipped import resolve_checkpoint
 
 BINS = (200.0, 300.0, 400.0, 600.0, 1500.0)
 
@@ -42,10 +41,7 @@ def main() -> None:
     idx = np.arange(len(pairs)) if args.split == "all" else split_indices(keys, seed=0)[args.split]
     chosen = [i for i, f in enumerate(args.files) if args.only_files in f]
     pairs = pairs.take(idx[np.isin(keys[idx] >> 48, chosen)])
-    ck = checkpoint.load(resolve_checkpoint(args.checkpoint))
-    model = registry.build(ck["model"], ck["config"])
-    model.load_state_dict(ck["state_dict"])
-    model.eval()
+    model = Runner(args.checkpoint, device="cpu").model
     k = model.config.n_particles
     gen = torch.from_numpy(pairs.gen.constituents[:, :k]).float()
     reco = torch.from_numpy(pairs.reco.constituents[:, :k]).float()
