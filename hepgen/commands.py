@@ -264,7 +264,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         split_seed=args.split_seed, n_particles=args.n_particles, n_splits=args.n_splits,
         seed=args.seed, fast=args.fast, device=args.device, force=args.force,
         overwrite=args.overwrite, steps=args.steps, only_files=args.only_files, draws=args.draws,
-        settings=_settings(args.set),
+        settings=_settings(args.set), min_pt=args.min_pt, max_eta=args.max_eta, pt_bins=args.pt_bins,
     )
     print((Path(args.output) / "metrics.md").read_text())
     print(f"wrote metrics.json, metrics.md and {len(results['figures'])} figures to {args.output}")
@@ -531,6 +531,18 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--draws", type=POSITIVE, default=1,
         help="fast-sim checkpoints: simulations per gen jet pooled in the response table (less of "
         "the model's sampling noise; W1s and figures use the first)",
+    )
+    e.add_argument(
+        "--min-pt", type=float, default=None, metavar="GEV",
+        help="fast-sim: reco jets of the W1 table above this pT (default 200)",
+    )
+    e.add_argument(
+        "--max-eta", type=float, default=None, help="fast-sim: reco jets of the W1 table within |eta| < this (default 2.5)"
+    )
+    e.add_argument(
+        "--pt-bins", type=float, nargs="+", default=None, metavar="GEV",
+        help="fast-sim: gen-jet pT bin edges of the response table (default 200 300 400 600 1500; "
+        "the shipped fast-sims were trained on gen jets above 100 GeV)",
     )
     e.add_argument("--fast", action="store_true", help="reduced bootstrap sizes (quick look)")
     e.add_argument("--force", action="store_true", help="compare even if R or k differ from the reference")

@@ -15,6 +15,7 @@ import json
 import os
 import warnings
 from collections.abc import Mapping, Sequence
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +24,7 @@ from hepgen.data.datasets import event_keys, split_indices
 from hepgen.errors import HepgenInputError
 from hepgen.io import h5
 from hepgen.metrics import detector, floor, jetnet
+from hepgen.metrics.detector import RESPONSE_BINS
 from hepgen.metrics.distances import emd_sum, w1
 from hepgen.physics.coordinates import to_relative
 from hepgen.physics.cuts import Acceptance, apply_constituent_acceptance, jet_mask
@@ -55,12 +57,15 @@ def evaluate_fastsim(
     reference_name: str = "delphes",
     more_draws: Mapping[str, Sequence[np.ndarray]] | None = None,
     run: Mapping | None = None,
+    pt_bins: Sequence[float] = RESPONSE_BINS,
 ) -> dict:
     """Fidelity of each aligned sample (name → reco constituents (N, k, 3)) against ``reference.reco``.
 
     ``more_draws`` (name → further simulations of the same jets) are pooled with the sample in
     the response table only (:func:`hepgen.metrics.detector.response`); the W1s and the figures
-    use the sample itself. ``run``: a record of what was run, stored as ``results["run"]``."""
+    use the sample itself. ``run``: a record of what was run, stored as ``results["run"]``.
+    ``acceptance`` selects the reco jets of the W1 table; ``pt_bins`` are the gen-jet pT bin
+    edges (GeV) of the response table, whose jets are selected on the gen jet alone."""
     out = Path(outdir)
     out.mkdir(parents=True, exist_ok=True)
     keys = event_keys(reference)
@@ -94,7 +99,7 @@ def evaluate_fastsim(
     # response and resolution in bins of gen pT, for every source paired with its gen jet
     # (selected on the gen jet, the model's condition; no reco cut, which would bias the lowest bin)
     gen_feats = jet_features(reference.gen.constituents.astype(np.float64))
-    bins = np.array(RESPONSE_BINS, float)
+    bins = np.array(pt_bins, float)
     results["response"] = {}
     ratios = {}
     more_draws = more_draws or {}
@@ -166,10 +171,6 @@ def training_overlap(
             "that order (restrict with --only-files)"
         )
     return None
-
-
-RESPONSE_BINS = (200.0, 300.0, 400.0, 600.0, 1500.0)
-"""Gen-jet pT bins (GeV) of the response and resolution table."""
 
 
 def response_table(response: Mapping[str, dict], reference_name: str = "delphes") -> str:
@@ -455,6 +456,9 @@ def evaluate(
     only_files: str | None = None,
     draws: int = 1,
     settings: dict | None = None,
+    min_pt: float | None = None,
+    max_eta: float | None = None,
+    pt_bins: Sequence[float] | None = None,
 ) -> dict:
     """Metrics with truth floors, ``metrics.json``, ``metrics.md`` and figures in ``output``.
 
@@ -490,6 +494,12 @@ def evaluate(
             ``seed + 1``, …) and pool the draws in the response table, so that its medians and
             IQRs carry less of the model's own sampling noise (one draw of a mass-response median
             carries ~±0.01 at 1 000 boosted-WW jets); the W1s and figures use the first draw.
+        min_pt, max_eta: fast-sim mode: the reco-jet acceptance of the W1 table (default
+            :class:`~hepgen.physics.cuts.Acceptance`'s 200 GeV and 2.5).
+        pt_bins: fast-sim mode: gen-jet pT bin edges (GeV) of the response table (default
+            :data:`~hepgen.metrics.detector.RESPONSE_BINS`). The shipped fast-sims simulate gen
+            jets above 100 GeV in the processor and were trained on them: bins below 100 GeV
+            leave what they were trained on.
 
     Raises:
         HepgenInputError: unreadable inputs, mismatched R/k, samples that do not line up.
@@ -505,6 +515,24 @@ def evaluate(
         raise HepgenInputError(f"--draws {draws}: must be ≥ 1")
     if mode not in (None, "fastsim", "generation"):
         raise HepgenInputError(f"--mode {mode!r}: fastsim or generation")
+    acceptance = Acceptance()
+    if min_pt is not None or max_eta is not None:
+        if min_pt is not None and not (np.isfinite(min_pt) and min_pt >= 0):
+            raise HepgenInputError(f"--min-pt {min_pt}: must be a finite number ≥ 0 (GeV)")
+        if max_eta is not None and not (np.isfinite(max_eta) and max_eta > 0):
+            raise HepgenInputError(f"--max-eta {max_eta}: must be a finite number > 0")
+        acceptance = replace(
+            acceptance,
+            jet_min_pt=acceptance.jet_min_pt if min_pt is None else float(min_pt),
+            jet_max_eta=acceptance.jet_max_eta if max_eta is None else float(max_eta),
+        )
+    if pt_bins is not None:
+        edges = np.asarray(pt_bins, float)
+        if edges.ndim != 1 or len(edges) < 2 or not np.all(np.isfinite(edges)) or edges[0] < 0 or np.any(np.diff(edges) <= 0):
+            raise HepgenInputError(
+                f"--pt-bins {' '.join(f'{e:g}' for e in np.ravel(edges))}: at least two increasing, "
+                "finite edges ≥ 0 (GeV)"
+            )
     sample_is_ckpt = sample is not None and not str(sample).endswith((".h5", ".hdf5"))
     if not sample_is_ckpt and (steps is not None or settings):
         raise HepgenInputError("steps and settings apply to a checkpoint, not to a file of jets")
@@ -558,6 +586,11 @@ def evaluate(
         inference = {k: runner.config[k] for k in INFERENCE_FIELDS if k in runner.config}
         if steps is not None:
             inference["steps"] = steps
+    if mode != "fastsim" and (min_pt is not None or max_eta is not None or pt_bins is not None):
+        raise HepgenInputError(
+            "--min-pt, --max-eta and --pt-bins select fast-sim jets; a generation evaluation "
+            "compares every jet"
+        )
     run = {
         "sample": None if sample is None else os.fspath(sample),
         "reference": [os.fspath(p) for p in reference],
@@ -565,6 +598,9 @@ def evaluate(
         "seed": seed, "draws": draws, "n_splits": n_splits,
         "steps": steps, "settings": dict(settings or {}), "inference": inference,
     }
+    if mode == "fastsim":
+        run["acceptance"] = asdict(acceptance)
+        run["pt_bins"] = [float(e) for e in (RESPONSE_BINS if pt_bins is None else pt_bins)]
     with atomic_dir(output) as tmp:
         if mode == "fastsim":
             if len(ref) < 4:
@@ -596,7 +632,9 @@ def evaluate(
                     )
                 samples = {"hepgen": sample_pairs.reco.constituents, **samples}
             results = evaluate_fastsim(
-                ref, samples, tmp, R=R, n_splits=n_splits, seed=seed, more_draws=more, run=run
+                ref, samples, tmp, R=R, acceptance=acceptance, n_splits=n_splits, seed=seed,
+                more_draws=more, run=run,
+                pt_bins=RESPONSE_BINS if pt_bins is None else tuple(float(e) for e in pt_bins),
             )
         else:
             if ref.reco is None:

@@ -31,3 +31,13 @@ for p in qcd ttbar; do
 done
 # seed 001's VAE (residual-cone; trained on s111/s113/s114 — see RESULTS.md for the overlap)
 $E fastsim_vae_ww_pu50 --reference "${WW[@]}" -o "$OUT/vae-ww"
+# below 200 GeV (gen jets from 100 GeV, reco jets above 130 GeV in the W1s): the default per
+# process on its test split, and on inclusive WW (never used in training; every jet)
+LOW=(--min-pt 130 --pt-bins 100 130 160 200 300)
+for p in ww qcd ttbar; do
+  $E fastsim_ww_pu50 --reference "${ALL[@]}" --only-files "_${p}_" "${LOW[@]}" -o "$OUT/low-mixed-$p"
+done
+if compgen -G "$D/fastsim_ww_pu50_s*.h5" > /dev/null; then
+  $E fastsim_ww_pu50 --reference "$D"/fastsim_ww_pu50_s*.h5 --split all --min-pt 130 \
+    --pt-bins 100 130 160 200 300 400 600 1500 -o "$OUT/mixed-ww-inclusive"
+fi

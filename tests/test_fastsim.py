@@ -542,3 +542,44 @@ def test_processor_on_other_processes(process):
         cf = acc["cutflow"][source]
         assert cf["events"] == 50 == cf["0 jets"] + cf["1 jet"] + cf[">=2 jets"]
     assert acc["cutflow"]["hepgen"]["jets"] > 0.5 * acc["cutflow"]["delphes"]["jets"]
+
+
+def test_evaluate_acceptance_and_response_bins(tmp_path):
+    """``--min-pt`` / ``--max-eta`` choose the reco jets of the W1 table and ``--pt-bins`` the
+    gen-pT bins of the response table (jets selected on the gen jet); bad values are refused."""
+    from hepgen.physics.kinematics import jet_features
+
+    base = ["evaluate", "--reference", str(EXPECTED), "--split", "all", "--n-splits", "2"]
+    assert main([*base, "-o", str(tmp_path / "d")]) == 0
+    edges = ["100", "150", "200", "1500"]
+    assert main([*base, "--min-pt", "100", "--max-eta", "2", "--pt-bins", *edges, "-o", str(tmp_path / "low")]) == 0
+    d, low = (json.loads((tmp_path / n / "metrics.json").read_text()) for n in ("d", "low"))
+    assert d["selection"] == "jet pT > 200.0 GeV, |eta| < 2.5" and d["run"]["pt_bins"] == [200, 300, 400, 600, 1500]
+    assert low["selection"] == "jet pT > 100.0 GeV, |eta| < 2.0"
+    assert low["run"]["acceptance"]["jet_min_pt"] == 100 and low["run"]["acceptance"]["jet_max_eta"] == 2
+    assert low["response"]["delphes"]["bins"] == [100, 150, 200, 1500]
+    gen_pt = jet_features(h5.read(EXPECTED).gen.constituents.astype(np.float64))[:, 0]
+    assert low["response"]["delphes"]["n"] == list(np.histogram(gen_pt, [100, 150, 200, 1500])[0])
+    assert low["features"]["gen (identity)"]["pt/w1"]["floor"] != d["features"]["gen (identity)"]["pt/w1"]["floor"]
+    assert "| 100–150 |" in (tmp_path / "low" / "metrics.md").read_text()
+    for bad in (["--pt-bins", "200", "100"], ["--pt-bins", "100"], ["--pt-bins", "-5", "100"],
+                ["--min-pt", "-1"], ["--max-eta", "0"], ["--mode", "generation", "--min-pt", "100"]):
+        assert main([*base, *bad, "-o", str(tmp_path / "x")]) == 2, bad
+    assert not (tmp_path / "x").exists()
+
+
+def test_processor_warns_where_its_thresholds_leave_the_model():
+    """Gen jets under the checkpoint's training threshold are an extrapolation; reco jets close to
+    the gen threshold come partly from gen jets that are not simulated."""
+    import warnings
+
+    from hepgen.physics.cuts import Acceptance
+    from hepgen.processors import FastSimProcessor
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        FastSimProcessor()  # 100 GeV gen, 200 GeV reco: neither
+    with pytest.warns(UserWarning, match="extrapolates"):
+        FastSimProcessor(gen_min_pt=50.0)
+    with pytest.warns(UserWarning, match="are missing"):
+        FastSimProcessor(acceptance=Acceptance(jet_min_pt=130.0))

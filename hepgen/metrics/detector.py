@@ -17,6 +17,8 @@ from hepgen.physics.substructure import momentum_flows
 
 FEATURES = ("pt", "mass", "eta", "phi", "E", "n_constituents", "flow1", "flow2", "flow3", "flow4")
 UNITS = {"pt": "GeV", "mass": "GeV", "E": "GeV"}
+RESPONSE_BINS = (200.0, 300.0, 400.0, 600.0, 1500.0)
+"""Gen-jet pT bins (GeV) of the response and resolution tables (``hepgen evaluate``, the main job)."""
 
 
 def observables(

@@ -11,6 +11,7 @@ import awkward as ak
 import hist
 import numpy as np
 
+from hepgen.metrics.detector import RESPONSE_BINS
 from hepgen.physics.clustering import delta_r
 from hepgen.physics.coordinates import pad
 from hepgen.physics.substructure import momentum_flows
@@ -36,10 +37,6 @@ DIJET_AXES = {
     "pt_sublead": (r"Subleading jet $p_T$ [GeV]", 75, 200.0, 3200.0),
 }
 SOURCES = ("gen", "hepgen", "delphes")  # CMS PFNano adds "reco_pf" (growth axis)
-
-
-RESPONSE_BINS = (200.0, 300.0, 400.0, 600.0, 1500.0)
-"""Gen-jet pT bins of the response histograms (as ``hepgen evaluate``'s table)."""
 
 
 def book() -> dict[str, hist.Hist]:
