@@ -55,7 +55,7 @@ def load(path: str | os.PathLike | None = None, device: str | None = None, **kwa
 
 def simulate(
     gen: np.ndarray, checkpoint: str | os.PathLike | None = None, seed: int = 0,
-    device: str | None = None,
+    device: str | None = None, pid: np.ndarray | None = None,
 ) -> np.ndarray:
     """Reco-level constituents (N, k, 3) for gen-level ones (N, any, 3), GeV, with a fast-sim.
 
@@ -64,12 +64,14 @@ def simulate(
         checkpoint: fast-sim checkpoint file or shipped name (default: hepgen's default).
         seed: noise seed; each jet's noise depends on (seed, row) only.
         device: torch device.
+        pid: the gen constituents' PDG ids (N, any), for a checkpoint conditioned on the
+            particle content (``fastsim_content_ww_pu50``); ignored by the others.
 
     Example::
 
         >>> reco = hepgen.simulate(gen, seed=1)
     """
-    return load(checkpoint, device=device).simulate(gen, seed=seed)
+    return load(checkpoint, device=device).simulate(gen, seed=seed, pid=pid)
 
 
 def sample(

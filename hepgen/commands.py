@@ -397,7 +397,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--refit-response", metavar="CHECKPOINT", default=None,
         help="fastsim-fm, stage 2: re-train only the jet-response flow of this trained checkpoint "
         "on the same files, selected on its own validation NLL (default lr 3e-4); --config may "
-        "give the flow a new architecture (model: flow_transforms, flow_hidden)",
+        "give the flow a new architecture (model: flow_transforms, flow_hidden) or condition it on "
+        "the gen particle content (model: content: true)",
     )
     t.add_argument(
         "--members", type=POSITIVE, default=1, metavar="K",

@@ -162,6 +162,12 @@ class Runner:
     def device(self) -> torch.device:
         return pick_device(self.device_name)
 
+    @property
+    def needs_pid(self) -> bool:
+        """Whether :meth:`simulate` needs the gen particles' PDG ids (a fast-sim whose jet
+        response is conditioned on the particle content: ``FSFMConfig.content``)."""
+        return self.kind == "fastsim" and bool(self.config.get("content", False))
+
     def _checkpoint_bytes(self) -> bytes:
         """The checkpoint's bytes, from the pickle or the installed package, hash-verified."""
         if self._blob is not None:
@@ -231,6 +237,7 @@ class Runner:
         seed: int = 0,
         keys: np.ndarray | None = None,
         progress: bool = False,
+        pid: np.ndarray | None = None,
     ) -> np.ndarray:
         """Reco-level constituents (N, k, 3) for gen-level constituents (N, any, 3), GeV.
 
@@ -241,16 +248,35 @@ class Runner:
                 depends only on (seed, key), so results do not depend on batching. Default: the
                 row index.
             progress: show a progress bar.
+            pid: the gen constituents' PDG ids (N, same particles), 0 for padding: needed by a
+                checkpoint conditioned on the particle content (:attr:`needs_pid`), ignored by
+                the others.
 
         Raises:
-            HepgenInputError: a generator checkpoint, a wrong shape, or non-finite momenta.
+            HepgenInputError: a generator checkpoint, a wrong shape, non-finite momenta, or a
+                content checkpoint without ``pid``.
         """
         if self.kind != "fastsim":
             raise HepgenInputError(
                 f"{self.path}: model {self.name!r} is a {self.kind}, not a fast-sim (use sample())"
             )
+        n_in = np.shape(gen)[1] if np.ndim(gen) == 3 else None
         gen = self._fit_k(gen)
         check_finite(gen, "gen constituents")
+        pid_t = None
+        if self.needs_pid:
+            if pid is None:
+                raise HepgenInputError(
+                    f"{self.path}: its jet response is conditioned on the gen particle content; "
+                    "give the gen particles' PDG ids (pid=, shape (jets, particles))"
+                )
+            pid = np.asarray(pid)
+            if pid.shape != (len(gen), n_in):
+                raise HepgenInputError(
+                    f"pid must have one PDG id per gen constituent, shape {(len(gen), n_in)}; got {pid.shape}"
+                )
+            pid = pid[:, : self.k] if n_in >= self.k else np.pad(pid, ((0, 0), (0, self.k - n_in)))
+            pid_t = torch.from_numpy(pid.astype(np.int64))
         out = np.empty_like(gen)
         if len(gen) == 0:
             return out
@@ -270,6 +296,8 @@ class Runner:
                 x = torch.from_numpy(gen[i : i + self.batch_size]).to(device)
                 noise = self._noise(keys[i : i + self.batch_size])
                 if physical:
+                    if pid_t is not None:
+                        extra["pid"] = pid_t[i : i + self.batch_size].to(device)
                     y = model.simulate(x, noise=noise, **extra)
                 else:
                     y = self.norms["reco"].inverse(

@@ -48,7 +48,10 @@ def simulate_pairs(
     parts = []
     for i in tqdm(range(0, len(pairs), chunk), desc="simulate", unit="chunk", disable=not progress):
         parts.append(
-            runner.simulate(pairs.gen.constituents[i : i + chunk], seed=seed, keys=keys[i : i + chunk])
+            runner.simulate(
+                pairs.gen.constituents[i : i + chunk], seed=seed, keys=keys[i : i + chunk],
+                pid=pairs.gen.pid[i : i + chunk] if runner.needs_pid else None,
+            )
         )
     pred = np.concatenate(parts) if parts else np.zeros((0, runner.k, 3), np.float32)
     reco = reco_side(pred, acceptance)

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The exact commands that trained the checkpoints shipped in data/models/ (2-core CPU machine).
-# Usage: scripts/train_shipped.sh [SHARED_DATA_DIR] [fastsim|fastsim-v2|fastsim-mixed|fastsim-big|generator-fm|generators|seed003|all]
+# Usage: scripts/train_shipped.sh [SHARED_DATA_DIR] [fastsim|fastsim-v2|fastsim-mixed|fastsim-content|fastsim-big|generator-fm|generators|seed003|all]
 # Every family of files is taken with a glob: more seeds in SHARED_DATA_DIR are used as they appear.
 set -euo pipefail
 half_weights() {  # a checkpoint's floating-point weights stored as float16, in place
@@ -60,6 +60,19 @@ if [[ $what == fastsim-v2 || $what == fastsim-mixed || $what == all ]]; then
   # 3 ODE steps, mass projection (radial: the cone edge stays), cone containment, no particle
   # below the EFlow threshold; anti-kt stable sets (contain_antikt, 2026-12-05: reclustering keeps them whole)
   fsfm_settings data/models/fastsim_ww_pu50.pt data/models/fastsim_fm_ww_pu50.pt
+fi
+if [[ $what == fastsim-content || $what == all ]]; then
+  # the default's particle network and multiplicity head with a jet-response flow that also sees
+  # the gen jet's charged / photon / neutral-hadron pT fractions (FSFMConfig.content; 2026-12-06,
+  # RESULTS.md §2 "The jet response and the jet's particle content"): five stage-2 refits of the
+  # default, as its own (the inference settings come with the source's config)
+  mkdir -p out
+  echo '{"model": {"content": true}}' > out/content.json
+  hepgen train fastsim-fm --refit-response data/models/fastsim_ww_pu50.pt --config out/content.json \
+    --data "${WW[@]}" "$D"/fastsim_qcd_pu50_highpt_s*.h5 "$D"/fastsim_ttbar_pu50_highpt_s*.h5 \
+    --exclude-events "$DEMO" -o data/models/fastsim_content_ww_pu50.pt \
+    --epochs 100 --schedule cosine --lr 3e-4 --patience 20 --batch-size 512 --members 5 -q --overwrite
+  rm -f data/models/fastsim_content_ww_pu50.pt.member* data/models/fastsim_content_ww_pu50.pt.last.pt
 fi
 if [[ $what == fastsim-big || $what == all ]]; then
   # the bigger fast-sim (preset gpu: hidden 128, 4 EPiC layers) trained on a GPU, stage 1 as the

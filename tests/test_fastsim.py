@@ -113,6 +113,59 @@ def test_refit_response_trains_only_the_response_flow(tmp_path, capsys):
     assert not (tmp_path / "y.pt").exists()
 
 
+def test_refit_response_with_particle_content(tmp_path, capsys):
+    """``--config '{"model": {"content": true}}'``: the refitted response flow is also conditioned
+    on the gen jet's charged / photon / neutral-hadron pT fractions; the checkpoint then needs
+    the gen PDG ids — from ``Runner.simulate(pid=)``, the dataset's ``gen/pid`` in ``simulate``
+    and ``evaluate``, and the gen particles' ids in the processor — and says so without them."""
+    from hepgen.run import run_processor
+    from hepgen.simulation import simulate_pairs
+
+    src, out = tmp_path / "fm.pt", tmp_path / "content.pt"
+    common = ["--data", str(EXPECTED), "--gen-min-pt", "30", "--batch-size", "32", "-q"]
+    assert main(["train", "fastsim-fm", "--preset", "small", "-o", str(src), "--epochs", "1", *common]) == 0
+    cfg = tmp_path / "content.json"
+    cfg.write_text(json.dumps({"model": {"content": True}}))
+    assert main(["train", "fastsim-fm", "--refit-response", str(src), "--config", str(cfg), "-o", str(out),
+                 "--epochs", "2", "--members", "2", *common]) == 0
+    a, b = torch.load(src, weights_only=True), torch.load(out, weights_only=True)
+    assert b["config"]["content"] and not a["config"]["content"]
+    assert b["state_dict"]["content_std"].shape == (3,) and (b["state_dict"]["content_std"] > 0).all()
+    assert np.isfinite(b["training"]["members"][0]["stage1_valid_nll"])  # the source's flow, without content
+    # everything but the flows and the new scale is the source's
+    assert all(torch.equal(b["state_dict"][k], v) for k, v in a["state_dict"].items() if not k.startswith("response."))
+    runner = Runner(out)
+    assert runner.needs_pid and not Runner(src).needs_pid
+    pairs = h5.read(EXPECTED)
+    gen, pid = pairs.gen.constituents[:40], pairs.gen.pid[:40]
+    with pytest.raises(HepgenInputError, match="PDG ids"):
+        runner.simulate(gen)
+    with pytest.raises(HepgenInputError, match="one PDG id per gen constituent"):
+        runner.simulate(gen, pid=pid[:, :10])
+    sim = runner.simulate(gen, seed=1, pid=pid)
+    assert sim.shape == (40, 50, 3) and np.isfinite(sim).all()
+    np.testing.assert_allclose(Runner(out, batch_size=7).simulate(gen, seed=1, pid=pid), sim, rtol=1e-4, atol=1e-3)
+    # the content is an input: every particle a photon, or every one a neutron, moves the response
+    live = pid != 0
+    photons, neutrons = np.where(live, 22, 0), np.where(live, 2112, 0)
+    assert not np.array_equal(runner.simulate(gen, seed=1, pid=photons), runner.simulate(gen, seed=1, pid=neutrons))
+    # a table with fewer columns than k is padded, ids with it
+    np.testing.assert_array_equal(runner.simulate(gen[:, :30], seed=1, pid=pid[:, :30]),
+                                  runner.simulate(np.pad(gen[:, :30], ((0, 0), (0, 20), (0, 0))), seed=1,
+                                                  pid=np.pad(pid[:, :30], ((0, 0), (0, 20)))))
+    # simulate_pairs passes each jet's ids: a leading subset of the jets gets the same predictions
+    whole = simulate_pairs(runner, pairs, seed=1, progress=False).reco.constituents
+    part = simulate_pairs(runner, pairs.take(np.arange(40)), seed=1, progress=False).reco.constituents
+    np.testing.assert_allclose(part, whole[:40], rtol=1e-4, atol=1e-3)
+    acc = run_processor({"ww": [str(SAMPLE)]}, str(out), chunksize=25)
+    assert acc["cutflow"]["hepgen"]["gen jets simulated"] > 0 and acc["cutflow"]["hepgen"]["jets"] > 0
+    # stage 1 refuses it (the response flow it conditions is fitted in stage 2)
+    capsys.readouterr()
+    assert main(["train", "fastsim-fm", "--preset", "small", "--config", str(cfg), "-o",
+                 str(tmp_path / "x.pt"), "--epochs", "1", *common]) != 0
+    assert "stage 2" in capsys.readouterr().err and not (tmp_path / "x.pt").exists()
+
+
 def test_refit_response_members_make_an_ensemble(tmp_path, capsys):
     """``--members 2``: two refits (seeds 0 and 1, each kept) and their mixture, whose flows are
     the members' and whose other weights are the source's; a resumed run skips finished members;

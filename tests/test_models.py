@@ -123,6 +123,8 @@ FM_CASES = {
     "fastsim_fm/small-candidates": replace(
         FSFMConfig.small(), contain=True, candidates=3, response_members=2
     ),
+    # the response flow also conditioned on the gen particle content (needs the PDG ids)
+    "fastsim_fm/small-content": replace(FSFMConfig.small(), content=True, response_members=2),
 }
 
 
@@ -136,7 +138,15 @@ def test_fastsim_fm(case, tmp_path):
     gen = _gen_jets(64)
     reco = _gen_jets(64, seed=1) * 1.05
     model.fit_normalisation(gen, reco)
-    terms = model.loss(gen, reco, generator=torch.Generator().manual_seed(0))
+    # PDG ids for a content model: photons, charged pions and neutrons
+    ids = torch.tensor([22, 211, -211, 2112])[torch.randint(0, 4, gen.shape[:2], generator=torch.Generator().manual_seed(5))]
+    pid = torch.where(gen.abs().sum(-1) > 0, ids, 0)
+    kw = {"pid": pid[:8]} if cfg.content else {}
+    if cfg.content:
+        model.set_content_normalisation(model.content(gen, pid))
+        with pytest.raises(ValueError, match="PDG ids"):
+            model.loss(gen, reco)
+    terms = model.loss(gen, reco, generator=torch.Generator().manual_seed(0), pid=pid if cfg.content else None)
     assert set(terms) == {"loss", "fm", "nll", "count"} and torch.isfinite(terms["loss"])
     terms["loss"].backward()
     grads = {n: p.grad for n, p in model.named_parameters()}
@@ -150,7 +160,7 @@ def test_fastsim_fm(case, tmp_path):
         )
         for i, (name, (dist, shape)) in enumerate(model.noise_shapes().items())
     }
-    out = model.simulate(gen[:8], noise=noise)
+    out = model.simulate(gen[:8], noise=noise, **kw)
     assert out.shape == (8, cfg.n_particles, 3) and torch.isfinite(out).all()
     pt = torch.hypot(out[..., 0], out[..., 1])
     n = (pt > 0).sum(1)
@@ -162,17 +172,21 @@ def test_fastsim_fm(case, tmp_path):
     # the default groups the jets by multiplicity and trims their padding: the padded
     # computation (chunk=0) up to float rounding, for any group size
     for chunk in (0, 3):
-        _assert_same_sets(model.simulate(gen[:8], noise=noise, chunk=chunk), out)
+        _assert_same_sets(model.simulate(gen[:8], noise=noise, chunk=chunk, **kw), out)
     with pytest.raises(ValueError, match="chunk"):
-        model.simulate(gen[:8], noise=noise, chunk=-1)
+        model.simulate(gen[:8], noise=noise, chunk=-1, **kw)
     # the gen set is a set: permuting the input particles (padding moves to the middle, where
     # the trimming must keep it masked) does not change the output
     perm = torch.randperm(cfg.n_particles)
     torch.testing.assert_close(
-        model.simulate(gen[:8, perm], noise=noise), out, atol=2e-4, rtol=1e-4
+        model.simulate(gen[:8, perm], noise=noise, **({"pid": pid[:8, perm]} if cfg.content else {})),
+        out, atol=2e-4, rtol=1e-4,
     )
+    if cfg.content:  # the content is an input of the response: other ids, another output
+        assert not torch.allclose(model.simulate(gen[:8], noise=noise, pid=torch.where(pid[:8] != 0, 22, 0)), out)
     # the multiplicity is drawn, not fixed: different count noise → different cardinalities
-    many = model.simulate(gen[:1].expand(200, -1, -1), generator=torch.Generator().manual_seed(3))
+    many = model.simulate(gen[:1].expand(200, -1, -1), generator=torch.Generator().manual_seed(3),
+                          **({"pid": pid[:1].expand(200, -1)} if cfg.content else {}))
     assert len(torch.unique((torch.hypot(many[..., 0], many[..., 1]) > 0).sum(1))) > 1
     # save / load (weights only, normalisation buffers included) and determinism
     torch.save({"config": cfg.to_dict(), "state_dict": model.state_dict()}, tmp_path / "m.pt")
@@ -180,9 +194,9 @@ def test_fastsim_fm(case, tmp_path):
     clone = registry.build("fastsim_fm", loaded["config"])
     clone.load_state_dict(loaded["state_dict"])
     clone.eval()
-    torch.testing.assert_close(clone.simulate(gen[:8], noise=noise), out)
+    torch.testing.assert_close(clone.simulate(gen[:8], noise=noise, **kw), out)
     other = {k: v + 0.5 for k, v in noise.items() if k != "count"} | {"count": noise["count"]}
-    assert not torch.allclose(clone.simulate(gen[:8], noise=other), out)
+    assert not torch.allclose(clone.simulate(gen[:8], noise=other, **kw), out)
 
 
 def test_response_ensemble_is_the_mixture_of_its_flows():

@@ -120,6 +120,8 @@ class JetPairDataset(Dataset):
         self.index = idx
         self.gen = torch.from_numpy(pairs.gen.constituents[idx])
         self.reco = torch.from_numpy(pairs.reco.constituents[idx])
+        # the gen particles' PDG ids (0: padding), for models conditioned on the particle content
+        self.gen_pid = torch.from_numpy(pairs.gen.pid[idx].astype(np.int64))
         self.gen_jet = pairs.gen.jet[idx]
         self.reco_jet = pairs.reco.jet[idx]
         self.event_keys = keys[idx]
@@ -135,7 +137,7 @@ class JetPairDataset(Dataset):
         self.index, self.event_keys = self.index[keep], self.event_keys[keep]
         self.gen_jet, self.reco_jet = self.gen_jet[keep], self.reco_jet[keep]
         t = torch.from_numpy(keep)
-        self.gen, self.reco = self.gen[t], self.reco[t]
+        self.gen, self.reco, self.gen_pid = self.gen[t], self.reco[t], self.gen_pid[t]
 
     def __getitem__(self, i):
         return self.gen[i], self.reco[i]

@@ -54,7 +54,7 @@ from hepgen.models.epic import mlp as _mlp
 from hepgen.models.epic import split_first as _split_first
 from hepgen.models.epic import time_embedding as _time_embedding
 from hepgen.physics.coordinates import cartesian_to_ptetaphi, ptetaphi_to_cartesian
-from hepgen.physics.kinematics import jet_features, wrap_phi
+from hepgen.physics.kinematics import jet_features, particle_content, wrap_phi
 from hepgen.physics.projection import antikt_contain, project_jet
 from hepgen.physics.substructure import momentum_flows
 
@@ -63,6 +63,7 @@ __all__ = ["FSFM", "FSFMConfig", "INFERENCE_FIELDS", "ResponseEnsemble"]
 N_COND = 8  # log pT, η, log m/pT, n/k, Flow_1..4 of the gen jet
 N_JET = 4  # log pT ratio, log m ratio, Δη/R, Δφ/R
 N_STATE = 2  # the current set's log pT and log m over the targets (state_features)
+N_CONTENT = 3  # the gen jet's charged / photon / neutral-hadron pT fractions (content)
 #: the :class:`FSFMConfig` fields that act at inference only: a checkpoint's can be changed
 #: without retraining (``Runner(settings=...)``, ``hepgen evaluate --set``)
 INFERENCE_FIELDS = (
@@ -119,6 +120,12 @@ class FSFMConfig:
             approximately, and the particle model alone missed the drawn m/pT by ~9% per jet
             (IQR 0.17 in log; RESULTS.md §2), which the mass projection then forced (a new
             network: changes the weights' shapes).
+        content: condition the jet-response flow also on the gen jet's particle content — its
+            pT fractions in charged particles, photons and neutral hadrons
+            (:func:`~hepgen.physics.kinematics.particle_content`), which the detector measures
+            with different resolutions: the simulation then needs the gen particles' PDG ids
+            (``pid``). A response-flow option, fitted in stage 2 (``--refit-response …
+            --config '{"content": true}'``); stage 1 refuses it.
         learning_rate: Adam's.
     """
 
@@ -141,6 +148,7 @@ class FSFMConfig:
     mass_mode: str = "scale"
     candidates: int = 1
     state_features: bool = False
+    content: bool = False
     learning_rate: float = 1e-3
 
     def __post_init__(self) -> None:
@@ -188,7 +196,8 @@ class FSFMConfig:
 def response_flow(config: FSFMConfig) -> zuko.flows.NSF:
     """A fresh jet-response flow: p(log pT ratio, log m ratio, Δη/R, Δφ/R | gen jet, n)."""
     return zuko.flows.NSF(
-        N_JET, N_COND + 1, transforms=config.flow_transforms, hidden_features=config.flow_hidden,
+        N_JET, N_COND + 1 + (N_CONTENT if config.content else 0), transforms=config.flow_transforms,
+        hidden_features=config.flow_hidden,
         passes=2,
     )  # passes=2: coupling layers, one pass to sample
 
@@ -310,7 +319,9 @@ class FSFM(nn.Module):
         super().__init__()
         self.config = c = config
         k = c.n_particles
-        for name, n in (("cond", N_COND), ("jet", N_JET), ("part", 3), ("gpart", 3)):
+        for name, n in (("cond", N_COND), ("jet", N_JET), ("part", 3), ("gpart", 3)) + (
+            (("content", N_CONTENT),) if c.content else ()
+        ):
             self.register_buffer(f"{name}_mean", torch.zeros(n))
             self.register_buffer(f"{name}_std", torch.ones(n))
         self.count_head = _mlp([N_COND, *c.head_hidden, k + 1])
@@ -436,8 +447,37 @@ class FSFM(nn.Module):
     def _context(self, cn: torch.Tensor, yn: torch.Tensor, n: torch.Tensor) -> torch.Tensor:
         return torch.cat([cn, yn, n.unsqueeze(-1).to(cn.dtype) / self.config.n_particles], -1)
 
-    def _response_context(self, cn: torch.Tensor, n: torch.Tensor) -> torch.Tensor:
-        return torch.cat([cn, n.unsqueeze(-1).to(cn.dtype) / self.config.n_particles], -1)
+    def _response_context(
+        self, cn: torch.Tensor, n: torch.Tensor, content: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """The response flow's context: normalised gen condition, n/k and, for a ``content``
+        model, the normalised particle content (raw fractions (B, 3), :meth:`content`)."""
+        parts = [cn, n.unsqueeze(-1).to(cn.dtype) / self.config.n_particles]
+        if self.config.content:
+            if content is None:
+                raise ValueError("this model's response is conditioned on the gen particle content: give pid")
+            parts.append(self._norm("content", content.to(cn)))
+        return torch.cat(parts, -1)
+
+    def content(self, gen: torch.Tensor, pid: torch.Tensor | None) -> torch.Tensor | None:
+        """Raw particle-content fractions (B, 3) of gen tables (B, ≥k, 3) with PDG ids (B, ≥k),
+        for a ``content`` model (None otherwise; a ``content`` model without ``pid`` raises)."""
+        if not self.config.content:
+            return None
+        if pid is None:
+            raise ValueError(
+                "this model's response is conditioned on the gen particle content: give the gen "
+                "particles' PDG ids (pid)"
+            )
+        k = self.config.n_particles
+        return particle_content(gen[:, :k].double(), pid[:, :k].to(gen.device).long()).to(gen.dtype)
+
+    @torch.no_grad()
+    def set_content_normalisation(self, content: torch.Tensor) -> None:
+        """Standardise the particle content by these training jets' fractions (N, 3); makes a
+        model whose config has ``content`` complete (a stage-2 refit calls it)."""
+        for name, x in (("mean", content.mean(0)), ("std", content.std(0).clamp_min(1e-3))):
+            self.register_buffer(f"content_{name}", x.float().to(self.cond_mean.device))
 
     def response_log_prob(self, context: torch.Tensor, yn: torch.Tensor) -> torch.Tensor:
         """log p(normalised response | response context) of the flow (or of the ensemble), (B,)."""
@@ -457,23 +497,30 @@ class FSFM(nn.Module):
         return self.response(context).transform.inv(z)
 
     @torch.no_grad()
-    def response_data(self, gen: torch.Tensor, reco: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(context (B, 9), normalised jet response (B, 4)) of gen/reco tables: what the
-        jet-response flow ``self.response`` is trained on (its NLL is ``-log_prob / 4``)."""
+    def response_data(
+        self, gen: torch.Tensor, reco: torch.Tensor, pid: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(context (B, 9; 12 with ``content``), normalised jet response (B, 4)) of gen/reco
+        tables (and the gen PDG ids, for a ``content`` model): what the jet-response flow
+        ``self.response`` is trained on (its NLL is ``-log_prob / 4``)."""
         cond, _, _, gjet = self._gen_features(gen)
         y, _, _, n = self._reco_targets(reco, gjet)
-        return self._response_context(self._norm("cond", cond), n), self._norm("jet", y)
+        ctx = self._response_context(self._norm("cond", cond), n, self.content(gen, pid))
+        return ctx, self._norm("jet", y)
 
     # ------------------------------------------------------------------ training
     def loss(
-        self, gen: torch.Tensor, reco: torch.Tensor, generator: torch.Generator | None = None
+        self, gen: torch.Tensor, reco: torch.Tensor, generator: torch.Generator | None = None,
+        pid: torch.Tensor | None = None,
     ) -> dict[str, torch.Tensor]:
-        """Flow-matching MSE + jet-response NLL + multiplicity cross-entropy (physical tables)."""
+        """Flow-matching MSE + jet-response NLL + multiplicity cross-entropy (physical tables;
+        ``pid``: the gen PDG ids, for a ``content`` model)."""
         cn, gh, gpool, gmask, gjet = self._encode_gen(gen)
         y, part, mask, n = self._reco_targets(reco, gjet)
         yn = self._norm("jet", y)
         count = nn.functional.cross_entropy(self.count_head(cn), n)
-        nll = -self.response_log_prob(self._response_context(cn, n), yn).mean() / N_JET
+        context = self._response_context(cn, n, self.content(gen, pid))
+        nll = -self.response_log_prob(context, yn).mean() / N_JET
         x1 = self._norm("part", part) * mask.unsqueeze(-1)
         x0 = torch.randn(x1.shape, generator=generator, device=x1.device) * mask.unsqueeze(-1)
         t = torch.rand(len(x1), generator=generator, device=x1.device)
@@ -573,12 +620,14 @@ class FSFM(nn.Module):
         steps: int | None = None,
         noise: dict[str, torch.Tensor] | None = None,
         chunk: int | None = None,
+        pid: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Reco tables (B, k, 3) GeV for gen tables (B, ≥k, 3) GeV.
 
         Noise comes from ``noise`` (per jet, see :meth:`noise_shapes`) when given, else from
         ``generator``; ``steps`` overrides the configured number of ODE steps; ``chunk``: see
-        :meth:`_integrate` (None: 128 jets on the CPU, the whole batch on other devices).
+        :meth:`_integrate` (None: 128 jets on the CPU, the whole batch on other devices);
+        ``pid`` (B, ≥k): the gen particles' PDG ids, needed by a ``content`` model only.
         """
         c = self.config
         steps = c.steps if steps is None else int(steps)
@@ -587,13 +636,15 @@ class FSFM(nn.Module):
         if B == 0:
             return torch.zeros(0, k, 3, device=gen.device)
         dev = gen.device
+        content = self.content(gen, pid)
         if noise is None:
             noise = self.draw_noise(B, generator, dev)
         cn, gh, gpool, gmask, gjet = self._encode_gen(gen)
         n = self.multiplicity(cn, noise["count"])
         member = noise.get("member")
         yn = self.response_sample(
-            self._response_context(cn, n), noise["response"].to(cn), None if member is None else member.to(cn)
+            self._response_context(cn, n, content), noise["response"].to(cn),
+            None if member is None else member.to(cn),
         )
         mask = torch.arange(k, device=dev).unsqueeze(0) < n.unsqueeze(-1)
         ctx = self._context(cn, yn, n)

@@ -116,3 +116,30 @@ def n_constituents(constituents: Array) -> Array:
     o = _Ops(constituents)
     nonzero = o.sum((constituents != 0) * 1, axis=-1) > 0
     return o.sum(nonzero * 1, axis=-1)
+
+
+CHARGED_PIDS: tuple[int, ...] = (11, 13, 211, 321, 2212, 3112, 3222, 3312, 3334)
+"""|PDG id| of the long-lived charged particles of a generator record (e, μ, π, K, p, Σ±, Ξ, Ω)."""
+CONTENT: tuple[str, ...] = ("charged", "photon", "neutral hadron")
+
+
+def particle_content(constituents: Array, pid: Array) -> Array:
+    """pT fractions of a jet's constituents (..., k, 3) in charged particles, photons and neutral
+    hadrons (every other non-zero ``pid``: n, K_L, Λ, ...), stacked on the last axis (order
+    :data:`CONTENT`; each row sums to 1 where the jet has a constituent with a ``pid``).
+
+    The detector measures the three with different devices (tracker, ECAL, HCAL) and
+    resolutions, so a jet's response follows its content (RESULTS.md §2). ``pid`` (..., k) is
+    the PDG id of each constituent, 0 for padding.
+    """
+    o = _Ops(constituents)
+    pt = o.hypot(constituents[..., 0], constituents[..., 1])
+    a = abs(pid)
+    if o.torch:
+        charged = torch.isin(a, torch.tensor(CHARGED_PIDS, device=a.device, dtype=a.dtype))
+    else:
+        charged = np.isin(a, CHARGED_PIDS)
+    photon = a == 22
+    neutral = (a > 0) & ~charged & ~photon
+    total = o.clip_min(o.sum(pt * (a > 0), axis=-1), 1e-9)
+    return o.stack([o.sum(pt * m, axis=-1) / total for m in (charged, photon, neutral)], axis=-1)

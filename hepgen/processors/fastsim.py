@@ -37,9 +37,13 @@ def predicted_particles(
 ) -> ak.Array:
     """Fast-sim every gen jet; return each event's predicted reco particles (common format)."""
     flat = ak.flatten(gen_jets)
-    table = pad(sorted_constituents(flat), runner.k) if len(flat) else np.zeros((0, runner.k, 3))
+    ordered = sorted_constituents(flat) if len(flat) else None
+    table = pad(ordered, runner.k) if len(flat) else np.zeros((0, runner.k, 3))
+    pid = None
+    if runner.needs_pid:  # a fast-sim conditioned on the gen particle content
+        pid = pad(ordered, runner.k, ("pid",))[..., 0].astype(np.int64) if len(flat) else np.zeros((0, runner.k), np.int64)
     pred = apply_constituent_acceptance(
-        runner.simulate(table, seed=seed, keys=keys).astype(np.float64),
+        runner.simulate(table, seed=seed, keys=keys, pid=pid).astype(np.float64),
         acceptance.constituent_min_pt,
         acceptance.constituent_max_eta,
     )

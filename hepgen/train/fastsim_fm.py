@@ -17,7 +17,7 @@ import torch
 from hepgen.data.datasets import JetPairDataset, require_jets, split_indices
 from hepgen.models import checkpoint
 from hepgen.models.device import pick_device
-from hepgen.models.fastsim_fm import FSFM, FSFMConfig, ResponseEnsemble, response_flow
+from hepgen.models.fastsim_fm import FSFM, N_COND, FSFMConfig, ResponseEnsemble, response_flow
 from hepgen.train.loop import TrainConfig, command_line, fit_checkpointed, pair_dataset_info
 
 __all__ = [
@@ -26,7 +26,7 @@ __all__ = [
 ]
 
 #: the FSFM settings a response refit may change (the flow's architecture)
-RESPONSE_FLOW_KEYS = ("flow_transforms", "flow_hidden")
+RESPONSE_FLOW_KEYS = ("flow_transforms", "flow_hidden", "content")
 
 
 def process_family(path: str | os.PathLike) -> str:
@@ -125,6 +125,13 @@ def train_fastsim_fm(
             file name without its ``_sNNN`` seed, e.g. ``fastsim_qcd_pu50_highpt``) are repeated
             up to the largest family's count (at most 3×). Validation is not reweighted.
     """
+    if config.content:
+        from hepgen.errors import HepgenInputError
+
+        raise HepgenInputError(
+            "content conditions the jet-response flow, which stage 2 fits: train without it, then "
+            "hepgen train fastsim-fm --refit-response STAGE1.pt --config '{\"content\": true}'"
+        )
     torch.manual_seed(train.seed)
     tr, va, families = _splits(data, config.n_particles, train, gen_min_pt, split_seed, exclude_events, balance)
     device = pick_device(train.device)
@@ -191,7 +198,11 @@ def _source_model(ck: dict) -> FSFM:
 
 def _response_features(model: FSFM, ds: JetPairDataset) -> tuple[torch.Tensor, torch.Tensor]:
     """(context, normalised response) of every jet pair of ``ds``: the response flow's data."""
-    parts = [model.response_data(ds.gen[i : i + 4096], ds.reco[i : i + 4096]) for i in range(0, len(ds), 4096)]
+    pid = ds.gen_pid if model.config.content else None
+    parts = [
+        model.response_data(ds.gen[i : i + 4096], ds.reco[i : i + 4096], None if pid is None else pid[i : i + 4096])
+        for i in range(0, len(ds), 4096)
+    ]
     return torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
 
 
@@ -306,6 +317,12 @@ def refit_response(
     # a refit fits one flow (an ensemble source is refitted into a single flow)
     config = FSFMConfig.from_dict({**ck["config"], **(architecture or {}), "response_members": 1})
     tr, va, families = _splits(data, config.n_particles, train, gen_min_pt, split_seed, exclude_events, balance)
+    source_content = model.config.content
+    if config.content and not source_content:  # a new input of the flow: fit its scale
+        model.config = replace(model.config, content=True)
+        model.set_content_normalisation(model.content(tr.gen, tr.gen_pid))
+    elif model.config.content and not config.content:
+        raise HepgenInputError(f"{source}: its response is conditioned on the particle content; refit with content")
 
     ctx_tr, y_tr = _response_features(model, tr)
     ctx_va, y_va = _response_features(model, va)
@@ -317,7 +334,9 @@ def refit_response(
         return {"valid_nll": _mean_nll(lambda c, y: f(c).log_prob(y), ctx_va, y_va, device)}
 
     stage1 = dict(ck["training"])
-    stage1_nll = _mean_nll(model.response_log_prob, ctx_va, y_va, "cpu")  # the source stays on the CPU
+    # the source flow's context has no content columns (they come last) if it had none
+    src_ctx_va = ctx_va if source_content else ctx_va[:, : N_COND + 1]
+    stage1_nll = _mean_nll(model.response_log_prob, src_ctx_va, y_va, "cpu")  # the source stays on the CPU
     model.response = response_flow(config)  # the architecture the new flow is saved into
     command = command_line()
     output = os.fspath(output)
