@@ -15,6 +15,10 @@ E="hepgen evaluate --n-splits 10 --overwrite --draws ${DRAWS:-1}"
 for p in ww qcd ttbar; do
   $E fastsim_ww_pu50 --reference "${ALL[@]}" --only-files "_${p}_" -o "$OUT/mixed-$p"
 done
+# the default with its response flow also conditioned on the gen particle content (same split)
+for p in ww qcd ttbar; do
+  $E fastsim_content_ww_pu50 --reference "${ALL[@]}" --only-files "_${p}_" -o "$OUT/content-$p"
+done
 # the bigger v2 trained on a GPU (same data and split as the default)
 for p in ww qcd ttbar; do
   $E fastsim_big_ww_pu50 --reference "${ALL[@]}" --only-files "_${p}_" -o "$OUT/big-$p"

@@ -43,6 +43,14 @@ def _jets(paths: list[str]) -> tuple[np.ndarray, dict]:
     return np.concatenate(gen), {k: np.concatenate([r[k] for r in reco]) for k in ("pt", "eta")}
 
 
+def _median_cell(label: str, r: np.ndarray, rng: np.random.Generator, n_boot: int) -> str:
+    """'label: median ± bootstrap standard deviation (count)' of the ratios ``r``."""
+    if not len(r):
+        return f"{label}: — (0)"
+    boot = np.median(rng.choice(r, (n_boot, len(r))), axis=1)
+    return f"{label}: {np.median(r):.3f} ± {np.std(boot):.3f} ({len(r)})"
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("data", help="the shared data folder")
@@ -56,9 +64,8 @@ def main() -> None:
             gen, reco = _jets([path])
             cells = []
             for lo, hi in BINS:
-                r = reco["pt"][(gen[:, 0] >= lo) & (gen[:, 0] < hi)] / gen[(gen[:, 0] >= lo) & (gen[:, 0] < hi), 0]
-                boot = np.median(rng.choice(r, (args.n_boot, len(r))), axis=1) if len(r) else [np.nan]
-                cells.append(f"{lo}–{hi}: {np.median(r) if len(r) else np.nan:.3f} ± {np.std(boot):.3f} ({len(r)})")
+                b = (gen[:, 0] >= lo) & (gen[:, 0] < hi)
+                cells.append(_median_cell(f"{lo}–{hi}", reco["pt"][b] / gen[b, 0], rng, args.n_boot))
             print(f"  {os.path.basename(path)}  " + " | ".join(cells))
     print("\nmedian pT(reco)/pT(gen) at gen pT 100-130 GeV per gen m/pT bin")
     for name, paths in families.items():
@@ -67,11 +74,10 @@ def main() -> None:
         gen, reco = _jets(paths)
         b = (gen[:, 0] >= 100) & (gen[:, 0] < 130)
         ratio, mpt = reco["pt"][b] / gen[b, 0], gen[b, 3] / gen[b, 0]
-        cells = []
-        for lo, hi in ((0, 0.08), (0.08, 0.15), (0.15, 0.3)):
-            r = ratio[(mpt >= lo) & (mpt < hi)]
-            boot = np.median(rng.choice(r, (args.n_boot, len(r))), axis=1) if len(r) else [np.nan]
-            cells.append(f"{lo}–{hi}: {np.median(r) if len(r) else np.nan:.3f} ± {np.std(boot):.3f} ({len(r)})")
+        cells = [
+            _median_cell(f"{lo}–{hi}", ratio[(mpt >= lo) & (mpt < hi)], rng, args.n_boot)
+            for lo, hi in ((0, 0.08), (0.08, 0.15), (0.15, 0.3))
+        ]
         print(f"  {name}: " + " | ".join(cells))
     print("\nshare of Delphes reco jets (|eta| < 2.5) above a threshold matched to a gen jet under 100 GeV")
     for name, paths in families.items():

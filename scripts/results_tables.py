@@ -97,6 +97,7 @@ def main() -> None:
         cols = []
         for label, name in (
             ("v2 mixed (default)", f"mixed-{process}"),
+            ("v2 content (default + particle content)", f"content-{process}"),
             ("v2 big (GPU-trained)", f"big-{process}"),
             ("v2 WW-only", f"wwonly-{process}"),
             ("seed-001 VAE (residual-cone)", f"vae-{process}"),

@@ -564,9 +564,10 @@ def test_processor_on_pfnanoaod(shared):
     assert acc["cutflow"]["hepgen"]["gen jets simulated"] > 0
 
 
-@pytest.mark.parametrize("name", [shipped.DEFAULT_FASTSIM, "fastsim_big_ww_pu50"])
+@pytest.mark.parametrize("name", [shipped.DEFAULT_FASTSIM, "fastsim_big_ww_pu50", "fastsim_content_ww_pu50"])
 def test_shipped_fastsim_resolution_matches_delphes(ww_sample_100, name):
-    """The shipped fast-sims (the default and the GPU-trained big one) on the shipped demo sample:
+    """The shipped fast-sims (the default, the GPU-trained big one, the default with the particle
+    content in its response) on the shipped demo sample:
     the reclustered jets' pT-response IQR (gen pT 200–600 GeV, all bins pooled) within 0.5–2×
     Delphes' — the seed-001 VAE's response is 3–5× too narrow and fails this."""
     from hepgen.processors.histograms import hist_quantiles

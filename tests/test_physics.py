@@ -335,3 +335,19 @@ def test_fsfm_contain_antikt_outputs_are_stable():
     assert whole(a).mean() < 0.9  # the set-axis containment alone leaves some unstable
     assert whole(b).mean() >= 0.98
     torch.testing.assert_close(jet_features(b.double())[:, 0], jet_features(a.double())[:, 0], rtol=1e-4, atol=1e-3)
+
+
+def test_particle_content_fractions():
+    """pT fractions in charged particles, photons and neutral hadrons: the same in numpy and
+    torch, summing to one, padding (pid 0) ignored, antiparticles counted as particles."""
+    from hepgen.physics.kinematics import CONTENT, particle_content
+
+    c = np.array([[[3.0, 0, 1], [0, 1.0, 0], [1.0, 0, 0], [0, 0, 0]],
+                  [[0, 2.0, 0], [2.0, 0, 5], [0, 0, 0], [0, 0, 0]]])
+    pid = np.array([[-211, 22, 2112, 0], [130, -11, 0, 0]])
+    f = particle_content(c, pid)
+    assert CONTENT == ("charged", "photon", "neutral hadron")
+    np.testing.assert_allclose(f, [[0.6, 0.2, 0.2], [0.5, 0.0, 0.5]])
+    np.testing.assert_allclose(f.sum(-1), 1.0)
+    t = particle_content(torch.tensor(c), torch.tensor(pid))
+    np.testing.assert_allclose(t.numpy(), f)
