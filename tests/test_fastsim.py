@@ -109,7 +109,7 @@ def test_refit_response_trains_only_the_response_flow(tmp_path, capsys):
     bigger.write_text(json.dumps({"model": {"flow_hidden": [24], "hidden": 8}}))
     assert main(["train", "fastsim-fm", "--refit-response", str(src), "--config", str(bigger), "-o",
                  str(tmp_path / "y.pt"), *common]) != 0
-    assert "other than flow_transforms, flow_hidden (got hidden)" in capsys.readouterr().err
+    assert "other than flow_transforms, flow_hidden, content (got hidden)" in capsys.readouterr().err
     assert not (tmp_path / "y.pt").exists()
 
 
