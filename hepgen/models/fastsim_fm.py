@@ -124,8 +124,8 @@ class FSFMConfig:
             pT fractions in charged particles, photons and neutral hadrons
             (:func:`~hepgen.physics.kinematics.particle_content`), which the detector measures
             with different resolutions: the simulation then needs the gen particles' PDG ids
-            (``pid``). A response-flow option, fitted in stage 2 (``--refit-response …
-            --config '{"content": true}'``); stage 1 refuses it.
+            (``pid``). A response-flow option, fitted in stage 2 (``--refit-response … --config
+            FILE`` with ``{"model": {"content": true}}``); stage 1 refuses it.
         learning_rate: Adam's.
     """
 

@@ -130,7 +130,8 @@ def train_fastsim_fm(
 
         raise HepgenInputError(
             "content conditions the jet-response flow, which stage 2 fits: train without it, then "
-            "hepgen train fastsim-fm --refit-response STAGE1.pt --config '{\"content\": true}'"
+            "hepgen train fastsim-fm --refit-response STAGE1.pt --config FILE, the file holding "
+            '{"model": {"content": true}}'
         )
     torch.manual_seed(train.seed)
     tr, va, families = _splits(data, config.n_particles, train, gen_min_pt, split_seed, exclude_events, balance)
