@@ -67,7 +67,7 @@ def main() -> None:
                 b = (gen[:, 0] >= lo) & (gen[:, 0] < hi)
                 cells.append(_median_cell(f"{lo}–{hi}", reco["pt"][b] / gen[b, 0], rng, args.n_boot))
             print(f"  {os.path.basename(path)}  " + " | ".join(cells))
-    print("\nmedian pT(reco)/pT(gen) at gen pT 100-130 GeV per gen m/pT bin")
+    by_shape, shares = [], []
     for name, paths in families.items():
         if not paths:
             continue
@@ -78,19 +78,16 @@ def main() -> None:
             _median_cell(f"{lo}–{hi}", ratio[(mpt >= lo) & (mpt < hi)], rng, args.n_boot)
             for lo, hi in ((0, 0.08), (0.08, 0.15), (0.15, 0.3))
         ]
-        print(f"  {name}: " + " | ".join(cells))
-    print("\nshare of Delphes reco jets (|eta| < 2.5) above a threshold matched to a gen jet under 100 GeV")
-    for name, paths in families.items():
-        if not paths:
-            continue
-        gen, reco = _jets(paths)
+        by_shape.append(f"  {name}: " + " | ".join(cells))
         ok = np.abs(reco["eta"]) < 2.5
         cells = []
         for cut in (100, 130, 150, 200):
             s = ok & (reco["pt"] > cut)
             cells.append(f"> {cut} GeV: {100 * np.mean(gen[s, 0] < 100):.2f}% of {s.sum()}")
-        print(f"  {name}: " + " | ".join(cells))
-
+        shares.append(f"  {name}: " + " | ".join(cells))
+    print("\nmedian pT(reco)/pT(gen) at gen pT 100-130 GeV per gen m/pT bin", *by_shape, sep="\n")
+    print("\nshare of Delphes reco jets (|eta| < 2.5) above a threshold matched to a gen jet under 100 GeV",
+          *shares, sep="\n")
 
 if __name__ == "__main__":
     main()
