@@ -1,6 +1,7 @@
 """RESULTS.md §2 "The jet response and the jet's particle content", full simulation: on a
 checkpoint's test split, per gen-pT bin and bin of the gen jet's photon or neutral-hadron pT
-fraction, the median and IQR of pT(reco)/pT(gen) and the mass-response median, Delphes against
+fraction, the median and IQR of pT(reco)/pT(gen), the mass-response median and the mean
+constituent multiplicity (top-k, after the acceptance), Delphes against
 the simulated jets (``simulate_pairs``: the whole chain, drawn multiplicity and particles; the
 content checkpoint gets the gen PDG ids from the file).
 
@@ -62,9 +63,12 @@ def main() -> None:
                 qd, qh = np.percentile(d, [25, 50, 75]), np.percentile(h, [25, 50, 75])
                 dm = np.median(ref["mass"][m] / gen[m, 3])
                 hm = np.median(np.concatenate([s["mass"][m] / gen[m, 3] for s in sims]))
+                dn = ref["n_constituents"][m].mean()
+                hn = np.mean([s["n_constituents"][m].mean() for s in sims])
                 print(f"  {e0:.2f}-{min(e1, 1):.2f} n={m.sum():5d}  pT median Delphes {qd[1]:.3f} hepgen "
                       f"{qh[1]:.3f} ({qh[1] - qd[1]:+.3f}), IQR {qd[2] - qd[0]:.3f} / {qh[2] - qh[0]:.3f} "
-                      f"({(qh[2] - qh[0]) / (qd[2] - qd[0]):.2f}x) | m median {dm:.3f} / {hm:.3f} ({hm - dm:+.3f})")
+                      f"({(qh[2] - qh[0]) / (qd[2] - qd[0]):.2f}x) | m median {dm:.3f} / {hm:.3f} ({hm - dm:+.3f})"
+                      f" | mean multiplicity {dn:.2f} / {hn:.2f} ({hn - dn:+.2f})")
 
 
 if __name__ == "__main__":
