@@ -418,6 +418,9 @@ def test_simulate_and_evaluate_cli(tiny, tmp_path):
     assert d3["response"]["hepgen"]["pt_median"] != d1["response"]["hepgen"]["pt_median"]
     assert d3["response"]["delphes"] == d1["response"]["delphes"]
     assert "hepgen: 3 draws per gen jet, pooled" in (tmp_path / "d3" / "metrics.md").read_text()
+    # the response by particle content is computed for the model (not the identity); this small
+    # sample has no content bin of 30 jets (test_response_by_content_... checks the rows)
+    assert set(d3["response_by_content"]) == {"hepgen"} and d3["response_by_content"]["hepgen"] == []
     # the model's medians carry their difference to Delphes' on the same gen jets (paired bootstrap)
     h, dl = d3["response"]["hepgen"], d3["response"]["delphes"]
     assert "pt_median_diff" not in dl and any(np.isfinite(h["mass_median_diff"]))
@@ -637,3 +640,35 @@ def test_processor_warns_where_its_thresholds_leave_the_model():
         FastSimProcessor(gen_min_pt=50.0)
     with pytest.warns(UserWarning, match="are missing"):
         FastSimProcessor(acceptance=Acceptance(jet_min_pt=130.0))
+
+
+def test_response_by_content_finds_a_resolution_wrong_per_class():
+    """``hepgen evaluate``'s response-by-content rows: a fast-sim with one resolution for every jet
+    is right over all jets but wrong per particle-content class, which the table shows; one with
+    the reference's per-class resolution is not."""
+    from types import SimpleNamespace
+
+    from hepgen.evaluation import content_table, response_by_content
+
+    rng = np.random.default_rng(0)
+    n = 400
+    gen_pt = rng.uniform(210.0, 290.0, n)
+    c = np.zeros((n, 2, 3))
+    c[:, 0, 0], c[:, 1, 0], c[:, 1, 1] = 0.6 * gen_pt, 0.4 * gen_pt, 0.02 * gen_pt  # jet pT ≈ gen_pt
+    photon_rich = np.arange(n) < n // 2
+    pid = np.where(photon_rich[:, None], 22, 211) * np.ones((n, 2), int)
+    jet_pt = np.hypot(c[..., 0].sum(1), c[..., 1].sum(1))
+    width = np.where(photon_rich, 0.04, 0.12)  # the detector: photons measured better
+    ref = {"pt": jet_pt * (1 + width * rng.standard_normal(n))}
+    pairs = SimpleNamespace(gen=SimpleNamespace(constituents=c, pid=pid))
+    one_width = jet_pt * (1 + 0.09 * rng.standard_normal((3, n)))
+    per_class = jet_pt * (1 + width * rng.standard_normal((3, n)))
+    rows = {name: response_by_content(pairs, ref, pt) for name, pt in (("one", one_width), ("per class", per_class))}
+    got = {(r["fraction"], tuple(r["bin"])): r for r in rows["one"]}
+    rich, poor = got[("photon", (0.5, 1.0))], got[("photon", (0.0, 0.15))]
+    assert rich["n"] == poor["n"] == n // 2 and rich["gen_pt"] == [200.0, 300.0]
+    assert rich["iqr_ratio"] > 1.5 and poor["iqr_ratio"] < 0.85
+    for r in rows["per class"]:
+        assert 0.8 < r["iqr_ratio"] < 1.25 and abs(r["median_diff"]) < 3 * r["median_diff_err"] + 0.01
+    text = content_table(rows)
+    assert "| 200–300 | photon 0.50–1.00 | 200 |" in text and "one Δ med / IQR ratio" in text
