@@ -33,13 +33,15 @@ import torch
 DELPHES_MS_PER_EVENT = 77.0
 
 
-def real_gen(k: int, n: int = 10_000) -> np.ndarray:
-    """n real gen jets (the shipped sample's, repeated) as the model's input."""
+def real_gen(k: int, n: int = 10_000, with_pid: bool = False):
+    """n real gen jets (the shipped sample's, repeated) as the model's input; with ``with_pid``
+    also their PDG ids (n, k), for a checkpoint conditioned on the particle content."""
     from hepgen import shipped
     from hepgen.io import h5
 
-    g = h5.read(shipped.sample("delphes_ww_pu50_highpt_25ev.expected.h5")).gen.constituents
-    return np.resize(g[:, :k], (n, k, 3)).astype(np.float32)
+    gen = h5.read(shipped.sample("delphes_ww_pu50_highpt_25ev.expected.h5")).gen
+    x = np.resize(gen.constituents[:, :k], (n, k, 3)).astype(np.float32)
+    return (x, np.resize(gen.pid[:, :k], (n, k))) if with_pid else x
 
 
 def best_of(fn, repeat: int) -> float:
@@ -71,18 +73,23 @@ def model_speed(checkpoint: str, device: str, repeat: int) -> dict[int, float]:
     return out
 
 
-def side_by_side(runners: list, repeat: int) -> list[float]:
+def side_by_side(runners: list, repeat: int, outputs: list | None = None) -> list[float]:
     """µs/jet at batch 10⁴ on the CPU of several fast-sim runners (checkpoints, or one checkpoint
-    with different settings), in interleaved rounds on the same jets, best round each."""
-    x = real_gen(runners[0].k)
-    for r in runners:
-        r.simulate(x[:10])
+    with different settings), in interleaved rounds on the same jets, best round each.
+    ``outputs``: if a list, each runner's simulated jets (seed 1, the last round) are appended."""
+    x, pid = real_gen(runners[0].k, with_pid=True)
+    ids = [pid if r.needs_pid else None for r in runners]  # content checkpoints take the PDG ids
+    for r, p in zip(runners, ids):
+        r.simulate(x[:10], pid=None if p is None else p[:10])
     times: list[list[float]] = [[] for _ in runners]
+    last: list = [None] * len(runners)
     for _ in range(repeat):
         for i, r in enumerate(runners):
             t = time.perf_counter()
-            r.simulate(x, seed=1)
+            last[i] = r.simulate(x, seed=1, pid=ids[i])
             times[i].append((time.perf_counter() - t) / len(x) * 1e6)
+    if outputs is not None:
+        outputs.extend(last)
     return [min(t) for t in times]
 
 
@@ -100,9 +107,9 @@ def padding_speed(checkpoint: str, repeat: int) -> tuple[float, float, float]:
     padded = Runner(checkpoint, device="cpu", batch_size=512)
     padded.model.simulate = functools.partial(padded.model.simulate, chunk=0)
     default = Runner(checkpoint, device="cpu")
-    t_pad, t_default = side_by_side([padded, default], repeat)
-    x = real_gen(default.k)
-    m = [jet_features(r.simulate(x, seed=1).astype(np.float64))[:, 3] for r in (padded, default)]
+    sims: list = []
+    t_pad, t_default = side_by_side([padded, default], repeat, outputs=sims)
+    m = [jet_features(y.astype(np.float64))[:, 3] for y in sims]
     rel = float(np.max(np.abs(m[1] - m[0]) / np.maximum(m[0], 1e-3)))
     return t_pad, t_default, rel
 
