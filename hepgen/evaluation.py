@@ -99,6 +99,10 @@ def evaluate_fastsim(
     # response and resolution in bins of gen pT, for every source paired with its gen jet
     # (selected on the gen jet, the model's condition; no reco cut, which would bias the lowest bin)
     gen_feats = jet_features(reference.gen.constituents.astype(np.float64))
+    content = (
+        particle_content(reference.gen.constituents.astype(np.float64), reference.gen.pid)
+        if np.any(reference.gen.pid != 0) else None
+    )
     bins = np.array(pt_bins, float)
     results["response"] = {}
     ratios = {}
@@ -113,9 +117,9 @@ def evaluate_fastsim(
         results["response"][name]["draws"] = 1 + len(extra)
         ratios[name] = (obs["pt"] / np.where(gen_feats[:, 0] > 0, gen_feats[:, 0], np.nan),
                         obs["mass"] / np.where(gen_feats[:, 3] > 0, gen_feats[:, 3], np.nan))
-        if name not in (reference_name, "gen (identity)") and np.any(reference.gen.pid != 0):
+        if name not in (reference_name, "gen (identity)") and content is not None:
             results.setdefault("response_by_content", {})[name] = response_by_content(
-                reference, ref_obs, pt, seed=seed
+                gen_feats, content, ref_obs["pt"], pt, seed=seed
             )
 
     # figures: every feature for all sources after the jet acceptance
@@ -160,17 +164,15 @@ CONTENT_PT_BINS = (200.0, 300.0, 600.0)
 
 
 def response_by_content(
-    reference: h5.JetPairs, ref_obs: Mapping[str, np.ndarray], pt: np.ndarray, seed: int = 0
+    gen: np.ndarray, content: np.ndarray, ref_pt: np.ndarray, pt: np.ndarray, seed: int = 0
 ) -> list[dict]:
     """The pT response jet by jet where the detector differs: per gen-pT bin and bin of the gen
     jet's photon or neutral-hadron pT fraction (:func:`~hepgen.physics.kinematics.
     particle_content`; tracker, ECAL and HCAL resolve them differently), the model's median and
     IQR of pT(reco)/pT(gen) against the reference's on the same gen jets (paired bootstrap, 100
-    resamples). ``pt``: the model's reco pT, (N,) or (draws, N). Rows with fewer than 30 jets are
-    left out."""
-    c = np.asarray(reference.gen.constituents, np.float64)
-    content = particle_content(c, reference.gen.pid)
-    gen = jet_features(c)
+    resamples). ``gen``: the gen jets' (pT, η, φ, m, E) (N, 5); ``content``: their fractions (N, 3);
+    ``ref_pt``: the reference's reco pT (N,); ``pt``: the model's, (N,) or (draws, N). Rows with
+    fewer than 30 jets are left out."""
     rows = []
     for name, edges in CONTENT_BINS.items():
         f = content[:, CONTENT.index(name)]
@@ -178,13 +180,12 @@ def response_by_content(
             sel = (f >= e0) & (f < e1)
             if sel.sum() < 30:
                 continue
+            # pT alone: it stands in for the mass arguments too
             r = detector.response(
                 gen[sel, 0], gen[sel, 3], np.asarray(pt)[..., sel], np.asarray(pt)[..., sel],
-                np.array(CONTENT_PT_BINS), n_boot=100, seed=seed,
-                reference=(ref_obs["pt"][sel], ref_obs["pt"][sel]),
+                np.array(CONTENT_PT_BINS), n_boot=100, seed=seed, reference=(ref_pt[sel], ref_pt[sel]),
             )
-            d = detector.response(gen[sel, 0], gen[sel, 3], ref_obs["pt"][sel], ref_obs["pt"][sel],
-                                  np.array(CONTENT_PT_BINS))
+            d = detector.response(gen[sel, 0], gen[sel, 3], ref_pt[sel], ref_pt[sel], np.array(CONTENT_PT_BINS))
             for b in range(len(CONTENT_PT_BINS) - 1):
                 if r["n"][b] < 30:
                     continue
@@ -194,7 +195,7 @@ def response_by_content(
                     "reference_median": d["pt_median"][b], "reference_iqr": d["pt_iqr"][b],
                     "median": r["pt_median"][b], "median_diff": r["pt_median_diff"][b],
                     "median_diff_err": r["pt_median_diff_err"][b], "iqr": r["pt_iqr"][b],
-                    "iqr_ratio": r["pt_iqr"][b] / d["pt_iqr"][b],
+                    "iqr_ratio": r["pt_iqr_ratio"][b],
                     "iqr_ratio_err": r["pt_iqr_ratio_err"][b],
                 })
     return rows
@@ -609,6 +610,7 @@ def evaluate(
             jet_min_pt=acceptance.jet_min_pt if min_pt is None else float(min_pt),
             jet_max_eta=acceptance.jet_max_eta if max_eta is None else float(max_eta),
         )
+    response_bins = RESPONSE_BINS
     if pt_bins is not None:
         edges = np.asarray(pt_bins, float)
         if edges.ndim != 1 or len(edges) < 2 or not np.all(np.isfinite(edges)) or edges[0] < 0 or np.any(np.diff(edges) <= 0):
@@ -616,6 +618,7 @@ def evaluate(
                 f"--pt-bins {' '.join(f'{e:g}' for e in np.ravel(edges))}: at least two increasing, "
                 "finite edges ≥ 0 (GeV)"
             )
+        response_bins = tuple(float(e) for e in edges)
     sample_is_ckpt = sample is not None and not str(sample).endswith((".h5", ".hdf5"))
     if not sample_is_ckpt and (steps is not None or settings):
         raise HepgenInputError("steps and settings apply to a checkpoint, not to a file of jets")
@@ -683,7 +686,7 @@ def evaluate(
     }
     if mode == "fastsim":
         run["acceptance"] = asdict(acceptance)
-        run["pt_bins"] = [float(e) for e in (RESPONSE_BINS if pt_bins is None else pt_bins)]
+        run["pt_bins"] = list(response_bins)
     with atomic_dir(output) as tmp:
         if mode == "fastsim":
             if len(ref) < 4:
@@ -716,8 +719,7 @@ def evaluate(
                 samples = {"hepgen": sample_pairs.reco.constituents, **samples}
             results = evaluate_fastsim(
                 ref, samples, tmp, R=R, acceptance=acceptance, n_splits=n_splits, seed=seed,
-                more_draws=more, run=run,
-                pt_bins=RESPONSE_BINS if pt_bins is None else tuple(float(e) for e in pt_bins),
+                more_draws=more, run=run, pt_bins=response_bins,
             )
         else:
             if ref.reco is None:

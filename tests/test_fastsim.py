@@ -646,9 +646,8 @@ def test_response_by_content_finds_a_resolution_wrong_per_class():
     """``hepgen evaluate``'s response-by-content rows: a fast-sim with one resolution for every jet
     is right over all jets but wrong per particle-content class, which the table shows; one with
     the reference's per-class resolution is not."""
-    from types import SimpleNamespace
-
     from hepgen.evaluation import content_table, response_by_content
+    from hepgen.physics.kinematics import jet_features, particle_content
 
     rng = np.random.default_rng(0)
     n = 400
@@ -660,10 +659,11 @@ def test_response_by_content_finds_a_resolution_wrong_per_class():
     jet_pt = np.hypot(c[..., 0].sum(1), c[..., 1].sum(1))
     width = np.where(photon_rich, 0.04, 0.12)  # the detector: photons measured better
     ref = {"pt": jet_pt * (1 + width * rng.standard_normal(n))}
-    pairs = SimpleNamespace(gen=SimpleNamespace(constituents=c, pid=pid))
+    gen, content = jet_features(c), particle_content(c, pid)
     one_width = jet_pt * (1 + 0.09 * rng.standard_normal((3, n)))
     per_class = jet_pt * (1 + width * rng.standard_normal((3, n)))
-    rows = {name: response_by_content(pairs, ref, pt) for name, pt in (("one", one_width), ("per class", per_class))}
+    rows = {name: response_by_content(gen, content, ref["pt"], pt)
+            for name, pt in (("one", one_width), ("per class", per_class))}
     got = {(r["fraction"], tuple(r["bin"])): r for r in rows["one"]}
     rich, poor = got[("photon", (0.5, 1.0))], got[("photon", (0.0, 0.15))]
     assert rich["n"] == poor["n"] == n // 2 and rich["gen_pt"] == [200.0, 300.0]

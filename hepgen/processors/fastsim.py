@@ -37,11 +37,11 @@ def predicted_particles(
 ) -> ak.Array:
     """Fast-sim every gen jet; return each event's predicted reco particles (common format)."""
     flat = ak.flatten(gen_jets)
-    ordered = sorted_constituents(flat) if len(flat) else None
-    table = pad(ordered, runner.k) if len(flat) else np.zeros((0, runner.k, 3))
-    pid = None
-    if runner.needs_pid:  # a fast-sim conditioned on the gen particle content
-        pid = pad(ordered, runner.k, ("pid",))[..., 0].astype(np.int64) if len(flat) else np.zeros((0, runner.k), np.int64)
+    # px, py, pz and, for a fast-sim conditioned on the gen particle content, the PDG id
+    fields = ("px", "py", "pz", "pid") if runner.needs_pid else ("px", "py", "pz")
+    padded = pad(sorted_constituents(flat), runner.k, fields) if len(flat) else np.zeros((0, runner.k, len(fields)))
+    table = padded[..., :3]
+    pid = padded[..., 3].astype(np.int64) if runner.needs_pid else None
     pred = apply_constituent_acceptance(
         runner.simulate(table, seed=seed, keys=keys, pid=pid).astype(np.float64),
         acceptance.constituent_min_pt,
