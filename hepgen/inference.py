@@ -165,8 +165,11 @@ class Runner:
     @property
     def needs_pid(self) -> bool:
         """Whether :meth:`simulate` needs the gen particles' PDG ids (a fast-sim whose jet
-        response is conditioned on the particle content: ``FSFMConfig.content``)."""
-        return self.kind == "fastsim" and bool(self.config.get("content", False))
+        response or particle network is conditioned on the particle content:
+        ``FSFMConfig.content``, ``FSFMConfig.particle_types``)."""
+        return self.kind == "fastsim" and bool(
+            self.config.get("content", False) or self.config.get("particle_types", False)
+        )
 
     def _checkpoint_bytes(self) -> bytes:
         """The checkpoint's bytes, from the pickle or the installed package, hash-verified."""

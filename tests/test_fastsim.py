@@ -166,6 +166,46 @@ def test_refit_response_with_particle_content(tmp_path, capsys):
     assert "stage 2" in capsys.readouterr().err and not (tmp_path / "x.pt").exists()
 
 
+def test_train_with_particle_types(tmp_path, capsys):
+    """``--config '{"model": {"particle_types": true}}'`` in stage 1: the particle network sees each
+    gen particle's class and the count head the content, trained from the dataset's ``gen/pid``;
+    the checkpoint needs the ids (``Runner.needs_pid``) and runs in the processor; a content refit
+    of it changes only the response flow."""
+    from hepgen.run import run_processor
+
+    src, out = tmp_path / "types.pt", tmp_path / "types_content.pt"
+    common = ["--data", str(EXPECTED), "--gen-min-pt", "30", "--batch-size", "32", "-q"]
+    cfg = tmp_path / "types.json"
+    cfg.write_text(json.dumps({"model": {"particle_types": True}}))
+    assert main(["train", "fastsim-fm", "--preset", "small", "--config", str(cfg), "-o", str(src),
+                 "--epochs", "2", *common]) == 0
+    a = torch.load(src, weights_only=True)
+    assert a["config"]["particle_types"] and not a["config"]["content"]
+    assert all(np.isfinite(h["valid_loss"]) for h in a["training"]["history"])
+    # the content scale is fitted on the training jets: fractions in [0, 1], charged the largest
+    mean = a["state_dict"]["content_mean"]
+    assert ((mean > 0) & (mean < 1)).all() and mean.argmax() == 0
+    runner = Runner(src)
+    assert runner.needs_pid
+    pairs = h5.read(EXPECTED)
+    gen, pid = pairs.gen.constituents[:40], pairs.gen.pid[:40]
+    with pytest.raises(HepgenInputError, match="PDG ids"):
+        runner.simulate(gen)
+    live = pid != 0
+    photons, charged = np.where(live, 22, 0), np.where(live, 211, 0)
+    assert not np.array_equal(runner.simulate(gen, seed=1, pid=photons), runner.simulate(gen, seed=1, pid=charged))
+    acc = run_processor({"ww": [str(SAMPLE)]}, str(src), chunksize=25)
+    assert acc["cutflow"]["hepgen"]["gen jets simulated"] > 0 and acc["cutflow"]["hepgen"]["jets"] > 0
+    content = tmp_path / "content.json"
+    content.write_text(json.dumps({"model": {"content": True}}))
+    assert main(["train", "fastsim-fm", "--refit-response", str(src), "--config", str(content), "-o", str(out),
+                 "--epochs", "1", *common]) == 0
+    b = torch.load(out, weights_only=True)
+    assert b["config"]["content"] and b["config"]["particle_types"]
+    assert all(torch.equal(b["state_dict"][k], v) for k, v in a["state_dict"].items() if not k.startswith("response."))
+    assert Runner(out).simulate(gen, seed=1, pid=pid).shape == (40, 50, 3)
+
+
 def test_refit_response_members_make_an_ensemble(tmp_path, capsys):
     """``--members 2``: two refits (seeds 0 and 1, each kept) and their mixture, whose flows are
     the members' and whose other weights are the source's; a resumed run skips finished members;

@@ -125,6 +125,8 @@ FM_CASES = {
     ),
     # the response flow also conditioned on the gen particle content (needs the PDG ids)
     "fastsim_fm/small-content": replace(FSFMConfig.small(), content=True, response_members=2),
+    # the particle network sees each gen particle's class, the count head the content
+    "fastsim_fm/small-types": replace(FSFMConfig.small(), particle_types=True, contain=True),
 }
 
 
@@ -137,16 +139,18 @@ def test_fastsim_fm(case, tmp_path):
     model = registry.build("fastsim_fm", cfg.to_dict())
     gen = _gen_jets(64)
     reco = _gen_jets(64, seed=1) * 1.05
-    model.fit_normalisation(gen, reco)
-    # PDG ids for a content model: photons, charged pions and neutrons
+    # PDG ids for a model that takes them: photons, charged pions and neutrons
     ids = torch.tensor([22, 211, -211, 2112])[torch.randint(0, 4, gen.shape[:2], generator=torch.Generator().manual_seed(5))]
     pid = torch.where(gen.abs().sum(-1) > 0, ids, 0)
-    kw = {"pid": pid[:8]} if cfg.content else {}
-    if cfg.content:
-        model.set_content_normalisation(model.content(gen, pid))
+    takes_pid = cfg.content or cfg.particle_types
+    assert model.needs_pid == takes_pid
+    model.fit_normalisation(gen, reco, pid if takes_pid else None)
+    kw = {"pid": pid[:8]} if takes_pid else {}
+    if takes_pid:
+        assert (model.content_std > 0).all() and not torch.allclose(model.content_mean, torch.zeros(3))
         with pytest.raises(ValueError, match="PDG ids"):
             model.loss(gen, reco)
-    terms = model.loss(gen, reco, generator=torch.Generator().manual_seed(0), pid=pid if cfg.content else None)
+    terms = model.loss(gen, reco, generator=torch.Generator().manual_seed(0), pid=pid if takes_pid else None)
     assert set(terms) == {"loss", "fm", "nll", "count"} and torch.isfinite(terms["loss"])
     terms["loss"].backward()
     grads = {n: p.grad for n, p in model.named_parameters()}
@@ -179,14 +183,14 @@ def test_fastsim_fm(case, tmp_path):
     # the trimming must keep it masked) does not change the output
     perm = torch.randperm(cfg.n_particles)
     torch.testing.assert_close(
-        model.simulate(gen[:8, perm], noise=noise, **({"pid": pid[:8, perm]} if cfg.content else {})),
+        model.simulate(gen[:8, perm], noise=noise, **({"pid": pid[:8, perm]} if takes_pid else {})),
         out, atol=2e-4, rtol=1e-4,
     )
-    if cfg.content:  # the content is an input of the response: other ids, another output
+    if takes_pid:  # the ids are an input (response, or count head and particles): others, another output
         assert not torch.allclose(model.simulate(gen[:8], noise=noise, pid=torch.where(pid[:8] != 0, 22, 0)), out)
     # the multiplicity is drawn, not fixed: different count noise → different cardinalities
     many = model.simulate(gen[:1].expand(200, -1, -1), generator=torch.Generator().manual_seed(3),
-                          **({"pid": pid[:1].expand(200, -1)} if cfg.content else {}))
+                          **({"pid": pid[:1].expand(200, -1)} if takes_pid else {}))
     assert len(torch.unique((torch.hypot(many[..., 0], many[..., 1]) > 0).sum(1))) > 1
     # save / load (weights only, normalisation buffers included) and determinism
     torch.save({"config": cfg.to_dict(), "state_dict": model.state_dict()}, tmp_path / "m.pt")

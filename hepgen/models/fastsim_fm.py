@@ -54,7 +54,7 @@ from hepgen.models.epic import mlp as _mlp
 from hepgen.models.epic import split_first as _split_first
 from hepgen.models.epic import time_embedding as _time_embedding
 from hepgen.physics.coordinates import cartesian_to_ptetaphi, ptetaphi_to_cartesian
-from hepgen.physics.kinematics import jet_features, particle_content, wrap_phi
+from hepgen.physics.kinematics import jet_features, particle_classes, particle_content, wrap_phi
 from hepgen.physics.projection import antikt_contain, project_jet
 from hepgen.physics.substructure import momentum_flows
 
@@ -126,6 +126,13 @@ class FSFMConfig:
             with different resolutions: the simulation then needs the gen particles' PDG ids
             (``pid``). A response-flow option, fitted in stage 2 (``--refit-response … --config
             FILE`` with ``{"model": {"content": true}}``); stage 1 refuses it.
+        particle_types: give the particle network each gen particle's class (charged particle,
+            photon, neutral hadron: :func:`~hepgen.physics.kinematics.particle_classes`) beside
+            its momentum, and the multiplicity head the gen jet's particle content: Delphes
+            keeps a charged particle as one track but merges photons and neutral hadrons into
+            calorimeter towers, which a network that sees momenta only must guess (Parnassus
+            feeds the particle type as well). A new network (stage 1); the simulation then
+            needs the gen particles' PDG ids (``pid``).
         learning_rate: Adam's.
     """
 
@@ -149,6 +156,7 @@ class FSFMConfig:
     candidates: int = 1
     state_features: bool = False
     content: bool = False
+    particle_types: bool = False
     learning_rate: float = 1e-3
 
     def __post_init__(self) -> None:
@@ -320,20 +328,26 @@ class FSFM(nn.Module):
         self.config = c = config
         k = c.n_particles
         for name, n in (("cond", N_COND), ("jet", N_JET), ("part", 3), ("gpart", 3)) + (
-            (("content", N_CONTENT),) if c.content else ()
+            (("content", N_CONTENT),) if self.needs_pid else ()
         ):
             self.register_buffer(f"{name}_mean", torch.zeros(n))
             self.register_buffer(f"{name}_std", torch.ones(n))
-        self.count_head = _mlp([N_COND, *c.head_hidden, k + 1])
+        types = N_CONTENT if c.particle_types else 0
+        self.count_head = _mlp([N_COND + types, *c.head_hidden, k + 1])
         self.response: nn.Module = (
             response_flow(c) if c.response_members == 1
             else ResponseEnsemble([response_flow(c) for _ in range(c.response_members)])
         )
         d = c.hidden
-        self.gen_embed = _mlp([3 + N_COND, d, d])
+        self.gen_embed = _mlp([3 + types + N_COND, d, d])
         self.gen_layer = EPiCLayer(d, d)
         self.gen_glob = _mlp([N_COND, d])
         self.velocity = Velocity(c)
+
+    @property
+    def needs_pid(self) -> bool:
+        """Whether the model takes the gen particles' PDG ids (``content`` or ``particle_types``)."""
+        return self.config.content or self.config.particle_types
 
     # ------------------------------------------------------------------ features
     def _relative(self, table: torch.Tensor, axis: torch.Tensor):
@@ -415,13 +429,17 @@ class FSFM(nn.Module):
         )
 
     @torch.no_grad()
-    def fit_normalisation(self, gen: torch.Tensor, reco: torch.Tensor) -> None:
-        """Set the normalisation buffers from training tables (physical, (N, k, 3))."""
+    def fit_normalisation(self, gen: torch.Tensor, reco: torch.Tensor, pid: torch.Tensor | None = None) -> None:
+        """Set the normalisation buffers from training tables (physical, (N, k, 3)); with the gen
+        PDG ids ``pid`` (N, k) for a model that takes them (:attr:`needs_pid`), also the particle
+        content's."""
         cond, gpart, gmask, gjet = self._gen_features(gen.double())
         y, part, mask, _ = self._reco_targets(reco.double(), gjet)
         for name, x in (("cond", cond), ("jet", y), ("part", part[mask]), ("gpart", gpart[gmask])):
             getattr(self, f"{name}_mean").copy_(x.mean(0).float())
             getattr(self, f"{name}_std").copy_(x.std(0).clamp_min(1e-3).float())
+        if self.needs_pid:
+            self.set_content_normalisation(self.content(gen, pid))
 
     def _norm(self, name: str, x: torch.Tensor) -> torch.Tensor:
         return (x - getattr(self, f"{name}_mean")) / getattr(self, f"{name}_std")
@@ -429,18 +447,41 @@ class FSFM(nn.Module):
     def _denorm(self, name: str, x: torch.Tensor) -> torch.Tensor:
         return x * getattr(self, f"{name}_std") + getattr(self, f"{name}_mean")
 
-    def _encode_gen(self, gen: torch.Tensor):
+    def _encode_gen(self, gen: torch.Tensor, pid: torch.Tensor | None = None):
+        """Gen table (B, ≥k, 3) (and, for ``particle_types``, its PDG ids) → (normalised condition,
+        encoded particles, their pooled features, mask, gen jet)."""
         cond, gpart, gmask, gjet = self._gen_features(gen)
         cn = self._norm("cond", cond)
         gp = self._norm("gpart", gpart) * gmask.unsqueeze(-1)
+        if self.config.particle_types:
+            gp = torch.cat([gp, self._classes(pid, gp)], -1)
         h = _split_first(self.gen_embed, gp, cn)
         h, g = self.gen_layer(h, self.gen_glob(cn), gmask)
         return cn, h, g, gmask, gjet
 
-    def multiplicity(self, cn: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+    def _classes(self, pid: torch.Tensor | None, like: torch.Tensor) -> torch.Tensor:
+        """One-hot classes (B, m, 3) of the first m gen particles' PDG ids (``like``: (B, m, ·))."""
+        if pid is None:
+            raise ValueError(
+                "this model's particle network takes the gen particle types: give the gen "
+                "particles' PDG ids (pid)"
+            )
+        return particle_classes(pid[:, : like.shape[1]].to(like.device).long()).to(like.dtype)
+
+    def count_logits(self, cn: torch.Tensor, content: torch.Tensor | None = None) -> torch.Tensor:
+        """The multiplicity head's logits (B, k + 1) for the normalised gen condition ``cn`` (and,
+        for ``particle_types``, the raw particle content (B, 3), :meth:`content`)."""
+        if self.config.particle_types:
+            if content is None:
+                raise ValueError("this model's multiplicity head takes the gen particle content: give pid")
+            cn = torch.cat([cn, self._norm("content", content.to(cn))], -1)
+        return self.count_head(cn)
+
+    def multiplicity(self, cn: torch.Tensor, u: torch.Tensor, content: torch.Tensor | None = None) -> torch.Tensor:
         """Reco multiplicities (B,) drawn from the count head's softmax by inverse CDF, for the
-        normalised gen condition ``cn`` and uniform noise ``u`` (B, 1); at least 1, at most k."""
-        cdf = torch.cumsum(torch.softmax(self.count_head(cn), -1), -1)
+        normalised gen condition ``cn`` (and the content, :meth:`count_logits`) and uniform noise
+        ``u`` (B, 1); at least 1, at most k."""
+        cdf = torch.cumsum(torch.softmax(self.count_logits(cn, content), -1), -1)
         n = torch.searchsorted(cdf, u.to(cdf).contiguous()).squeeze(-1)
         return n.clamp(1, self.config.n_particles)
 
@@ -461,12 +502,13 @@ class FSFM(nn.Module):
 
     def content(self, gen: torch.Tensor, pid: torch.Tensor | None) -> torch.Tensor | None:
         """Raw particle-content fractions (B, 3) of gen tables (B, ≥k, 3) with PDG ids (B, ≥k),
-        for a ``content`` model (None otherwise; a ``content`` model without ``pid`` raises)."""
-        if not self.config.content:
+        for a model that takes them (:attr:`needs_pid`; None otherwise, and such a model
+        without ``pid`` raises)."""
+        if not self.needs_pid:
             return None
         if pid is None:
             raise ValueError(
-                "this model's response is conditioned on the gen particle content: give the gen "
+                "this model is conditioned on the gen particle content: give the gen "
                 "particles' PDG ids (pid)"
             )
         k = self.config.n_particles
@@ -475,7 +517,8 @@ class FSFM(nn.Module):
     @torch.no_grad()
     def set_content_normalisation(self, content: torch.Tensor) -> None:
         """Standardise the particle content by these training jets' fractions (N, 3); makes a
-        model whose config has ``content`` complete (a stage-2 refit calls it)."""
+        model whose config has ``content`` complete (a stage-2 refit calls it, unless its source
+        already took the content: ``particle_types``)."""
         for name, x in (("mean", content.mean(0)), ("std", content.std(0).clamp_min(1e-3))):
             self.register_buffer(f"content_{name}", x.float().to(self.cond_mean.device))
 
@@ -515,11 +558,12 @@ class FSFM(nn.Module):
     ) -> dict[str, torch.Tensor]:
         """Flow-matching MSE + jet-response NLL + multiplicity cross-entropy (physical tables;
         ``pid``: the gen PDG ids, for a ``content`` model)."""
-        cn, gh, gpool, gmask, gjet = self._encode_gen(gen)
+        cn, gh, gpool, gmask, gjet = self._encode_gen(gen, pid)
         y, part, mask, n = self._reco_targets(reco, gjet)
         yn = self._norm("jet", y)
-        count = nn.functional.cross_entropy(self.count_head(cn), n)
-        context = self._response_context(cn, n, self.content(gen, pid))
+        content = self.content(gen, pid)
+        count = nn.functional.cross_entropy(self.count_logits(cn, content), n)
+        context = self._response_context(cn, n, content)
         nll = -self.response_log_prob(context, yn).mean() / N_JET
         x1 = self._norm("part", part) * mask.unsqueeze(-1)
         x0 = torch.randn(x1.shape, generator=generator, device=x1.device) * mask.unsqueeze(-1)
@@ -627,7 +671,8 @@ class FSFM(nn.Module):
         Noise comes from ``noise`` (per jet, see :meth:`noise_shapes`) when given, else from
         ``generator``; ``steps`` overrides the configured number of ODE steps; ``chunk``: see
         :meth:`_integrate` (None: 128 jets on the CPU, the whole batch on other devices);
-        ``pid`` (B, ≥k): the gen particles' PDG ids, needed by a ``content`` model only.
+        ``pid`` (B, ≥k): the gen particles' PDG ids, needed by a model that takes them only
+        (:attr:`needs_pid`: ``content`` or ``particle_types``).
         """
         c = self.config
         steps = c.steps if steps is None else int(steps)
@@ -639,8 +684,8 @@ class FSFM(nn.Module):
         content = self.content(gen, pid)
         if noise is None:
             noise = self.draw_noise(B, generator, dev)
-        cn, gh, gpool, gmask, gjet = self._encode_gen(gen)
-        n = self.multiplicity(cn, noise["count"])
+        cn, gh, gpool, gmask, gjet = self._encode_gen(gen, pid)
+        n = self.multiplicity(cn, noise["count"], content)
         member = noise.get("member")
         yn = self.response_sample(
             self._response_context(cn, n, content), noise["response"].to(cn),

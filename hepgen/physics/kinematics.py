@@ -123,10 +123,25 @@ CHARGED_PIDS: tuple[int, ...] = (11, 13, 211, 321, 2212, 3112, 3222, 3312, 3334)
 CONTENT: tuple[str, ...] = ("charged", "photon", "neutral hadron")
 
 
+def particle_classes(pid: Array) -> Array:
+    """One-hot particle classes (..., k, 3) of PDG ids (..., k): charged particle, photon,
+    neutral hadron (every other non-zero id: n, K_L, Λ, ...), in the order :data:`CONTENT`;
+    all zero for padding (``pid`` 0). numpy or torch in, the same out (float)."""
+    o, a = _Ops(pid), abs(pid)
+    if o.torch:
+        charged = torch.isin(a, torch.tensor(CHARGED_PIDS, device=a.device, dtype=a.dtype))
+    else:
+        charged = np.isin(a, CHARGED_PIDS)
+    photon = a == 22
+    neutral = (a > 0) & ~charged & ~photon
+    out = o.stack([charged, photon, neutral], -1)
+    return out.float() if o.torch else out.astype(np.float64)
+
+
 def particle_content(constituents: Array, pid: Array) -> Array:
     """pT fractions of a jet's constituents (..., k, 3) in charged particles, photons and neutral
-    hadrons (every other non-zero ``pid``: n, K_L, Λ, ...), stacked on the last axis (order
-    :data:`CONTENT`; each row sums to 1 where the jet has a constituent with a ``pid``).
+    hadrons (:func:`particle_classes`), stacked on the last axis (order :data:`CONTENT`; each row
+    sums to 1 where the jet has a constituent with a ``pid``).
 
     The detector measures the three with different devices (tracker, ECAL, HCAL) and
     resolutions, so a jet's response follows its content (RESULTS.md §2). ``pid`` (..., k) is
@@ -134,12 +149,7 @@ def particle_content(constituents: Array, pid: Array) -> Array:
     """
     o = _Ops(constituents)
     pt = o.hypot(constituents[..., 0], constituents[..., 1])
-    a = abs(pid)
-    if o.torch:
-        charged = torch.isin(a, torch.tensor(CHARGED_PIDS, device=a.device, dtype=a.dtype))
-    else:
-        charged = np.isin(a, CHARGED_PIDS)
-    photon = a == 22
-    neutral = (a > 0) & ~charged & ~photon
-    total = o.clip_min(o.sum(pt * (a > 0), axis=-1), 1e-9)
-    return o.stack([o.sum(pt * m, axis=-1) / total for m in (charged, photon, neutral)], axis=-1)
+    classes = particle_classes(pid)
+    classes = classes.to(pt.dtype) if o.torch else classes.astype(pt.dtype)
+    total = o.clip_min(o.sum(pt * (abs(pid) > 0), axis=-1), 1e-9)
+    return o.stack([o.sum(pt * classes[..., j], axis=-1) / total for j in range(3)], axis=-1)

@@ -137,13 +137,16 @@ def train_fastsim_fm(
     tr, va, families = _splits(data, config.n_particles, train, gen_min_pt, split_seed, exclude_events, balance)
     device = pick_device(train.device)
     model = FSFM(config)
-    model.fit_normalisation(tr.gen, tr.reco)
-    train_set = torch.utils.data.TensorDataset(tr.gen, tr.reco)
+    model.fit_normalisation(tr.gen, tr.reco, tr.gen_pid if model.needs_pid else None)
+    # the PDG ids travel with the tables where the model takes them (particle_types)
+    train_set = torch.utils.data.TensorDataset(
+        *((tr.gen, tr.reco, tr.gen_pid) if model.needs_pid else (tr.gen, tr.reco))
+    )
     vgen_state = torch.Generator().manual_seed(train.seed + 1).get_state()
 
     def loss_fn(m, batch, generator):
-        g, r = batch
-        return m.loss(g, r, generator=None if g.is_cuda else generator)
+        g, r, *p = batch
+        return m.loss(g, r, generator=None if g.is_cuda else generator, pid=p[0] if p else None)
 
     def validate(m) -> dict[str, float]:
         vgen = torch.Generator().manual_seed(0)
@@ -153,7 +156,8 @@ def train_fastsim_fm(
             for i in range(0, len(va), 2048):
                 g = va.gen[i : i + 2048].to(device)
                 r = va.reco[i : i + 2048].to(device)
-                for key, v in m.loss(g, r, generator=None if g.is_cuda else vgen).items():
+                p = va.gen_pid[i : i + 2048].to(device) if m.needs_pid else None
+                for key, v in m.loss(g, r, generator=None if g.is_cuda else vgen, pid=p).items():
                     terms[key] = terms.get(key, 0.0) + float(v) * len(g)
         return {f"valid_{key}": v / max(len(va), 1) for key, v in terms.items()}
 
@@ -199,7 +203,7 @@ def _source_model(ck: dict) -> FSFM:
 
 def _response_features(model: FSFM, ds: JetPairDataset) -> tuple[torch.Tensor, torch.Tensor]:
     """(context, normalised response) of every jet pair of ``ds``: the response flow's data."""
-    pid = ds.gen_pid if model.config.content else None
+    pid = ds.gen_pid if model.needs_pid else None
     parts = [
         model.response_data(ds.gen[i : i + 4096], ds.reco[i : i + 4096], None if pid is None else pid[i : i + 4096])
         for i in range(0, len(ds), 4096)
@@ -319,9 +323,11 @@ def refit_response(
     config = FSFMConfig.from_dict({**ck["config"], **(architecture or {}), "response_members": 1})
     tr, va, families = _splits(data, config.n_particles, train, gen_min_pt, split_seed, exclude_events, balance)
     source_content = model.config.content
-    if config.content and not source_content:  # a new input of the flow: fit its scale
+    if config.content and not source_content:  # a new input of the flow
+        had_content = model.needs_pid  # particle_types: the count head's scale, kept
         model.config = replace(model.config, content=True)
-        model.set_content_normalisation(model.content(tr.gen, tr.gen_pid))
+        if not had_content:
+            model.set_content_normalisation(model.content(tr.gen, tr.gen_pid))
     elif model.config.content and not config.content:
         raise HepgenInputError(f"{source}: its response is conditioned on the particle content; refit with content")
 
