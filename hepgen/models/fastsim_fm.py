@@ -55,7 +55,7 @@ from hepgen.models.epic import split_first as _split_first
 from hepgen.models.epic import time_embedding as _time_embedding
 from hepgen.physics.coordinates import cartesian_to_ptetaphi, ptetaphi_to_cartesian
 from hepgen.physics.kinematics import jet_features, particle_classes, particle_content, wrap_phi
-from hepgen.physics.projection import antikt_contain, project_jet
+from hepgen.physics.projection import antikt_contain, momentum_sums, project_jet
 from hepgen.physics.substructure import momentum_flows
 
 __all__ = ["FSFM", "FSFMConfig", "INFERENCE_FIELDS", "ResponseEnsemble"]
@@ -413,8 +413,7 @@ class FSFM(nn.Module):
         part = self._denorm("part", x)
         pt = torch.exp(part[..., 0].clamp(-12.0, 3.0)) * mask
         eta, phi = part[..., 1] * c.R, part[..., 2] * c.R
-        px, py = (pt * torch.cos(phi)).sum(1), (pt * torch.sin(phi)).sum(1)
-        pz, e = (pt * torch.sinh(eta)).sum(1), (pt * torch.cosh(eta)).sum(1)
+        px, py, pz, e = momentum_sums(pt, eta, phi)
         jpt = torch.sqrt(px**2 + py**2).clamp_min(EPS)
         m = torch.sqrt((e**2 - px**2 - py**2 - pz**2).clamp_min(EPS))
         out = torch.stack([torch.log(jpt) - targets[:, 0], torch.log(m) - targets[:, 1]], -1)

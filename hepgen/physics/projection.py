@@ -17,7 +17,7 @@ import torch
 from hepgen.physics.coordinates import ptetaphi_to_cartesian
 from hepgen.physics.kinematics import jet_features, wrap_phi
 
-__all__ = ["antikt_contain", "project_jet"]
+__all__ = ["antikt_contain", "momentum_sums", "project_jet"]
 
 EPS = 1e-6
 
@@ -27,10 +27,18 @@ def _to_pt(pt: torch.Tensor, phi: torch.Tensor, target_pt: torch.Tensor) -> torc
     return pt * (target_pt / jpt.clamp_min(EPS).unsqueeze(-1))
 
 
-def _mass(pt: torch.Tensor, eta: torch.Tensor, phi: torch.Tensor) -> torch.Tensor:
-    """(B, 1) invariant mass of massless particles (B, k) — the bisection's inner loop."""
+def momentum_sums(
+    pt: torch.Tensor, eta: torch.Tensor, phi: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(px, py, pz, E) sums (B,) of massless particles (B, k) given as pT, η, φ (padding: pT 0)."""
     px, py = (pt * torch.cos(phi)).sum(1), (pt * torch.sin(phi)).sum(1)
     pz, e = (pt * torch.sinh(eta)).sum(1), (pt * torch.cosh(eta)).sum(1)
+    return px, py, pz, e
+
+
+def _mass(pt: torch.Tensor, eta: torch.Tensor, phi: torch.Tensor) -> torch.Tensor:
+    """(B, 1) invariant mass of massless particles (B, k) — the bisection's inner loop."""
+    px, py, pz, e = momentum_sums(pt, eta, phi)
     return torch.sqrt((e**2 - px**2 - py**2 - pz**2).clamp_min(0.0)).unsqueeze(-1)
 
 
