@@ -28,14 +28,17 @@ from hepgen.shipped import resolve_checkpoint
 RAW = {"project": False, "project_mass": False, "contain": False, "contain_antikt": False, "min_pt": 0.0}
 
 
-def consistency(model, gen: torch.Tensor, seed: int) -> dict[str, float]:
-    """The m/pT miss of ``model``'s raw sets (a model built with :data:`RAW`) on gen tables."""
+def consistency(model, gen: torch.Tensor, seed: int, pid: torch.Tensor | None = None) -> dict[str, float]:
+    """The m/pT miss of ``model``'s raw sets (a model built with :data:`RAW`) on gen tables (with
+    their PDG ids ``pid`` for a model that takes them)."""
     with torch.no_grad():
         noise = model.draw_noise(len(gen), torch.Generator().manual_seed(seed))
-        raw = model.simulate(gen, noise=noise).double()
-        cn, _, _, _, gjet = model._encode_gen(gen[:, : model.config.n_particles].float())
-        n = model.multiplicity(cn, noise["count"])
-        yn = model.response_sample(model._response_context(cn, n), noise["response"], noise.get("member"))
+        raw = model.simulate(gen, noise=noise, pid=pid).double()
+        g = gen[:, : model.config.n_particles].float()
+        content = model.content(g, pid)
+        cn, _, _, _, gjet = model._encode_gen(g, pid)
+        n = model.multiplicity(cn, noise["count"], content)
+        yn = model.response_sample(model._response_context(cn, n, content), noise["response"], noise.get("member"))
         y = model._denorm("jet", yn).double()
     gjet = gjet.double()
     f = jet_features(raw)
@@ -69,8 +72,10 @@ def main() -> None:
     print(f"{args.checkpoint}, candidates {model.config.candidates}: miss = log(m/pT) of the raw set − of the draws")
     print(f"{'file':40s} {'jets':>5s} {'median':>7s} {'IQR':>6s} {'|miss|>0.1':>10s} {'corr':>5s} {'slope':>5s}")
     for path in args.files:
-        gen = torch.from_numpy(h5.read(path, sides=("gen",), stop=args.n).gen.constituents)
-        r = consistency(model, gen, args.seed)
+        side = h5.read(path, sides=("gen",), stop=args.n).gen
+        gen = torch.from_numpy(side.constituents)
+        pid = torch.from_numpy(side.pid.astype(np.int64)) if model.needs_pid else None
+        r = consistency(model, gen, args.seed, pid)
         print(f"{Path(path).name:40s} {r['jets']:5d} {r['median']:+7.3f} {r['iqr']:6.3f} {r['beyond_0.1']:10.2f} "
               f"{r['corr']:5.2f} {r['slope']:5.2f}")
 

@@ -319,6 +319,15 @@ def test_cross_validate_response(tmp_path):
     np.testing.assert_array_equal(again["mass_ratio"], cv["mass_ratio"])
     with pytest.raises(HepgenInputError, match="needs a fastsim_fm one"):
         cross_validate_response("fastsim_vae_ww_pu50", [EXPECTED], tmp_path / "x", progress=False)
+    # the full simulation passes each jet's PDG ids to a source that takes them (particle_types)
+    cfg = tmp_path / "types.json"
+    cfg.write_text(json.dumps({"model": {"particle_types": True}}))
+    typed = tmp_path / "types.pt"
+    assert main(["train", "fastsim-fm", "--preset", "small", "--config", str(cfg), "-o", str(typed),
+                 "--epochs", "1", *common]) == 0
+    sim = cross_validate_response(typed, [EXPECTED], tmp_path / "cv_types", folds=2, draws=1, train=loop,
+                                  gen_min_pt=30, progress=False, simulate=True)
+    assert sim["pt_ratio"].shape == (1, n) and np.isfinite(sim["pt_ratio"]).all() and (sim["pt_ratio"] > 0).all()
 
 
 def test_refit_response_balance_pt(tmp_path, capsys):

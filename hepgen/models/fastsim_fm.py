@@ -556,7 +556,7 @@ class FSFM(nn.Module):
         pid: torch.Tensor | None = None,
     ) -> dict[str, torch.Tensor]:
         """Flow-matching MSE + jet-response NLL + multiplicity cross-entropy (physical tables;
-        ``pid``: the gen PDG ids, for a ``content`` model)."""
+        ``pid``: the gen PDG ids, for a model that takes them, :attr:`needs_pid`)."""
         cn, gh, gpool, gmask, gjet = self._encode_gen(gen, pid)
         y, part, mask, n = self._reco_targets(reco, gjet)
         yn = self._norm("jet", y)

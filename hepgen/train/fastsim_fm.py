@@ -490,7 +490,10 @@ def cross_validate_response(
             for d in range(draws):
                 if simulate:
                     out_jet = np.concatenate([
-                        jet_features(model.simulate(ds.gen[held[i : i + 2048]], generator=g).double()).numpy()
+                        jet_features(model.simulate(
+                            ds.gen[held[i : i + 2048]], generator=g,
+                            pid=ds.gen_pid[held[i : i + 2048]] if model.needs_pid else None,
+                        ).double()).numpy()
                         for i in range(0, len(held), 2048)
                     ])
                     ratios[d, held_np] = np.stack(
