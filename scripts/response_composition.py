@@ -6,8 +6,9 @@ m/pT, n, Flow_1..4 and the reco multiplicity)?
 Delphes measures charged particles with the tracker, photons in the ECAL and neutral hadrons in
 the HCAL, with different resolutions, so a jet's response width should follow its content; the
 fast-sim input holds momenta only. Two flows are fitted exactly as a stage-2 refit fits one
-(same architecture, loss, optimiser, split, selection on the validation NLL): (a) on the shipped
-context, a control; (b) on it plus the three fractions. On the test split, per bin of gen pT and
+(`hepgen.train.fastsim_fm.refit_response` with one member, written to OUTPUT/control.pt and
+OUTPUT/composition.pt): (a) on the shipped context, a control; (b) on it plus the three fractions
+(``content``). On the test split, per bin of gen pT and
 of a fraction, each flow's draws (true reco multiplicity in the context, as in training) against
 Delphes: the median and IQR of pT(reco)/pT(gen) and of m(reco)/m(gen) as the flow draws them
 (the simulated jets follow the flow's draws within 0.001, RESULTS.md §2), and each flow's test NLL.
@@ -33,40 +34,8 @@ from hepgen.models import checkpoint
 from hepgen.models.fastsim_fm import N_COND, N_JET, FSFMConfig
 from hepgen.physics.kinematics import CONTENT, particle_content
 from hepgen.shipped import resolve_checkpoint
-from hepgen.train.fastsim_fm import _mean_nll, _response_features, _source_model
-
-
-def fit(ctx_tr, y_tr, ctx_va, y_va, config: FSFMConfig, seed: int, epochs: int, patience: int):
-    """A zuko NSF p(response | context) trained as refit_response trains one (Adam 3e-4, cosine,
-    batch 512), selected on the validation NLL."""
-    import zuko
-
-    torch.manual_seed(seed)
-    flow = zuko.flows.NSF(N_JET, ctx_tr.shape[1], transforms=config.flow_transforms,
-                          hidden_features=config.flow_hidden, passes=2)
-    opt = torch.optim.Adam(flow.parameters(), lr=3e-4)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, epochs)
-    g = torch.Generator().manual_seed(seed)
-    best, best_state, wait, history = np.inf, None, 0, []
-    for _epoch in range(epochs):
-        flow.train()
-        for idx in torch.randperm(len(y_tr), generator=g).split(512):
-            loss = -flow(ctx_tr[idx]).log_prob(y_tr[idx]).mean() / N_JET
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-        sched.step()
-        flow.eval()
-        nll = _mean_nll(lambda c, y: flow(c).log_prob(y), ctx_va, y_va, "cpu")
-        history.append(nll)
-        if nll < best:
-            best, best_state, wait = nll, {k: v.clone() for k, v in flow.state_dict().items()}, 0
-        else:
-            wait += 1
-            if wait >= patience:
-                break
-    flow.load_state_dict(best_state)
-    return flow.eval(), {"best_valid_nll": best, "epochs": len(history), "best_epoch": int(np.argmin(history)) + 1}
+from hepgen.train.fastsim_fm import _mean_nll, _response_features, _source_model, refit_response
+from hepgen.train.loop import TrainConfig
 
 
 def quartiles(x: np.ndarray) -> tuple[float, float]:
@@ -89,35 +58,35 @@ def main() -> None:
     a = p.parse_args()
     exclude = (np.unique(np.concatenate([h5.read(f, sides=()).event_number for f in a.exclude_events]))
                if a.exclude_events else None)
-    ck = checkpoint.load(resolve_checkpoint(a.source))
+    source = resolve_checkpoint(a.source)
+    ck = checkpoint.load(source)
     config = FSFMConfig.from_dict(ck["config"])
     model = _source_model(ck)
     k = config.n_particles
+    split_seed = int(ck["dataset"].get("split_seed", 0))
     pairs, _ = load_pairs(a.data)
-    sets, feats = {}, {}
-    for split in ("train", "valid", "test"):
-        ds = JetPairDataset(a.data, split, k=k, seed=int(ck["dataset"].get("split_seed", 0)),
-                            gen_min_pt=100.0, exclude_events=exclude)
-        sets[split] = ds
-        ctx, y = _response_features(model, ds)
-        comp = particle_content(pairs.gen.constituents[ds.index, :k].astype(np.float64), pairs.gen.pid[ds.index, :k])
-        feats[split] = (ctx, y, comp)
-    mean, std = feats["train"][2].mean(0), feats["train"][2].std(0)
-    with_comp = {s: torch.cat([c, torch.from_numpy((f - mean) / std).float()], -1) for s, (c, _, f) in feats.items()}
-    flows, records = {}, {}
-    for name, ctx in (("control", {s: feats[s][0] for s in feats}), ("composition", with_comp)):
+    test = JetPairDataset(a.data, "test", k=k, seed=split_seed, gen_min_pt=100.0, exclude_events=exclude)
+    ctx_te, y_te = _response_features(model, test)
+    comp_te = particle_content(pairs.gen.constituents[test.index, :k].astype(np.float64), pairs.gen.pid[test.index, :k])
+    loop = TrainConfig(epochs=a.epochs, batch_size=512, learning_rate=3e-4, patience=a.patience,
+                       schedule="cosine", seed=a.seed)
+    os.makedirs(a.output, exist_ok=True)
+    fitted, fitted_ctx, records = {}, {}, {}
+    for name, arch in (("control", None), ("composition", {"content": True})):
         t0 = time.time()
-        flows[name], records[name] = fit(ctx["train"], feats["train"][1], ctx["valid"], feats["valid"][1],
-                                         config, a.seed, a.epochs, a.patience)
-        records[name]["time_s"] = round(time.time() - t0, 1)
-        records[name]["test_nll"] = _mean_nll(lambda c, y, f=flows[name]: f(c).log_prob(y), ctx["test"], feats["test"][1], "cpu")
+        out = os.path.join(a.output, f"{name}.pt")
+        record = refit_response(source, a.data, out, train=loop, split_seed=split_seed, exclude_events=exclude,
+                                architecture=arch, progress=False)
+        fitted[name] = _source_model(checkpoint.load(out))
+        fitted_ctx[name] = _response_features(fitted[name], test)[0]
+        records[name] = {"best_valid_nll": record["best_metric"], "best_epoch": record["best_epoch"],
+                         "time_s": round(time.time() - t0, 1),
+                         "test_nll": _mean_nll(fitted[name].response_log_prob, fitted_ctx[name], y_te, "cpu")}
         print(name, records[name], flush=True)
-    records["shipped"] = {"test_nll": _mean_nll(model.response_log_prob, feats["test"][0], feats["test"][1], "cpu")}
+    records["shipped"] = {"test_nll": _mean_nll(model.response_log_prob, ctx_te, y_te, "cpu")}
     print("shipped", records["shipped"], flush=True)
 
     # draws on the test split (true reco multiplicity in the context)
-    ctx_te, y_te, comp_te = feats["test"]
-    test = sets["test"]
     gen_pt = test.gen_jet[:, 0]
     g = torch.Generator().manual_seed(a.seed)
     names = ("shipped", "control", "composition") + (("content ckpt",) if a.content_checkpoint else ())
@@ -135,8 +104,8 @@ def main() -> None:
             z = torch.randn(len(y_te), N_JET, generator=g)
             u = torch.rand(len(y_te), 1, generator=g)
             draws["shipped"].append(model.response_sample(ctx_te, z, u if config.response_members > 1 else None))
-            draws["control"].append(flows["control"](ctx_te).transform.inv(z))
-            draws["composition"].append(flows["composition"](with_comp["test"]).transform.inv(z))
+            for name in ("control", "composition"):
+                draws[name].append(fitted[name].response_sample(fitted_ctx[name], z))
             if a.content_checkpoint:
                 draws["content ckpt"].append(cmodel.response_sample(cctx, z, u if ccfg.response_members > 1 else None))
 
@@ -171,10 +140,10 @@ def main() -> None:
                 label = "all" if frac == "all" else f"{frac} {e0:.2f}–{min(e1, 1):.2f}"
                 print(f"| {lo}–{hi} | {label} | {int(sel.sum())} | " + " | ".join(cells) + " |")
                 rows.append(row)
-    os.makedirs(a.output, exist_ok=True)
+    scale = fitted["composition"]
     with open(os.path.join(a.output, "composition.json"), "w") as f:
-        json.dump({"records": records, "rows": rows, "fraction_mean": mean.tolist(), "fraction_std": std.tolist(),
-                   "n_cond": N_COND}, f, indent=1)
+        json.dump({"records": records, "rows": rows, "fraction_mean": scale.content_mean.tolist(),
+                   "fraction_std": scale.content_std.tolist(), "n_cond": N_COND}, f, indent=1)
 
 
 if __name__ == "__main__":
