@@ -16,13 +16,12 @@ import argparse
 import numpy as np
 
 from hepgen.data.datasets import load_pairs, split_indices
+from hepgen.evaluation import CONTENT_BINS
 from hepgen.inference import Runner
 from hepgen.metrics import detector
 from hepgen.physics.cuts import Acceptance
 from hepgen.physics.kinematics import CONTENT, jet_features, particle_content
 from hepgen.simulation import simulate_pairs
-
-EDGES = {"neutral hadron": (0, 0.05, 0.1, 0.2, 0.3, 1.01), "photon": (0, 0.15, 0.25, 0.35, 0.5, 1.01)}
 
 
 def main() -> None:
@@ -51,7 +50,8 @@ def main() -> None:
     print(f"{a.checkpoint}: {len(pairs)} test jets ({a.only_files}), {a.draws} draws")
     for lo, hi in ((200, 300), (300, 600)):
         inbin = (gen[:, 0] >= lo) & (gen[:, 0] < hi)
-        for name, edges in EDGES.items():
+        for name in ("neutral hadron", "photon"):
+            edges = CONTENT_BINS[name]
             f = content[:, CONTENT.index(name)]
             print(f"gen pT {lo}-{hi} GeV, {name} pT fraction")
             for e0, e1 in zip(edges[:-1], edges[1:]):

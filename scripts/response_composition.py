@@ -28,7 +28,8 @@ import time
 import numpy as np
 import torch
 
-from hepgen.data.datasets import JetPairDataset, load_pairs
+from hepgen.data.datasets import JetPairDataset
+from hepgen.evaluation import CONTENT_BINS
 from hepgen.io import h5
 from hepgen.models import checkpoint
 from hepgen.models.fastsim_fm import N_COND, N_JET, FSFMConfig
@@ -64,10 +65,9 @@ def main() -> None:
     model = _source_model(ck)
     k = config.n_particles
     split_seed = int(ck["dataset"].get("split_seed", 0))
-    pairs, _ = load_pairs(a.data)
     test = JetPairDataset(a.data, "test", k=k, seed=split_seed, gen_min_pt=100.0, exclude_events=exclude)
     ctx_te, y_te = _response_features(model, test)
-    comp_te = particle_content(pairs.gen.constituents[test.index, :k].astype(np.float64), pairs.gen.pid[test.index, :k])
+    comp_te = particle_content(test.gen.double().numpy(), test.gen_pid.numpy())
     loop = TrainConfig(epochs=a.epochs, batch_size=512, learning_rate=3e-4, patience=a.patience,
                        schedule="cosine", seed=a.seed)
     os.makedirs(a.output, exist_ok=True)
@@ -93,21 +93,18 @@ def main() -> None:
     draws = {name: [] for name in names}
     if a.content_checkpoint:
         cmodel = _source_model(checkpoint.load(resolve_checkpoint(a.content_checkpoint)))
-        cparts = [cmodel.response_data(test.gen[i : i + 4096], test.reco[i : i + 4096], test.gen_pid[i : i + 4096])
-                  for i in range(0, len(test), 4096)]
-        cctx = torch.cat([c for c, _ in cparts])
-        ccfg = FSFMConfig.from_dict(checkpoint.load(resolve_checkpoint(a.content_checkpoint))["config"])
-        records["content ckpt"] = {"test_nll": _mean_nll(cmodel.response_log_prob, cctx, torch.cat([y for _, y in cparts]), "cpu")}
+        cctx, cy = _response_features(cmodel, test)
+        records["content ckpt"] = {"test_nll": _mean_nll(cmodel.response_log_prob, cctx, cy, "cpu")}
         print("content ckpt", records["content ckpt"], flush=True)
     with torch.no_grad():
         for _ in range(a.draws):
             z = torch.randn(len(y_te), N_JET, generator=g)
             u = torch.rand(len(y_te), 1, generator=g)
-            draws["shipped"].append(model.response_sample(ctx_te, z, u if config.response_members > 1 else None))
+            draws["shipped"].append(model.response_sample(ctx_te, z, u))  # u picks an ensemble's member
             for name in ("control", "composition"):
                 draws[name].append(fitted[name].response_sample(fitted_ctx[name], z))
             if a.content_checkpoint:
-                draws["content ckpt"].append(cmodel.response_sample(cctx, z, u if ccfg.response_members > 1 else None))
+                draws["content ckpt"].append(cmodel.response_sample(cctx, z, u))
 
     def ratios(yn: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
         raw = model._denorm("jet", yn).double().numpy()
@@ -117,13 +114,12 @@ def main() -> None:
     model_r = {n: [ratios(d) for d in ds] for n, ds in draws.items()}
     rows = []
     bins_pt = ((200, 300), (300, 600), (600, 1500))
-    cuts = {"photon": (0, 0.15, 0.25, 0.35, 0.5, 1.01), "neutral hadron": (0, 0.05, 0.1, 0.2, 0.3, 1.01)}
     cols = " | ".join(names)
     print(f"\n| gen pT | fraction bin | jets | Delphes pT med / IQR | {cols} | Delphes m med / IQR | {cols} |")
     print("|---|---|---|" + "---|" * (2 + 2 * len(names)))
     for lo, hi in bins_pt:
         inbin = (gen_pt >= lo) & (gen_pt < hi)
-        for frac, edges in (("all", (None,)), *cuts.items()):
+        for frac, edges in (("all", (None,)), *CONTENT_BINS.items()):
             for e0, e1 in ([(None, None)] if frac == "all" else zip(edges[:-1], edges[1:])):
                 sel = inbin if frac == "all" else inbin & (comp_te[:, CONTENT.index(frac)] >= e0) & (comp_te[:, CONTENT.index(frac)] < e1)
                 if sel.sum() < 50:
