@@ -18,11 +18,13 @@ standardised and appended to the flow's context, and prints the same table:
   bounds what any gen-level input could do: if even the label leaves the offset, the flow does not
   resolve QCD's response from its 4 000 training jets; if the label removes it, the cause is a
   property of QCD events that the flow's inputs do not carry.
+- ``none``: no extra input, a control: it must reproduce ``fastsim_response_cv.py``'s flow-alone
+  run (same folds, seeds and fits).
 
     python scripts/response_context_cv.py out/cv_context --source fastsim_ww_pu50 \\
         --data ../shared/data/fastsim_{ww_pu50_highpt_s1*,qcd_pu50_highpt_s*,ttbar_pu50_highpt_s*}.h5 \\
         --exclude-events ../shared/data/samples/expected/delphes_ww_pu50_highpt_100ev.h5 \\
-        --context whole event process [--baseline out/cv/default/cv_flow.npz]
+        --context whole event process none [--baseline out/cv/default/cv_flow.npz]
 
 Each context takes ~22 min on 2 CPU cores (5 folds). ``--baseline``: also print the table of a
 ``fastsim_response_cv.py`` run without extra context (its ``cv_flow.npz``) for comparison.
@@ -37,7 +39,7 @@ import sys
 import numpy as np
 import torch
 
-CONTEXTS = ("whole", "event", "process")
+CONTEXTS = ("whole", "event", "process", "none")
 
 
 def whole_jet(ds, k: int) -> np.ndarray:
@@ -144,12 +146,15 @@ def main() -> None:
     train = TrainConfig(epochs=100, batch_size=512, learning_rate=3e-4, patience=20, schedule="cosine")
     os.makedirs(a.output_dir, exist_ok=True)
     for name in a.context:
-        if name == "process":
+        if name == "none":
+            extra = torch.zeros(len(ds), 0)
+        elif name == "process":
             families = sorted(set(base["family"]))
             extra = torch.from_numpy((base["family"][:, None] == np.array(families)[None]).astype(np.float32))
         else:
             extra = torch.from_numpy(whole_jet(ds, k) if name == "whole" else event_activity(ds)).float()
-        extra = (extra - extra.mean(0)) / extra.std(0).clamp_min(1e-3)
+        if extra.shape[1]:
+            extra = (extra - extra.mean(0)) / extra.std(0).clamp_min(1e-3)
         ctx = torch.cat([ctx0, extra], 1)
         ratios = np.empty((a.draws, len(ds), 2))
         nll = []
