@@ -27,8 +27,9 @@ import numpy as np
 BINS = [(200, 300), (300, 400), (400, 600), (600, 1500)]
 
 
-def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def common_arguments(doc: str) -> argparse.ArgumentParser:
+    """The arguments this script shares with scripts/response_context_cv.py."""
+    p = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("output_dir")
     p.add_argument("--source", default="fastsim_ww_pu50")
     p.add_argument("--data", nargs="+", required=True)
@@ -37,6 +38,11 @@ def main() -> None:
     p.add_argument("--draws", type=int, default=10)
     p.add_argument("--n-boot", type=int, default=200)
     p.add_argument("--min-jets", type=int, default=30)
+    return p
+
+
+def main() -> None:
+    p = common_arguments(__doc__)
     p.add_argument("--epochs", type=int, default=100)
     p.add_argument("--simulate", action="store_true",
                    help="draw from the full simulation with each fold's flow (default: the flow alone, true n)")

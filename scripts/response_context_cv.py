@@ -32,7 +32,6 @@ Each context takes ~22 min on 2 CPU cores (5 folds). ``--baseline``: also print 
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 
@@ -76,16 +75,11 @@ def event_activity(ds) -> np.ndarray:
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("output_dir")
-    p.add_argument("--source", default="fastsim_ww_pu50")
-    p.add_argument("--data", nargs="+", required=True)
-    p.add_argument("--exclude-events", nargs="+", default=None)
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from fastsim_response_cv import common_arguments, table
+
+    p = common_arguments(__doc__)
     p.add_argument("--context", nargs="+", choices=CONTEXTS, default=list(CONTEXTS))
-    p.add_argument("--folds", type=int, default=5)
-    p.add_argument("--draws", type=int, default=10)
-    p.add_argument("--n-boot", type=int, default=200)
-    p.add_argument("--min-jets", type=int, default=30)
     p.add_argument("--baseline", default=None, help="a fastsim_response_cv.py cv_flow.npz to print first")
     a = p.parse_args()
 
@@ -105,9 +99,6 @@ def main() -> None:
         process_family,
     )
     from hepgen.train.loop import TrainConfig, fit
-
-    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-    from fastsim_response_cv import table
 
     exclude = (
         np.unique(np.concatenate([h5.read(f, sides=()).event_number for f in a.exclude_events]))
