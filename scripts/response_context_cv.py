@@ -74,12 +74,24 @@ def event_activity(ds) -> np.ndarray:
     return out
 
 
+def gaussianise(x: torch.Tensor) -> torch.Tensor:
+    """Each column mapped to the standard-normal quantile of its mid-rank (ties share one score)."""
+    from scipy.special import ndtri
+    from scipy.stats import rankdata
+
+    cols = [ndtri((rankdata(c, method="average") - 0.5) / len(c)) for c in x.double().numpy().T]
+    return torch.from_numpy(np.stack(cols, 1)).float()
+
+
 def main() -> None:
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     from fastsim_response_cv import common_arguments, table
 
     p = common_arguments(__doc__)
     p.add_argument("--context", nargs="+", choices=CONTEXTS, default=list(CONTEXTS))
+    p.add_argument("--gaussianise", action="store_true",
+                   help="map the whole/event inputs to normal scores of their ranks (their tails are heavy)")
+    p.add_argument("--tag", default="", help="appended to the output names (cv_{context}{tag}.npz)")
     p.add_argument("--baseline", default=None, help="a fastsim_response_cv.py cv_flow.npz to print first")
     a = p.parse_args()
 
@@ -144,6 +156,8 @@ def main() -> None:
             extra = torch.from_numpy((base["family"][:, None] == np.array(families)[None]).astype(np.float32))
         else:
             extra = torch.from_numpy(whole_jet(ds, k) if name == "whole" else event_activity(ds)).float()
+        if a.gaussianise and name in ("whole", "event"):
+            extra = gaussianise(extra)
         if extra.shape[1]:
             extra = (extra - extra.mean(0)) / extra.std(0).clamp_min(1e-3)
         ctx = torch.cat([ctx0, extra], 1)
@@ -156,7 +170,7 @@ def main() -> None:
             rest = np.flatnonzero(fold != j)
             inner = split_indices(ds.event_keys[rest], (0.85, 0.15, 0.0), 1 + j)
             tr, va = (torch.from_numpy(rest[inner[s]]) for s in ("train", "valid"))
-            path = os.path.join(a.output_dir, f"{name}_fold{j}.pt")
+            path = os.path.join(a.output_dir, f"{name}{a.tag}_fold{j}.pt")
 
             def validate(f, va=va, ctx=ctx):
                 return {"valid_nll": _mean_nll(lambda c, t: f(c).log_prob(t), ctx[va], y[va], "cpu")}
@@ -177,10 +191,10 @@ def main() -> None:
                     ratios[d, held] = r[:, :2].double().numpy()
                 nll.append(_mean_nll(lambda c, t, f=flow: f(c).log_prob(t), ctx[held], y[held], "cpu"))
             print(f"{name}: fold {j} best epoch {rec['best_epoch'] + 1}, held-out NLL {nll[-1]:.4f}", flush=True)
-        np.savez_compressed(os.path.join(a.output_dir, f"cv_{name}.npz"),
+        np.savez_compressed(os.path.join(a.output_dir, f"cv_{name}{a.tag}.npz"),
                             pt_ratio=ratios[..., 0], mass_ratio=ratios[..., 1], index=ds.index)
         table({**base, "pt_ratio": ratios[..., 0], "mass_ratio": ratios[..., 1]},
-              f"context + {name}: held-out NLL per fold {' / '.join(f'{v:.4f}' for v in nll)}", "CV flow", a)
+              f"context + {name}{' (gaussianised)' if a.gaussianise else ''}: held-out NLL per fold {' / '.join(f'{v:.4f}' for v in nll)}", "CV flow", a)
 
 
 if __name__ == "__main__":
