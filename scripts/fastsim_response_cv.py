@@ -54,14 +54,11 @@ def main() -> None:
 
     from dataclasses import replace
 
-    from hepgen.io import h5
+    from hepgen.commands import _exclude
     from hepgen.train.fastsim_fm import cross_validate_response
     from hepgen.train.loop import TrainConfig
 
-    exclude = (
-        np.unique(np.concatenate([h5.read(f, sides=()).event_number for f in a.exclude_events]))
-        if a.exclude_events else None
-    )
+    exclude = _exclude(a.exclude_events)
     train = replace(TrainConfig(epochs=100, batch_size=512, learning_rate=3e-4, patience=20, schedule="cosine"),
                     epochs=a.epochs)
     cv = cross_validate_response(

@@ -28,9 +28,9 @@ import time
 import numpy as np
 import torch
 
+from hepgen.commands import _exclude
 from hepgen.data.datasets import JetPairDataset
 from hepgen.evaluation import CONTENT_BINS
-from hepgen.io import h5
 from hepgen.models import checkpoint
 from hepgen.models.fastsim_fm import N_COND, N_JET, FSFMConfig
 from hepgen.physics.kinematics import CONTENT, particle_content
@@ -57,8 +57,7 @@ def main() -> None:
     p.add_argument("--content-checkpoint", default=None,
                    help="also draw this content checkpoint's response (e.g. fastsim_content_ww_pu50)")
     a = p.parse_args()
-    exclude = (np.unique(np.concatenate([h5.read(f, sides=()).event_number for f in a.exclude_events]))
-               if a.exclude_events else None)
+    exclude = _exclude(a.exclude_events)
     source = resolve_checkpoint(a.source)
     ck = checkpoint.load(source)
     config = FSFMConfig.from_dict(ck["config"])

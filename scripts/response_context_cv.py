@@ -97,8 +97,8 @@ def main() -> None:
 
     import zuko
 
+    from hepgen.commands import _exclude
     from hepgen.data.datasets import JetPairDataset, fold_indices, split_indices
-    from hepgen.io import h5
     from hepgen.models import checkpoint
     from hepgen.models.fastsim_fm import N_JET, FSFMConfig
     from hepgen.physics.kinematics import jet_features
@@ -112,10 +112,7 @@ def main() -> None:
     )
     from hepgen.train.loop import TrainConfig, fit
 
-    exclude = (
-        np.unique(np.concatenate([h5.read(f, sides=()).event_number for f in a.exclude_events]))
-        if a.exclude_events else None
-    )
+    exclude = _exclude(a.exclude_events)
     ck = checkpoint.load(resolve_checkpoint(a.source))
     model = _source_model(ck)
     config = FSFMConfig.from_dict({**ck["config"], "response_members": 1})
