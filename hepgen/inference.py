@@ -245,7 +245,8 @@ class Runner:
         """Reco-level constituents (N, k, 3) for gen-level constituents (N, any, 3), GeV.
 
         Args:
-            gen: generator-level constituents, zero padded.
+            gen: generator-level constituents, zero padded; a row of padding only (no gen
+                jet) gives a row of zeros.
             seed: the noise seed.
             keys: one uint64 key per jet (:func:`hepgen.models.noise.jet_keys`); a jet's noise
                 depends only on (seed, key), so results do not depend on batching. Default: the
@@ -280,33 +281,37 @@ class Runner:
                 )
             pid = pid[:, : self.k] if n_in >= self.k else np.pad(pid, ((0, 0), (0, self.k - n_in)))
             pid_t = torch.from_numpy(pid.astype(np.int64))
-        out = np.empty_like(gen)
+        out = np.zeros_like(gen)
         if len(gen) == 0:
             return out
         if keys is None:
             keys = jet_keys(seed, 0, np.zeros(len(gen)), np.arange(len(gen)))
         else:
             keys = jet_keys(seed, 0, np.asarray(keys, np.uint64), np.zeros(len(gen)))
+        # a row without any gen constituent (padding only) has no jet to simulate: it stays an
+        # all-zero row; the others keep their own keys, so their noise does not depend on it
+        filled = np.flatnonzero(np.any(gen != 0, axis=(1, 2)))
         device = self.device
         model = self.model
         physical = getattr(model, "physical_io", False)
         extra = {"steps": self.steps} if self.steps is not None and physical else {}
         with torch.inference_mode():
             for i in tqdm(
-                range(0, len(gen), self.batch_size), desc="simulate", unit="batch",
+                range(0, len(filled), self.batch_size), desc="simulate", unit="batch",
                 disable=not progress,
             ):
-                x = torch.from_numpy(gen[i : i + self.batch_size]).to(device)
-                noise = self._noise(keys[i : i + self.batch_size])
+                rows = filled[i : i + self.batch_size]
+                x = torch.from_numpy(gen[rows]).to(device)
+                noise = self._noise(keys[rows])
                 if physical:
                     if pid_t is not None:
-                        extra["pid"] = pid_t[i : i + self.batch_size].to(device)
+                        extra["pid"] = pid_t[rows].to(device)
                     y = model.simulate(x, noise=noise, **extra)
                 else:
                     y = self.norms["reco"].inverse(
                         model.simulate(self.norms["gen"].forward(x), noise=noise)
                     )
-                out[i : i + self.batch_size] = y.float().cpu().numpy()
+                out[rows] = y.float().cpu().numpy()
         return out
 
     def sample(self, n: int, seed: int = 0, progress: bool = False) -> np.ndarray:

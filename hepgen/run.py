@@ -13,6 +13,7 @@ import os
 import sys
 import tempfile
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -230,6 +231,24 @@ def hist_w1(h, a: dict, b: dict) -> float:
 REFERENCE_LABELS = {"delphes": "Delphes", "reco_pf": "reco (PF)"}
 
 
+def reference_source(hists: Mapping) -> str | None:
+    """The reconstruction the histograms hold: the first of ``REFERENCE_LABELS`` with entries.
+
+    The jet histograms book ``delphes`` on their source axis whatever the input, so a CMS
+    PFNanoAOD run has an empty ``delphes`` category beside a filled ``reco_pf``; being on the
+    axis is not enough. Without entries anywhere, the first reconstruction on an axis (or None).
+    """
+    present, filled = [], set()
+    for h in hists.values():
+        for s in h.axes["source"]:
+            present.append(s)
+            if h[{"source": s}].sum(flow=True) > 0:
+                filled.add(s)
+    return next((s for s in REFERENCE_LABELS if s in filled), None) or next(
+        (s for s in REFERENCE_LABELS if s in present), None
+    )
+
+
 def response_table(hists: dict) -> tuple[str, dict]:
     """Median and IQR of the reclustered jets' pT and mass response per gen-pT bin."""
     from hepgen.processors.histograms import hist_quantiles
@@ -279,21 +298,19 @@ def fidelity_table(hists: dict, reference: str | None = None) -> tuple[str, dict
         if name.startswith("response_"):
             continue
         sources = list(h.axes["source"])
-        ref = reference or next((s for s in REFERENCE_LABELS if s in sources), None)
-        if ref is None or ref not in sources:
+        reference = reference or reference_source(hists)
+        if reference is None or reference not in sources:
             continue
-        reference = ref
         fl = hist_w1(h, {"source": reference, "half": 0}, {"source": reference, "half": 1})
         entry = {"floor": fl}
         for s in ("hepgen", "gen"):
             if s in sources:
-                w = np.nanmean(
-                    [
-                        hist_w1(h, {"source": reference, "half": 0}, {"source": s, "half": 1}),
-                        hist_w1(h, {"source": reference, "half": 1}, {"source": s, "half": 0}),
-                    ]
-                )
-                entry[s] = float(w)
+                halves = [
+                    hist_w1(h, {"source": reference, "half": 0}, {"source": s, "half": 1}),
+                    hist_w1(h, {"source": reference, "half": 1}, {"source": s, "half": 0}),
+                ]
+                finite = [w for w in halves if np.isfinite(w)]  # a half can be empty
+                entry[s] = float(np.mean(finite)) if finite else float("nan")
         over = {s: int(h[{"source": s}].project(h.axes[-1].name).view(flow=True)[[0, -1]].sum()) for s in sources}
         entry["outside_range"] = over
         entry["entries"] = {s: int(h[{"source": s}].sum(flow=True)) for s in sources}
@@ -363,12 +380,10 @@ def main_job(
         )
         elapsed = time.perf_counter() - t0
         save(acc, tmp / "hists.coffea")
-        sources = set()
-        for h in acc["hists"].values():
-            sources |= set(h.axes["source"])
-        reference = next((s for s in REFERENCE_LABELS if s in sources), None)
+        reference = reference_source(acc["hists"])
         plots = hist_ratio_plots(acc["hists"], tmp, reference=reference or "gen")
-        table, data = fidelity_table(acc["hists"])
+        table, data = fidelity_table(acc["hists"], reference)
+        data["reference"] = reference
         rtable, rdata = response_table(acc["hists"])
         table = table + "\n" + rtable
         data["response"] = rdata
@@ -378,7 +393,13 @@ def main_job(
             f"executor {executor}, {elapsed:.1f} s ({1e3 * elapsed / max(n, 1):.1f} ms/event incl. start-up)\n\n"
             f"Jets with pT > 200 GeV, |eta| < 2.5, reclustered anti-kt R = {R or runner.R}; W1 from the "
             "histograms' bins; reference: "
-            f"{REFERENCE_LABELS.get(reference or '', 'none (the file has no reconstructed particles)')}.\n\n"
+            f"{REFERENCE_LABELS.get(reference or '', 'none (the file has no reconstructed particles)')}."
+            + (
+                " The fast-sim models Delphes' CMS card; CMS PF candidates are the full "
+                "reconstruction, so a difference here is the model's and Delphes' together."
+                if reference == "reco_pf" else ""
+            )
+            + "\n\n"
             + table
         )
         (tmp / "fidelity.md").write_text(summary)

@@ -37,6 +37,12 @@ def ww_sample() -> Path:
 
 
 @pytest.fixture(scope="session")
+def pfnano_sample() -> Path:
+    """The shipped 10-event CMS PFNanoAOD file (GenCands, PFCands; from coffea's test samples)."""
+    return shipped.sample("cms_pfnano_10events.root")
+
+
+@pytest.fixture(scope="session")
 def ww_sample_100() -> Path:
     """The shipped 100-event boosted-WW Delphes file (the main job's)."""
     return shipped.sample("delphes_ww_pu50_highpt_100ev.root")

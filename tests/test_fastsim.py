@@ -387,6 +387,24 @@ def test_runner_batch_default_follows_the_device(monkeypatch):
     assert r.batch_size == 10_000  # the same runner on a GPU worker (no model is run here)
 
 
+@pytest.mark.parametrize("name", [shipped.DEFAULT_FASTSIM, "fastsim_vae_ww_pu50"])
+def test_rows_without_gen_constituents_stay_empty(name):
+    """A padding-only row (no gen jet) gives an all-zero row, not NaN, and the other jets are
+    simulated as they would be without it (their noise is keyed to their own row)."""
+    gen = h5.read(EXPECTED).gen.constituents[:6]
+    padded = np.insert(gen, [0, 3, 6], 0.0, axis=0)  # empty rows at 0, 4 and 8
+    keys = np.insert(np.arange(6), [0, 3, 6], 99).astype(np.uint64)
+    r = Runner(shipped.checkpoint(name), device="cpu")
+    out = r.simulate(padded, seed=1, keys=keys)
+    assert np.isfinite(out).all()
+    empty = np.array([0, 4, 8])
+    assert not out[empty].any()
+    np.testing.assert_allclose(
+        np.delete(out, empty, axis=0), r.simulate(gen, seed=1, keys=np.arange(6)), rtol=1e-4, atol=1e-3
+    )
+    assert r.simulate(np.zeros((2, 50, 3), np.float32)).shape == (2, 50, 3)
+
+
 def test_runner_settings_override_the_checkpoints_inference():
     """Runner(settings=...): a fast-sim v2 checkpoint's inference settings changed (here K = 3
     flow-matching starts per jet, its first start's noise stream unchanged); refused for other
@@ -598,13 +616,13 @@ def test_fileset_json_and_bad_inputs(tmp_path):
     )
 
 
-def test_processor_on_pfnanoaod(shared):
-    """The same processor on CMS PFNanoAOD: gen = GenCands, the reference = PFCands (source 'reco_pf')."""
-    from hepgen.run import run_processor
+def test_processor_on_pfnanoaod(pfnano_sample, tmp_path):
+    """The same processor on CMS PFNanoAOD: gen = GenCands, the reference = PFCands (source 'reco_pf');
+    the main job's table and plots take PFCands as the reference, though the jet histograms also
+    carry an (empty) Delphes category."""
+    from hepgen.run import main_job, reference_source, run_processor
 
-    acc = run_processor(
-        {"cms": [str(shared / "samples" / "cms_pfnano_10events.root")]}, str(SHIPPED), chunksize=5
-    )
+    acc = run_processor({"cms": [str(pfnano_sample)]}, str(SHIPPED), chunksize=5)
     assert acc["events"] == 10
     assert "delphes" not in acc["cutflow"]
     for source in ("gen", "hepgen", "reco_pf"):
@@ -614,6 +632,20 @@ def test_processor_on_pfnanoaod(shared):
     h = acc["hists"]["pt_lead"][{"source": "reco_pf"}].project("pt_lead")
     assert h.view(flow=True)[-1] == 0 and h.sum() > 0
     assert acc["cutflow"]["hepgen"]["gen jets simulated"] > 0
+    assert "delphes" in list(acc["hists"]["jet_pt"].axes["source"])  # booked, empty
+    assert reference_source(acc["hists"]) == "reco_pf"
+
+    out = main_job([str(pfnano_sample)], output=str(tmp_path / "run"))
+    fid = json.loads((out / "fidelity.json").read_text())
+    assert fid["reference"] == "reco_pf"
+    # every jet of the file enters the table: 24 reclustered PF jets, finite W1s and floors
+    assert fid["jet_pt"]["entries"]["reco_pf"] == acc["cutflow"]["reco_pf"]["jets"] > 0
+    for name in ("jet_pt", "jet_mass", "jet_n_constituents"):
+        assert np.isfinite(fid[name]["floor"]) and np.isfinite(fid[name]["hepgen"]), name
+    table = (out / "fidelity.md").read_text()
+    assert "reference: reco (PF)" in table and "| reco (PF) floor W1 |" in table
+    assert (out / "jet_pt.png").exists()
+    assert any(p.name.startswith("response_pt") for p in out.iterdir())
 
 
 @pytest.mark.parametrize("name", [shipped.DEFAULT_FASTSIM, "fastsim_big_ww_pu50", "fastsim_content_ww_pu50"])

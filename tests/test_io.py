@@ -39,8 +39,8 @@ def test_delphes_reader(ww_sample):
     assert chunks[0].event_number[0] == t["Event.Number"].array()[0][0]
 
 
-def test_nanoaod_reader(shared):
-    path = shared / "samples" / "cms_pfnano_10events.root"
+def test_nanoaod_reader(pfnano_sample):
+    path = pfnano_sample
     (chunk,) = list(iterate_particles(path, step_size=100))
     t = uproot.open(path)["Events"]
     np.testing.assert_array_equal(ak.num(chunk.gen), t["nGenCands"].array())
