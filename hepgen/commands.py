@@ -236,7 +236,7 @@ def _simulate(args: argparse.Namespace) -> int:
 
     out = simulate_file(
         args.checkpoint, args.input, args.output, seed=args.seed, device=args.device,
-        progress=not args.quiet, overwrite=args.overwrite,
+        progress=not args.quiet, overwrite=args.overwrite, force=args.force,
     )
     print(f"wrote {len(out)} fast-simulated jets to {args.output}")
     return 0
@@ -496,6 +496,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--seed", type=NONNEG, default=0)
     s.add_argument("--device", default=None)
     s.add_argument("-q", "--quiet", action="store_true")
+    s.add_argument("--force", action="store_true", help="simulate jets of another R than the checkpoint's anyway")
     _overwrite(s)
     s.set_defaults(func=_simulate)
 

@@ -81,6 +81,7 @@ def simulate_file(
     device: str | None = None,
     progress: bool = True,
     overwrite: bool = False,
+    force: bool = False,
 ) -> h5.JetPairs:
     """Fast-sim the ``gen`` side of ``input_path`` into a new file ``output`` (written atomically).
 
@@ -92,12 +93,24 @@ def simulate_file(
         device: torch device (``auto``, ``cpu``, ``cuda``).
         progress: progress bars.
         overwrite: replace an existing ``output``.
+        force: simulate jets of another radius than the checkpoint's anyway.
+
+    Raises:
+        HepgenInputError: a generator checkpoint, non-finite momenta, or gen jets whose radius R
+            (the file's attribute) is not the checkpoint's: the model keeps its particles within
+            its own R, so such jets would come out silently wrong.
     """
     check_output(output, [input_path, checkpoint], overwrite)
     runner = Runner(checkpoint, device=device)
     if runner.kind != "fastsim":
         raise HepgenInputError(f"{checkpoint}: a {runner.kind} checkpoint; simulate needs a fast-sim")
     pairs = h5.read(input_path, sides=("gen",))
+    R = pairs.attrs.get("R")
+    if R is not None and abs(float(R) - runner.R) > 1e-6 and not force:
+        raise HepgenInputError(
+            f"{input_path}: jets of R = {float(R):g}, but {checkpoint} simulates R = {runner.R:g} "
+            "jets; pass --force to simulate them anyway"
+        )
     # before any work: the runner would refuse the same jets one chunk later
     check_finite(pairs.gen.constituents, f"{input_path}: gen side", pairs.event_number)
     out = simulate_pairs(runner, pairs, seed=seed, progress=progress)

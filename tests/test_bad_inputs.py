@@ -148,6 +148,7 @@ CASES = [
     ("train-existing-output", lambda t: ["train", "mcflow", "--data", str(EXPECTED), "-o", _existing(t, "m.pt")], "--overwrite"),
     ("tune-bad-storage", lambda t: ["tune", "mcflow", "--data", str(EXPECTED), "--study", "s", "--storage", "notaurl", "--trials", "1"], "notaurl"),
     ("simulate-nan-momenta", lambda t: ["simulate", FASTSIM, _h5(t, "nan.h5", _nan_h5), "-o", str(t / "x.h5")], "non-finite"),
+    ("simulate-mismatched-R", lambda t: ["simulate", FASTSIM, _r08(t), "-o", str(t / "x.h5")], "R = 0.8"),
     ("evaluate-mismatched-R", lambda t: ["evaluate", _r08(t), "--reference", str(EXPECTED), "--split", "all", "-o", str(t / "ev")], "R = 0.8"),
     ("evaluate-generation-too-small", lambda t: ["evaluate", "--reference", str(EXPECTED), "--mode", "generation", "-o", str(t / "ev")], "at least"),
     ("evaluate-existing-output", lambda t: ["evaluate", "--reference", str(EXPECTED), "-o", _existing_dir(t)], "--overwrite"),

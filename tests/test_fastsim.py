@@ -442,6 +442,13 @@ def test_simulate_and_evaluate_cli(tiny, tmp_path):
     assert np.all((pt == 0) | (pt > 0.25))
     with h5py.File(sim) as f:
         assert f.attrs["hepgen_kind"] == "fastsim" and f["reco/jet"].shape == (len(ref), 6)
+    # gen jets of another radius are refused (tests/test_bad_inputs.py), or simulated with --force
+    r08 = tmp_path / "r08.h5"
+    r08.write_bytes(EXPECTED.read_bytes())
+    with h5py.File(r08, "r+") as f:
+        f.attrs["R"] = 0.8
+    assert main(["simulate", str(path), str(r08), "-o", str(tmp_path / "s8.h5"), "-q"]) == 2
+    assert main(["simulate", str(path), str(r08), "-o", str(tmp_path / "s8.h5"), "-q", "--force"]) == 0
     ev = tmp_path / "eval"
     assert (
         main(
@@ -721,6 +728,8 @@ def test_processor_warns_where_its_thresholds_leave_the_model():
         FastSimProcessor(gen_min_pt=50.0)
     with pytest.warns(UserWarning, match="are missing"):
         FastSimProcessor(acceptance=Acceptance(jet_min_pt=130.0))
+    with pytest.warns(UserWarning, match="simulates R = 0.5 jets"):
+        FastSimProcessor(R=0.8)
 
 
 def test_response_by_content_finds_a_resolution_wrong_per_class():

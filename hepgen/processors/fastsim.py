@@ -117,6 +117,12 @@ class FastSimProcessor(HepgenProcessor):
             )
         self.gen_min_pt = gen_min_pt
         _warn_thresholds(gen_min_pt, acceptance.jet_min_pt, self.runner.dataset.get("gen_min_pt"))
+        if abs(self.R - self.runner.R) > 1e-6:
+            warnings.warn(
+                f"R={self.R:g}: the checkpoint simulates R = {self.runner.R:g} jets (it keeps its "
+                "particles within its own R); other jets are an extrapolation",
+                UserWarning, stacklevel=2,
+            )
 
     # --- building blocks, usable from any analysis processor (see notebooks/fastsim_dijet.ipynb) ---
     def gen_jets(self, events) -> ak.Array:
