@@ -222,13 +222,41 @@ def run_processor(
 def hist_w1(h, a: dict, b: dict) -> float:
     """Binned W1 between two selections of a histogram (dicts of category values)."""
     axis = h.axes[-1]
-    ua, ub = h[a].values(), h[b].values()
+    ua, ub = h[a].project(axis.name).values(), h[b].project(axis.name).values()
     if ua.sum() == 0 or ub.sum() == 0:
         return float("nan")
     return float(wasserstein_distance(axis.centers, axis.centers, ua, ub))
 
 
 REFERENCE_LABELS = {"delphes": "Delphes", "reco_pf": "reco (PF)"}
+
+
+def dataset_hists(hists: Mapping, dataset: str | None = None) -> dict:
+    """The histograms of one dataset (fileset key) without the ``dataset`` axis; None: all
+    datasets added up. A dataset none of whose jets reached a histogram gives it empty."""
+    out = {}
+    for k, h in hists.items():
+        if dataset is None or dataset not in list(h.axes["dataset"]):
+            part = h[{"dataset": sum}]
+            out[k] = part if dataset is None else part.reset()
+        else:
+            out[k] = h[{"dataset": dataset}]
+    return out
+
+
+def dataset_folders(datasets: list[str]) -> dict[str, str]:
+    """A distinct folder name for each dataset (characters other than letters, digits, ``._-``
+    become ``_``; a clash gets a numbered suffix)."""
+    import re
+
+    out: dict[str, str] = {}
+    for ds in datasets:
+        base = re.sub(r"[^A-Za-z0-9._-]", "_", ds).strip(".") or "dataset"
+        name, i = base, 2
+        while name in out.values():
+            name, i = f"{base}_{i}", i + 1
+        out[ds] = name
+    return out
 
 
 def reference_source(hists: Mapping) -> str | None:
@@ -380,16 +408,34 @@ def main_job(
         )
         elapsed = time.perf_counter() - t0
         save(acc, tmp / "hists.coffea")
-        reference = reference_source(acc["hists"])
-        plots = hist_ratio_plots(acc["hists"], tmp, reference=reference or "gen")
-        table, data = fidelity_table(acc["hists"], reference)
+        total = dataset_hists(acc["hists"])
+        reference = reference_source(total)
+        plots = hist_ratio_plots(total, tmp, reference=reference or "gen")
+        table, data = fidelity_table(total, reference)
         data["reference"] = reference
-        rtable, rdata = response_table(acc["hists"])
+        rtable, rdata = response_table(total)
         table = table + "\n" + rtable
         data["response"] = rdata
+        by_dataset = acc.get("cutflow_by_dataset", {})
+        datasets = [d for d in fs if d in by_dataset] + [d for d in by_dataset if d not in fs]
+        if len(datasets) > 1:  # signal and backgrounds apart, as a coffea user keeps them
+            data["datasets"], sections = {}, []
+            for ds, folder in dataset_folders(datasets).items():
+                part = dataset_hists(acc["hists"], ds)
+                (tmp / folder).mkdir()
+                plots += hist_ratio_plots(part, tmp / folder, reference=reference or "gen")
+                t, d = fidelity_table(part, reference)
+                rt, d["response"] = response_table(part)
+                events = by_dataset[ds]["gen"]["events"]
+                d["events"], d["folder"] = events, folder
+                data["datasets"][ds] = d
+                sections.append(f"\n## Dataset {ds} ({events} events; plots in {folder}/)\n\n{t}\n{rt}")
+            table = table + "".join(sections)
         n = acc["events"]
         summary = (
-            f"hepgen fast-sim: {n} events from {sum(len(v) for v in fs.values())} file(s), checkpoint {ckpt}\n"
+            f"hepgen fast-sim: {n} events from {sum(len(v) for v in fs.values())} file(s)"
+            + (f" in {len(datasets)} datasets (all together first, then each)" if len(datasets) > 1 else "")
+            + f", checkpoint {ckpt}\n"
             f"executor {executor}, {elapsed:.1f} s ({1e3 * elapsed / max(n, 1):.1f} ms/event incl. start-up)\n\n"
             f"Jets with pT > 200 GeV, |eta| < 2.5, reclustered anti-kt R = {R or runner.R}; W1 from the "
             "histograms' bins; reference: "
@@ -404,7 +450,10 @@ def main_job(
         )
         (tmp / "fidelity.md").write_text(summary)
         (tmp / "fidelity.json").write_text(json.dumps(data, indent=2))
-        (tmp / "cutflow.json").write_text(json.dumps(acc["cutflow"], indent=2))
+        cutflow = dict(acc["cutflow"])
+        if len(datasets) > 1:
+            cutflow["by_dataset"] = by_dataset
+        (tmp / "cutflow.json").write_text(json.dumps(cutflow, indent=2))
         files_summary = {
             "files": acc.get("files", {}),
             "skipped_files": acc.get("skipped_files", []),

@@ -558,6 +558,37 @@ def test_processor_cutflow_and_histograms():
     assert acc["hists"]["mjj"][{"source": "delphes"}].sum() == acc["cutflow"]["delphes"][">=2 jets"]
 
 
+def test_main_job_keeps_datasets_apart(tmp_path):
+    """A fileset's datasets (signal, backgrounds) stay apart: a ``dataset`` axis on every
+    histogram, a cutflow, a table and plots per dataset, beside all of them together."""
+    from coffea.util import load
+
+    from hepgen.run import dataset_folders, main_job
+
+    qcd = shipped.sample("delphes_qcd_pu50_highpt_50ev.root")
+    fs = tmp_path / "fileset.json"
+    fs.write_text(json.dumps({"ww": [str(SAMPLE)], "qcd/pu50": [str(qcd)]}))
+    out = main_job(fileset=str(fs), output=str(tmp_path / "run"))
+    acc = load(out / "hists.coffea")
+    h = acc["hists"]["jet_pt"]
+    assert set(h.axes["dataset"]) == {"ww", "qcd/pu50"}
+    cutflow = json.loads((out / "cutflow.json").read_text())
+    by = cutflow["by_dataset"]
+    assert by["ww"]["gen"]["events"] == 25 and by["qcd/pu50"]["gen"]["events"] == 50
+    for source in ("gen", "hepgen", "delphes"):
+        for ds in ("ww", "qcd/pu50"):
+            assert h[{"dataset": ds, "source": source}].sum() == by[ds][source]["jets"] > 0
+        assert cutflow[source]["jets"] == by["ww"][source]["jets"] + by["qcd/pu50"][source]["jets"]
+    fid = json.loads((out / "fidelity.json").read_text())
+    assert fid["jet_pt"]["entries"]["delphes"] == cutflow["delphes"]["jets"]
+    for ds, folder in (("ww", "ww"), ("qcd/pu50", "qcd_pu50")):
+        d = fid["datasets"][ds]
+        assert d["folder"] == folder and d["jet_pt"]["entries"]["delphes"] == by[ds]["delphes"]["jets"]
+        assert (out / folder / "jet_pt.png").exists()
+    assert "## Dataset qcd/pu50 (50 events; plots in qcd_pu50/)" in (out / "fidelity.md").read_text()
+    assert dataset_folders(["a/b", "a_b", "..", "é"]) == {"a/b": "a_b", "a_b": "a_b_2", "..": "dataset", "é": "_"}
+
+
 def test_executors_give_identical_histograms():
     pytest.importorskip("dask.distributed")
     ref = _run("iterative")

@@ -7,6 +7,7 @@ histograms come from :mod:`hepgen.io.formats`, the one place that knows them.
 
 from __future__ import annotations
 
+import copy
 import os
 
 import awkward as ak
@@ -167,19 +168,28 @@ class HepgenProcessor(processor.ProcessorABC):
         hists = book()
         half = detect_events(events).event_numbers(events) % 2
         sources, extra = self.sources(events)
+        dataset = str(events.metadata.get("dataset", "sample"))
         cutflow = {
-            name: fill(hists, name, self.select(jets), half, self.R) for name, jets in sources.items()
+            name: fill(hists, name, self.select(jets), half, self.R, dataset=dataset)
+            for name, jets in sources.items()
         }
         cutflow["hepgen"].update(extra)
         if self.paired:  # the model's jets are paired with gen jets: the jet response
             for name, jets in sources.items():
                 if name != "gen":
                     cutflow[name]["response"] = fill_response(
-                        hists, name, sources["gen"], jets, half, self.R, self.acceptance.jet_max_eta
+                        hists, name, sources["gen"], jets, half, self.R,
+                        self.acceptance.jet_max_eta, dataset=dataset,
                     )
         name = os.path.basename(str(events.metadata.get("filename", "?")))
         stats = {"events": len(events), "chunks": 1, "time_s": time.perf_counter() - t0}
-        return {"hists": hists, "cutflow": cutflow, "events": len(events), "files": {name: stats}}
+        return {
+            "hists": hists,
+            "cutflow": cutflow,  # all datasets together
+            "cutflow_by_dataset": {dataset: copy.deepcopy(cutflow)},
+            "events": len(events),
+            "files": {name: stats},
+        }
 
     paired = False
     """True when the ``hepgen`` jets are a response to the event's gen jets (fast-sim)."""

@@ -1,8 +1,10 @@
 """Booking and filling of the analysis histograms, shared by the fast-sim and generator processors
 and the notebooks, so every source (``gen``, ``hepgen``, ``delphes``) is binned identically.
 
-Every histogram has a ``source`` category and a ``half`` axis (event number parity): the two
-halves of a sample give the truth floor of any distance computed from the histograms.
+Every histogram has a ``dataset`` category (the fileset's keys, as coffea processors keep
+signal and backgrounds apart; ``h[{"dataset": sum}]`` adds them up), a ``source`` category and a
+``half`` axis (event number parity): the two halves of a sample give the truth floor of any
+distance computed from the histograms.
 """
 
 from __future__ import annotations
@@ -44,7 +46,8 @@ def book() -> dict[str, hist.Hist]:
     out = {}
     for q, label in (("pt", r"$p_T^{reco}/p_T^{gen}$"), ("mass", r"$m^{reco}/m^{gen}$")):
         out[f"response_{q}"] = (
-            hist.Hist.new.StrCat([], name="source", label="Source", growth=True)
+            hist.Hist.new.StrCat([], name="dataset", label="Dataset", growth=True)
+            .StrCat([], name="source", label="Source", growth=True)
             .IntCat([0, 1], name="half", label="Event-number parity")
             .Var(list(RESPONSE_BINS), name="gen_pt", label=r"gen jet $p_T$ [GeV]")
             .Reg(400, 0.0, 2.0, name=f"response_{q}", label=label)
@@ -52,7 +55,8 @@ def book() -> dict[str, hist.Hist]:
         )
     for name, (label, n, lo, hi) in {**JET_AXES, **DIJET_AXES}.items():  # noqa: B007
         out[name] = (
-            hist.Hist.new.StrCat(list(SOURCES), name="source", label="Source", growth=True)
+            hist.Hist.new.StrCat([], name="dataset", label="Dataset", growth=True)
+            .StrCat(list(SOURCES), name="source", label="Source", growth=True)
             .IntCat([0, 1], name="half", label="Event-number parity")
             .Reg(n, lo, hi, name=name, label=label)
             .Double()
@@ -112,6 +116,7 @@ def fill_response(
     half: np.ndarray,
     R: float,
     max_eta: float = 2.5,
+    dataset: str = "sample",
 ) -> dict[str, int]:
     """Pair every gen jet (|η| < ``max_eta``, pT in the response bins) with its nearest reco jet
     within ΔR < R/2 (:func:`match_to_gen`) and fill pT and mass responses. Returns matched /
@@ -120,10 +125,10 @@ def fill_response(
     ok = m["matched"]
     gp, gm, rp, rm = (m[k][ok] for k in ("gen_pt", "gen_mass", "reco_pt", "reco_mass"))
     h = np.asarray(half)[m["event"][ok]]
-    hists["response_pt"].fill(source=source, half=h, gen_pt=gp, response_pt=rp / gp)
+    hists["response_pt"].fill(dataset=dataset, source=source, half=h, gen_pt=gp, response_pt=rp / gp)
     m_ok = gm > 0
     hists["response_mass"].fill(
-        source=source, half=h[m_ok], gen_pt=gp[m_ok], response_mass=rm[m_ok] / gm[m_ok]
+        dataset=dataset, source=source, half=h[m_ok], gen_pt=gp[m_ok], response_mass=rm[m_ok] / gm[m_ok]
     )
     n_gen = len(ok)
     return {"gen jets in response bins": n_gen, "matched": int(ok.sum()), "unmatched": n_gen - int(ok.sum())}
@@ -138,9 +143,14 @@ def hist_quantiles(counts: np.ndarray, edges: np.ndarray, qs=(0.25, 0.5, 0.75)) 
 
 
 def fill(
-    hists: dict[str, hist.Hist], source: str, jets: ak.Array, half: np.ndarray, R: float
+    hists: dict[str, hist.Hist],
+    source: str,
+    jets: ak.Array,
+    half: np.ndarray,
+    R: float,
+    dataset: str = "sample",
 ) -> dict[str, int]:
-    """Fill every histogram for ``source`` from selected jets (events × var, pT-sorted).
+    """Fill every histogram for ``source`` of ``dataset`` from selected jets (events × var, pT-sorted).
 
     Returns the event counts by jet multiplicity (0, 1, ≥2) for the cutflow.
     """
@@ -149,7 +159,8 @@ def fill(
     half_j = ak.flatten(ak.broadcast_arrays(half, jets.pt)[0])
     for name, values in obs.items():
         hists[name].fill(
-            source=source, half=ak.to_numpy(half_j), **{name: ak.to_numpy(ak.flatten(values))}
+            dataset=dataset, source=source, half=ak.to_numpy(half_j),
+            **{name: ak.to_numpy(ak.flatten(values))},
         )
     two = jets[n >= 2]
     if len(two):
@@ -163,7 +174,7 @@ def fill(
             ("pt_lead", j1.pt),
             ("pt_sublead", j2.pt),
         ):
-            hists[name].fill(source=source, half=h2, **{name: ak.to_numpy(v)})
+            hists[name].fill(dataset=dataset, source=source, half=h2, **{name: ak.to_numpy(v)})
     return {
         "events": int(len(n)),
         "0 jets": int(ak.sum(n == 0)),
