@@ -265,6 +265,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         seed=args.seed, fast=args.fast, device=args.device, force=args.force,
         overwrite=args.overwrite, steps=args.steps, only_files=args.only_files, draws=args.draws,
         settings=_settings(args.set), min_pt=args.min_pt, max_eta=args.max_eta, pt_bins=args.pt_bins,
+        progress=not args.quiet,
     )
     print((Path(args.output) / "metrics.md").read_text())
     print(f"wrote metrics.json, metrics.md and {len(results['figures'])} figures to {args.output}")
@@ -548,6 +549,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     e.add_argument("--fast", action="store_true", help="reduced bootstrap sizes (quick look)")
     e.add_argument("--force", action="store_true", help="compare even if R or k differ from the reference")
+    e.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     e.add_argument("--device", default=None)
     e.add_argument("-o", "--output", type=Path, default=Path("hepgen-evaluate"))
     _overwrite(e)

@@ -27,6 +27,8 @@ def with_floor(
     n_model: int | None = None,
     n_splits: int = 5,
     seed: int = 0,
+    progress: str | None = None,
+    floor_only: bool = False,
 ) -> dict[str, dict[str, float]]:
     """Average ``metric(idx_real, idx_other, side)`` over random event splits.
 
@@ -37,12 +39,17 @@ def with_floor(
     permutation while the sample holds enough jets (so a model sample ``n_splits`` times the
     real sample's size gives every split fresh jets, and the splits average the model's
     sampling noise as they average the floor's), then a fresh random choice per split.
+    ``progress``: the label of a progress bar over the splits (None: none).
+    ``floor_only``: no model (``metric`` is called for the floor side only); the result has
+    ``floor`` and ``floor_std`` per figure.
     """
+    from tqdm.auto import tqdm
+
     rng = np.random.default_rng(seed)
     acc: dict[str, dict[str, list[float]]] = {}
     order = None if model_aligned else rng.permutation(n_model)
     used = 0
-    for _ in range(n_splits):
+    for _ in tqdm(range(n_splits), desc=progress, unit="split", disable=progress is None):
         a, b = event_halves(event_keys, rng)
         if model_aligned:
             mb = b
@@ -50,11 +57,14 @@ def with_floor(
             mb, used = order[used : used + len(b)], used + len(b)
         else:
             mb = rng.choice(n_model, size=len(b), replace=n_model < len(b))
-        for side, idx in (("floor", b), ("model", mb)):
+        for side, idx in (("floor", b),) if floor_only else (("floor", b), ("model", mb)):
             for key, value in metric(a, idx, "real" if side == "floor" else "model").items():
                 acc.setdefault(key, {}).setdefault(side, []).append(value)
     out = {}
     for key, d in acc.items():
+        if floor_only:
+            out[key] = {"floor": float(np.mean(d["floor"])), "floor_std": float(np.std(d["floor"]))}
+            continue
         f, m = np.array(d["floor"]), np.array(d["model"])
         out[key] = {
             "model": float(m.mean()),
