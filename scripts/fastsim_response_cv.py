@@ -49,6 +49,11 @@ def main() -> None:
     p.add_argument("--test-split", action="store_true",
                    help="also print the table on the source's own test split (its split seed, these files)")
     p.add_argument("--resume", action="store_true")
+    p.add_argument("--seed", type=int, default=0,
+                   help="the flows' training seed (as `--members`: a refit's member j is seed j)")
+    p.add_argument("--pool", nargs="+", default=[],
+                   help="OUTPUT_DIRs of runs with other --seed: their draws are pooled with this run's, "
+                        "as the shipped mixture of refits draws each jet from a uniform member")
     p.add_argument("-q", "--quiet", action="store_true")
     a = p.parse_args()
 
@@ -60,7 +65,7 @@ def main() -> None:
 
     exclude = _exclude(a.exclude_events)
     train = replace(TrainConfig(epochs=100, batch_size=512, learning_rate=3e-4, patience=20, schedule="cosine"),
-                    epochs=a.epochs)
+                    epochs=a.epochs, seed=a.seed)
     cv = cross_validate_response(
         a.source, a.data, a.output_dir, folds=a.folds, draws=a.draws, train=train, exclude_events=exclude,
         resume=a.resume, progress=not a.quiet, simulate=a.simulate,
@@ -69,6 +74,15 @@ def main() -> None:
     np.savez_compressed(os.path.join(a.output_dir, f"cv_{what}.npz"), **cv)
     label = "CV simulation" if a.simulate else "CV flow"
     table(cv, f"{a.source}: {a.folds}-fold cross-validated response {what}, {a.draws} draws per jet", label, a)
+    if a.pool:
+        runs = [cv] + [dict(np.load(os.path.join(d, f"cv_{what}.npz"))) for d in a.pool]
+        for other in runs[1:]:  # the same jets in the same folds, or pooling means nothing
+            for key in ("index", "fold", "gen_pt", "reco_mass"):
+                if not np.array_equal(other[key], cv[key]):
+                    raise SystemExit(f"--pool: the runs differ in {key} (other data, folds or exclusions)")
+        cv = {**cv, **{q: np.concatenate([r[q] for r in runs]) for q in ("pt_ratio", "mass_ratio")}}
+        label += f", {len(runs)} flows"
+        table(cv, f"the draws of {len(runs)} flows per fold pooled (a uniform mixture, as shipped)", label, a)
     if a.test_split:
         from hepgen.data.datasets import JetPairDataset
         from hepgen.models import checkpoint
