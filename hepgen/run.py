@@ -322,11 +322,11 @@ def fidelity_table(hists: dict, reference: str | None = None) -> tuple[str, dict
     histograms is shown as "—".
     """
     rows, data = [], {}
+    reference = reference or reference_source(hists)
     for name, h in hists.items():
         if name.startswith("response_"):
             continue
         sources = list(h.axes["source"])
-        reference = reference or reference_source(hists)
         if reference is None or reference not in sources:
             continue
         fl = hist_w1(h, {"source": reference, "half": 0}, {"source": reference, "half": 1})

@@ -57,8 +57,16 @@ reco jets above 150 GeV (|η| < 2.5) of the shared sets, ≤ 0.4% are matched to
 5–43% (RESULTS.md §2, "Below 200 GeV")."""
 
 
-def _warn_thresholds(gen_min_pt: float, jet_min_pt: float, trained_gen_min_pt: float | None) -> None:
-    """Warn where the processor's thresholds leave what the fast-sim can stand for."""
+def _warn_thresholds(
+    gen_min_pt: float, jet_min_pt: float, trained_gen_min_pt: float | None, R: float, trained_R: float
+) -> None:
+    """Warn where the processor's thresholds or jet radius leave what the fast-sim can stand for."""
+    if abs(R - trained_R) > 1e-6:
+        warnings.warn(
+            f"R={R:g}: the checkpoint simulates R = {trained_R:g} jets (it keeps its particles "
+            "within its own R); other jets are an extrapolation",
+            UserWarning, stacklevel=3,
+        )
     if trained_gen_min_pt is not None and gen_min_pt < float(trained_gen_min_pt):
         warnings.warn(
             f"gen_min_pt={gen_min_pt:g} GeV: the checkpoint was trained on gen jets above "
@@ -116,13 +124,9 @@ class FastSimProcessor(HepgenProcessor):
                 f"{self.runner.path}: a {self.runner.kind} checkpoint; the fast-sim processor needs a fast-sim"
             )
         self.gen_min_pt = gen_min_pt
-        _warn_thresholds(gen_min_pt, acceptance.jet_min_pt, self.runner.dataset.get("gen_min_pt"))
-        if abs(self.R - self.runner.R) > 1e-6:
-            warnings.warn(
-                f"R={self.R:g}: the checkpoint simulates R = {self.runner.R:g} jets (it keeps its "
-                "particles within its own R); other jets are an extrapolation",
-                UserWarning, stacklevel=2,
-            )
+        _warn_thresholds(
+            gen_min_pt, acceptance.jet_min_pt, self.runner.dataset.get("gen_min_pt"), self.R, self.runner.R
+        )
 
     # --- building blocks, usable from any analysis processor (see notebooks/fastsim_dijet.ipynb) ---
     def gen_jets(self, events) -> ak.Array:
