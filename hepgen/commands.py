@@ -573,7 +573,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--executor dask alone uses DASK_SCHEDULER_ADDRESS when set, else a local cluster",
     )
     r.add_argument("--retries", type=NONNEG, default=0, help="retries of a failed chunk (futures, dask)")
-    r.add_argument("--maxchunks", type=POSITIVE, default=None, help="at most this many chunks per file (a quick look)")
+    r.add_argument("--maxchunks", type=POSITIVE, default=None, help="at most this many chunks per dataset (coffea's maxchunks; a quick look)")
     r.add_argument(
         "--skip-bad-files", action="store_true",
         help="skip unreadable files (listed in files.json and the summary) instead of stopping",

@@ -50,7 +50,37 @@ def load_fileset(files: list[str] | None, fileset: str | None) -> dict[str, list
     else:
         files = files or [str(sample())]
         out = {Path(files[0]).stem: [str(f) for f in files]}
+    _check_repeats(out, fileset or "the command line")
     return out
+
+
+def _check_repeats(fileset: dict[str, list[str]], where: str) -> None:
+    """A file twice in one dataset would count its events twice: refused. A file in two datasets
+    is processed once for each (on purpose, e.g. "all" beside "signal"): said, not refused."""
+    seen: dict[str, list[str]] = {}
+    for name, files in fileset.items():
+        paths = [os.path.realpath(f) for f in files]
+        twice = sorted({f for f, p in zip(files, paths) if paths.count(p) > 1})
+        if twice:
+            raise HepgenInputError(
+                f"{where}: dataset {name!r} lists {', '.join(twice)} more than once "
+                "(its events would be counted twice)"
+            )
+        for p in paths:
+            seen.setdefault(p, []).append(name)
+    for p, names in seen.items():
+        if len(names) > 1:
+            print(
+                f"hepgen run: {p} is in datasets {', '.join(map(repr, names))}: it is processed "
+                "once for each",
+                file=sys.stderr,
+            )
+
+
+def short_names(paths: list[str]) -> dict[str, str]:
+    """{path: its base name, or the path itself where two paths share a base name}."""
+    base = [os.path.basename(p) for p in paths]
+    return {p: b if base.count(b) == 1 else p for p, b in zip(paths, base)}
 
 
 def check_files(fileset: dict[str, list[str]], skip_bad_files: bool = False):
@@ -89,7 +119,7 @@ def _ascii_fileset(
     """coffea hashes dataset and file names as ASCII: files with other characters in their path
     are reached through ASCII-named symbolic links in ``folder`` (same file, same UUID).
 
-    Returns the fileset to give coffea and {link name: the file's own base name}.
+    Returns the fileset to give coffea and {link path: the file's own path}.
     """
     out, names = {}, {}
     for name, files in fileset.items():
@@ -100,7 +130,7 @@ def _ascii_fileset(
                 continue
             link = os.path.join(folder, f"{len(out)}_{i}.root")
             os.symlink(os.path.abspath(f), link)
-            names[os.path.basename(link)] = os.path.basename(f)
+            names[link] = f
             safe.append(link)
         out[name.encode("ascii", "backslashreplace").decode()] = safe
     return out, names
@@ -173,7 +203,7 @@ def run_processor(
         chunksize: events per chunk.
         device: torch device.
         seed: noise seed.
-        maxchunks: stop after this many chunks per file (a quick look).
+        maxchunks: stop after this many chunks per dataset (coffea's ``maxchunks``; a quick look).
         skip_bad: drop particles with non-finite momenta (counted) instead of stopping.
         R: jet radius (default: the checkpoint's).
         scheduler: address of a running Dask scheduler (``executor='dask'``).
@@ -201,13 +231,10 @@ def run_processor(
         )
         ascii_fileset, names = _ascii_fileset(fileset, links.name)
         acc = runner(ascii_fileset, processor_instance=proc, treename=fmt.tree)
-        # per-file statistics under the files' own names, not the links'
+        # per-file statistics under the files' own paths, not the links'
         acc["files"] = {names.get(k, k): v for k, v in acc.get("files", {}).items()}
         if skip_bad_files:  # files coffea skipped while reading
-            skipped += [
-                f for files in fileset.values() for f in files
-                if os.path.basename(f) not in acc["files"]
-            ]
+            skipped += [f for files in fileset.values() for f in files if f not in acc["files"]]
         acc["skipped_files"] = skipped
         return acc
     finally:
@@ -459,8 +486,9 @@ def main_job(
             "skipped_files": acc.get("skipped_files", []),
         }
         (tmp / "files.json").write_text(json.dumps(files_summary, indent=2))
+        shown = short_names(list(files_summary["files"]))
         summary += "\nPer file: " + "; ".join(
-            f"{name}: {d['events']} events, {d['chunks']} chunks, {d['time_s']:.1f} s"
+            f"{shown[name]}: {d['events']} events, {d['chunks']} chunks, {d['time_s']:.1f} s"
             for name, d in files_summary["files"].items()
         ) + (f"\nSkipped files: {', '.join(files_summary['skipped_files'])}" if files_summary["skipped_files"] else "") + "\n"
     print(summary)

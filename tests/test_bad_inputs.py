@@ -246,7 +246,34 @@ def test_non_ascii_paths_work(tmp_path):
     assert (folder / "sortie" / "fidelity.md").exists()
     # reached through an ASCII link for coffea, but reported under its own name
     summary = json.loads((folder / "sortie" / "files.json").read_text())
-    assert list(summary["files"]) == ["échantillon.root"] and summary["skipped_files"] == []
+    assert list(summary["files"]) == [str(sample)] and summary["skipped_files"] == []
+
+
+def test_files_of_one_name_in_two_folders_stay_apart(tmp_path, capsys):
+    """files.json is keyed by path: two runs' ``sample.root`` from two folders are not merged
+    (they were, by base name, before); a file twice in one dataset is refused, a file in two
+    datasets is said to be processed once for each."""
+    from hepgen.errors import HepgenInputError
+    from hepgen.run import load_fileset, run_processor, short_names
+
+    a, b = tmp_path / "a" / "sample.root", tmp_path / "b" / "sample.root"
+    for f in (a, b):
+        f.parent.mkdir()
+        shutil.copy(SAMPLE, f)
+    acc = run_processor(
+        load_fileset([str(a), str(b)], None), shipped.DEFAULT_FASTSIM, chunksize=25
+    )
+    assert set(acc["files"]) == {str(a), str(b)}
+    assert [d["events"] for d in acc["files"].values()] == [25, 25]
+    assert short_names([str(a), str(b), "c/other.root"]) == {
+        str(a): str(a), str(b): str(b), "c/other.root": "other.root"
+    }
+    with pytest.raises(HepgenInputError, match="lists .*sample.root more than once"):
+        load_fileset([str(a), str(tmp_path / "a" / ".." / "a" / "sample.root")], None)
+    fs = tmp_path / "fileset.json"
+    fs.write_text(json.dumps({"all": [str(a), str(b)], "signal": [str(a)]}))
+    assert load_fileset(None, str(fs)) == {"all": [str(a), str(b)], "signal": [str(a)]}
+    assert "in datasets 'all', 'signal': it is processed once for each" in capsys.readouterr().err
 
 
 def test_debug_shows_the_traceback(tmp_path, capsys):

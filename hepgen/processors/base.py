@@ -181,7 +181,7 @@ class HepgenProcessor(processor.ProcessorABC):
                         hists, name, sources["gen"], jets, half, self.R,
                         self.acceptance.jet_max_eta, dataset=dataset,
                     )
-        name = os.path.basename(str(events.metadata.get("filename", "?")))
+        name = str(events.metadata.get("filename", "?"))  # the path: base names can repeat
         stats = {"events": len(events), "chunks": 1, "time_s": time.perf_counter() - t0}
         return {
             "hists": hists,
