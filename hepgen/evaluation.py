@@ -26,6 +26,7 @@ from hepgen.io import h5
 from hepgen.metrics import detector, floor, jetnet
 from hepgen.metrics.detector import RESPONSE_BINS
 from hepgen.metrics.distances import emd_sum, w1
+from hepgen.physics.clustering import same_radius
 from hepgen.physics.coordinates import to_relative
 from hepgen.physics.cuts import Acceptance, apply_constituent_acceptance, jet_mask
 from hepgen.physics.kinematics import CONTENT, JET_FEATURES, jet_features, particle_content
@@ -514,7 +515,7 @@ def _check_compatible(what: str, sample_attrs: dict, ref_attrs: dict, mode: str,
         a, b = sample_attrs.get(key), ref_attrs.get(key)
         if a is None or b is None:
             continue
-        if key == "R" and abs(float(a) - float(b)) > 1e-6:
+        if key == "R" and not same_radius(a, b):
             problems.append(f"R = {float(a):g} vs the reference's {float(b):g}")
         if key == "k" and mode == "fastsim" and int(a) > int(b):
             problems.append(f"k = {int(a)} vs the reference's {int(b)}")

@@ -13,7 +13,7 @@ from hepgen.inference import Runner, check_finite
 from hepgen.io import h5
 from hepgen.models.noise import jet_keys
 from hepgen.outputs import check_output
-from hepgen.physics.clustering import delta_r
+from hepgen.physics.clustering import delta_r, same_radius
 from hepgen.physics.cuts import Acceptance
 
 
@@ -106,7 +106,7 @@ def simulate_file(
         raise HepgenInputError(f"{checkpoint}: a {runner.kind} checkpoint; simulate needs a fast-sim")
     pairs = h5.read(input_path, sides=("gen",))
     R = pairs.attrs.get("R")
-    if R is not None and abs(float(R) - runner.R) > 1e-6 and not force:
+    if R is not None and not same_radius(R, runner.R) and not force:
         raise HepgenInputError(
             f"{input_path}: jets of R = {float(R):g}, but {checkpoint} simulates R = {runner.R:g} "
             "jets; pass --force to simulate them anyway"

@@ -10,7 +10,7 @@ import pytest
 import torch
 import vector
 
-from hepgen.physics.clustering import cluster, sorted_constituents
+from hepgen.physics.clustering import cluster, same_radius, sorted_constituents
 from hepgen.physics.coordinates import (
     cartesian_to_ptetaphi,
     from_jet_frame,
@@ -120,6 +120,12 @@ def test_jet_polar_round_trips_and_drops_non_positive_pt(real_jets):
     np.testing.assert_allclose(
         from_jet_polar(xt, torch.from_numpy(jet[:, 1:3])).numpy(), c, atol=1e-8
     )
+
+
+def test_same_radius_takes_float32_attributes():
+    # an HDF5 attribute written as float32 is 0.800000011920929: still the checkpoint's R = 0.8
+    assert same_radius(np.float32(0.8), 0.8) and same_radius(0.4, np.float64(0.4))
+    assert not same_radius(0.8, 0.4) and not same_radius(0.8, 0.8 + 1e-4)
 
 
 def test_phi_wrapping():

@@ -15,6 +15,15 @@ _ALGORITHMS = {
 }
 
 
+def same_radius(a: float, b: float) -> bool:
+    """Whether two jet radii are the same (to 10⁻⁶: radii stored as float32 in HDF5 attributes).
+
+    A fast-sim keeps its particles within the R it was trained with, so its callers refuse (or
+    warn about) jets of another R with this one test.
+    """
+    return abs(float(a) - float(b)) <= 1e-6
+
+
 def cluster(
     particles: ak.Array, R: float, min_pt: float = 0.0, algorithm: str = "antikt"
 ) -> ak.Array:

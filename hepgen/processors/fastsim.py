@@ -23,7 +23,7 @@ import numpy as np
 
 from hepgen.data.postprocess import particles_from_jets
 from hepgen.inference import Runner
-from hepgen.physics.clustering import cluster, sorted_constituents
+from hepgen.physics.clustering import cluster, same_radius, sorted_constituents
 from hepgen.physics.coordinates import pad
 from hepgen.physics.cuts import Acceptance, apply_constituent_acceptance
 from hepgen.processors.base import HepgenProcessor
@@ -61,7 +61,7 @@ def _warn_thresholds(
     gen_min_pt: float, jet_min_pt: float, trained_gen_min_pt: float | None, R: float, trained_R: float
 ) -> None:
     """Warn where the processor's thresholds or jet radius leave what the fast-sim can stand for."""
-    if abs(R - trained_R) > 1e-6:
+    if not same_radius(R, trained_R):
         warnings.warn(
             f"R={R:g}: the checkpoint simulates R = {trained_R:g} jets (it keeps its particles "
             "within its own R); other jets are an extrapolation",
