@@ -511,7 +511,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--mode", choices=["fastsim", "generation"], default=None,
         help="default: from the checkpoint or file, else fastsim when the reference has gen jets",
     )
-    e.add_argument("--split", choices=["train", "valid", "test", "all"], default="test")
+    e.add_argument(
+        "--split", choices=["train", "valid", "test", "all", "auto"], default="auto",
+        help="reference jets to compare on (split by event, 70/15/15); auto (default): all of them "
+        "when the checkpoint was trained on none of the reference files, else the test split",
+    )
     e.add_argument("--split-seed", type=NONNEG, default=0)
     e.add_argument(
         "--only-files", default=None, metavar="SUBSTRING",

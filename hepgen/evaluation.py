@@ -258,6 +258,18 @@ def training_overlap(
     return None
 
 
+def auto_split(dataset: Mapping | None, reference: Sequence[str | os.PathLike]) -> str:
+    """The split ``evaluate`` takes by default: ``all`` where a checkpoint's training record
+    names none of the reference files (it never saw them: every jet is held out), else ``test``.
+
+    ``dataset`` is the checkpoint's record, None for an HDF5 sample or the floors alone; a record
+    without training files (unknown) also gives ``test``.
+    """
+    trained = {str(f) for f in (dataset or {}).get("files", [])}
+    names = {os.path.basename(os.fspath(p)) for p in reference}
+    return "all" if trained and not trained & names else "test"
+
+
 def response_table(response: Mapping[str, dict], reference_name: str = "delphes") -> str:
     """Markdown: median and IQR of pT(reco)/pT(gen) and m(reco)/m(gen) per gen-pT bin."""
     names = list(response)
@@ -340,10 +352,18 @@ def _rel(constituents: np.ndarray, acc: Acceptance, ok: np.ndarray) -> np.ndarra
     return to_relative(c)
 
 
+def _split_label(run: Mapping | None) -> str:
+    """'; reference: all jets' / '; reference: the test split' (from the run record), or ''."""
+    if not run or "split" not in run:
+        return ""
+    what = "all jets" if run["split"] == "all" else f"the {run['split']} split by event"
+    return f"; reference: {what}" + (f" of files named *{run['only_files']}*" if run.get("only_files") else "")
+
+
 def _fastsim_table(results: dict) -> str:
     lines = [
-        f"Fast-sim fidelity ({results['selection']}; W1 in feature units; floor = Delphes half vs half, "
-        f"{results['n_splits']} event splits)",
+        f"Fast-sim fidelity ({results['selection']}{_split_label(results.get('run'))}; W1 in feature "
+        f"units; floor = Delphes half vs half, {results['n_splits']} event splits)",
         "",
         "| feature | "
         + " | ".join(f"{n} W1 | ratio to floor" for n in results["features"])
@@ -486,7 +506,7 @@ def evaluate_generation(
     figs.append(jet_images_plot(imgs, out / "jet_images.png", extent=R))
     results["figures"] = [os.path.basename(p) for p in figs]
     lines = [
-        f"Generation metrics ({results['note']}; floor = real half vs real half, {n_splits} splits)",
+        f"Generation metrics ({results['note']}{_split_label(results.get('run'))}; floor = real half vs real half, {n_splits} splits)",
         "",
     ]
     if sample is None:
@@ -531,7 +551,7 @@ def evaluate(
     output: str | os.PathLike = "hepgen-evaluate",
     *,
     mode: str | None = None,
-    split: str = "test",
+    split: str = "auto",
     split_seed: int = 0,
     n_particles: int | None = None,
     n_splits: int = 5,
@@ -562,7 +582,9 @@ def evaluate(
             training used: the split is by event and file).
         output: folder to write (atomically; replaced only with ``overwrite``).
         mode: ``fastsim`` or ``generation`` (default: from the sample).
-        split: ``train``, ``valid``, ``test`` or ``all``.
+        split: ``train``, ``valid``, ``test``, ``all`` or ``auto`` (default: ``all`` when
+            ``sample`` is a checkpoint trained on none of the reference files, which then are held
+            out whole, else ``test``; :func:`auto_split`). ``metrics.json`` records the split taken.
         split_seed: seed of the 70/15/15 split by event.
         n_particles: constituents per jet in generation mode (default 30).
         n_splits: random event splits for the floors (in generation mode a checkpoint draws
@@ -597,8 +619,8 @@ def evaluate(
     from hepgen.data.datasets import load_pairs
     from hepgen.outputs import atomic_dir, check_output
 
-    if split not in ("train", "valid", "test", "all"):
-        raise HepgenInputError(f"--split {split!r}: train, valid, test or all")
+    if split not in ("train", "valid", "test", "all", "auto"):
+        raise HepgenInputError(f"--split {split!r}: train, valid, test, all or auto")
     if n_splits < 1:
         raise HepgenInputError(f"--n-splits {n_splits}: must be ≥ 1")
     if draws < 1:
@@ -632,6 +654,13 @@ def evaluate(
     ref_all, keys = load_pairs(reference)
     if len(ref_all) == 0:
         raise HepgenInputError(f"{reference[0]}: the reference holds no jets")
+    runner = None
+    if sample_is_ckpt:
+        from hepgen.inference import Runner
+
+        runner = Runner(sample, device=device, steps=steps, settings=settings)
+    if split == "auto":
+        split = auto_split(None if runner is None else runner.dataset, reference)
     idx = np.arange(len(ref_all)) if split == "all" else split_indices(keys, seed=split_seed)[split]
     if only_files:
         chosen = [i for i, p in enumerate(reference) if only_files in os.path.basename(os.fspath(p))]
@@ -642,12 +671,8 @@ def evaluate(
     # event keys must stay distinct across reference files
     ref.source_file = (keys[idx] >> 40).astype(np.int16)
     R = float(ref.attrs.get("R", 0.5))
-    runner = None
     sample_pairs = None
-    if sample_is_ckpt:
-        from hepgen.inference import Runner
-
-        runner = Runner(sample, device=device, steps=steps, settings=settings)
+    if runner is not None:
         mode = mode or runner.kind.replace("generator", "generation")
         overlap = training_overlap(runner.dataset, reference, split, split_seed)
         if overlap:

@@ -744,6 +744,28 @@ def test_evaluate_acceptance_and_response_bins(tmp_path):
     assert not (tmp_path / "x").exists()
 
 
+def test_evaluate_takes_every_jet_of_files_the_checkpoint_never_saw(tiny, tmp_path):
+    """The default split is ``auto``: the test split of files the checkpoint was trained on
+    (the rest holds its training events), every jet of files it never saw."""
+    from hepgen.evaluation import auto_split
+
+    assert auto_split({"files": ["a.h5", "b.h5"]}, ["/data/c.h5"]) == "all"
+    assert auto_split({"files": ["a.h5", "b.h5"]}, ["/data/c.h5", "/data/a.h5"]) == "test"
+    assert auto_split({}, ["c.h5"]) == auto_split(None, ["c.h5"]) == "test"  # unknown: held out
+    path, _ = tiny  # trained on EXPECTED
+    unseen = tmp_path / "unseen.h5"
+    unseen.write_bytes(EXPECTED.read_bytes())
+    runs = {}
+    for name, ref in (("seen", EXPECTED), ("unseen", unseen)):
+        out = tmp_path / name
+        assert main(["evaluate", str(path), "--reference", str(ref), "--n-splits", "2", "-q", "-o", str(out)]) == 0
+        runs[name] = json.loads((out / "metrics.json").read_text())
+        assert f"reference: {'all jets' if name == 'unseen' else 'the test split'}" in (out / "metrics.md").read_text()
+    assert runs["seen"]["run"]["split"] == "test" and runs["unseen"]["run"]["split"] == "all"
+    n = {k: sum(r["response"]["delphes"]["n"]) for k, r in runs.items()}
+    assert 0 < n["seen"] < n["unseen"]
+
+
 def test_processor_warns_where_its_thresholds_leave_the_model():
     """Gen jets under the checkpoint's training threshold are an extrapolation; reco jets close to
     the gen threshold come partly from gen jets that are not simulated."""
