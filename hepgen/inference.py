@@ -211,17 +211,32 @@ class Runner:
         state["_model"] = None
         return state
 
-    def _fit_k(self, table: np.ndarray) -> np.ndarray:
+    @staticmethod
+    def _as_table(table: np.ndarray) -> np.ndarray:
         table = np.asarray(table, dtype=np.float32)
         if table.ndim != 3 or table.shape[-1] != 3:
             raise HepgenInputError(
                 f"constituents must have shape (jets, particles, 3) = px, py, pz; got {table.shape}"
             )
-        if table.shape[1] >= self.k:
-            return table[:, : self.k]
-        return np.concatenate(
-            [table, np.zeros((len(table), self.k - table.shape[1], 3), np.float32)], axis=1
-        )
+        return table
+
+    def _fit_k(
+        self, table: np.ndarray, pid: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """Each jet's leading ``k`` particles by pT, in that order, zero padded (the tables the
+        model was trained on), and their PDG ids. A table in another order is sorted first, so
+        that cutting it at ``k`` drops the softest particles, not whichever come last."""
+        pt2 = table[..., 0] ** 2 + table[..., 1] ** 2
+        if np.any(np.diff(pt2, axis=1) > 0):  # not sorted (sorted tables, the usual, stay as given)
+            order = np.argsort(-pt2, axis=1, kind="stable")
+            table = np.take_along_axis(table, order[..., None], axis=1)
+            if pid is not None:
+                pid = np.take_along_axis(pid, order, axis=1)
+        n = table.shape[1]
+        if n >= self.k:
+            return table[:, : self.k], None if pid is None else pid[:, : self.k]
+        table = np.concatenate([table, np.zeros((len(table), self.k - n, 3), np.float32)], axis=1)
+        return table, None if pid is None else np.pad(pid, ((0, 0), (0, self.k - n)))
 
     def _noise(self, keys: np.ndarray) -> dict[str, torch.Tensor]:
         out = {}
@@ -246,7 +261,8 @@ class Runner:
 
         Args:
             gen: generator-level constituents, zero padded; a row of padding only (no gen
-                jet) gives a row of zeros.
+                jet) gives a row of zeros. The model sees each jet's leading ``k`` particles by
+                pT (as in training; the rest are dropped), in any input order.
             seed: the noise seed.
             keys: one uint64 key per jet (:func:`hepgen.models.noise.jet_keys`); a jet's noise
                 depends only on (seed, key), so results do not depend on batching. Default: the
@@ -264,8 +280,7 @@ class Runner:
             raise HepgenInputError(
                 f"{self.path}: model {self.name!r} is a {self.kind}, not a fast-sim (use sample())"
             )
-        n_in = np.shape(gen)[1] if np.ndim(gen) == 3 else None
-        gen = self._fit_k(gen)
+        gen = self._as_table(gen)
         check_finite(gen, "gen constituents")
         pid_t = None
         if self.needs_pid:
@@ -275,11 +290,14 @@ class Runner:
                     "give the gen particles' PDG ids (pid=, shape (jets, particles))"
                 )
             pid = np.asarray(pid)
-            if pid.shape != (len(gen), n_in):
+            if pid.shape != gen.shape[:2]:
                 raise HepgenInputError(
-                    f"pid must have one PDG id per gen constituent, shape {(len(gen), n_in)}; got {pid.shape}"
+                    f"pid must have one PDG id per gen constituent, shape {gen.shape[:2]}; got {pid.shape}"
                 )
-            pid = pid[:, : self.k] if n_in >= self.k else np.pad(pid, ((0, 0), (0, self.k - n_in)))
+        else:
+            pid = None
+        gen, pid = self._fit_k(gen, pid)
+        if pid is not None:
             pid_t = torch.from_numpy(pid.astype(np.int64))
         out = np.zeros_like(gen)
         if len(gen) == 0:

@@ -405,6 +405,27 @@ def test_rows_without_gen_constituents_stay_empty(name):
     assert r.simulate(np.zeros((2, 50, 3), np.float32)).shape == (2, 50, 3)
 
 
+@pytest.mark.parametrize("name", [shipped.DEFAULT_FASTSIM, "fastsim_vae_ww_pu50", "fastsim_content_ww_pu50"])
+def test_gen_tables_in_any_order_are_the_same_jets(name):
+    """The model sees each jet's leading k gen particles by pT: a table in another order (here
+    shuffled, 70 particles with 20 softer ones where a jet already has 50) gives the jets of the sorted table, the
+    PDG ids following their particles (they were cut at k as given before: hard particles lost)."""
+    pairs = h5.read(EXPECTED)
+    full = (np.abs(pairs.gen.constituents).sum(-1) > 0).all(1)  # 50 gen particles: more are cut
+    rows = np.concatenate([np.flatnonzero(full)[:3], np.flatnonzero(~full)[:3]])
+    gen, pid = pairs.gen.constituents[rows], pairs.gen.pid[rows]
+    soft = np.zeros((6, 20, 3), np.float32)
+    soft[:3, :, 0], soft[:3, :, 2] = 1e-15, 1e-15  # softer than every real particle (2e-13 GeV)
+    table = np.concatenate([soft, gen], axis=1)
+    ids = np.concatenate([np.full((6, 20), 22), pid], axis=1)
+    rng = np.random.default_rng(0)
+    order = np.stack([rng.permutation(70) for _ in range(6)])
+    table, ids = np.take_along_axis(table, order[..., None], 1), np.take_along_axis(ids, order, 1)
+    r = Runner(shipped.checkpoint(name), device="cpu")
+    got, want = r.simulate(table, seed=2, pid=ids), r.simulate(gen, seed=2, pid=pid)
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-4)
+
+
 def test_runner_settings_override_the_checkpoints_inference():
     """Runner(settings=...): a fast-sim v2 checkpoint's inference settings changed (here K = 3
     flow-matching starts per jet, its first start's noise stream unchanged); refused for other

@@ -181,10 +181,13 @@ def test_fastsim_fm(case, tmp_path):
         model.simulate(gen[:8], noise=noise, chunk=-1, **kw)
     # the gen set is a set: permuting the input particles (padding moves to the middle, where
     # the trimming must keep it masked) does not change the output
-    perm = torch.randperm(cfg.n_particles)
+    # (seeded: the check must not depend on the tests run before it; the mass projection's
+    # bisection turns the permuted sums' float rounding into moves of up to 0.023% over 40
+    # permutations, without it 0.0004%)
+    perm = torch.randperm(cfg.n_particles, generator=torch.Generator().manual_seed(1))
     torch.testing.assert_close(
         model.simulate(gen[:8, perm], noise=noise, **({"pid": pid[:8, perm]} if takes_pid else {})),
-        out, atol=2e-4, rtol=1e-4,
+        out, atol=2e-4, rtol=1e-3 if cfg.project_mass else 1e-4,
     )
     if takes_pid:  # the ids are an input (response, or count head and particles): others, another output
         assert not torch.allclose(model.simulate(gen[:8], noise=noise, pid=torch.where(pid[:8] != 0, 22, 0)), out)
