@@ -20,6 +20,7 @@ import numpy as np
 from scipy.stats import wasserstein_distance
 
 from hepgen.errors import HepgenInputError
+from hepgen.io.paths import repeated
 
 
 def load_fileset(files: list[str] | None, fileset: str | None) -> dict[str, list[str]]:
@@ -59,15 +60,14 @@ def _check_repeats(fileset: dict[str, list[str]], where: str) -> None:
     is processed once for each (on purpose, e.g. "all" beside "signal"): said, not refused."""
     seen: dict[str, list[str]] = {}
     for name, files in fileset.items():
-        paths = [os.path.realpath(f) for f in files]
-        twice = sorted({f for f, p in zip(files, paths) if paths.count(p) > 1})
+        twice = repeated(files)
         if twice:
             raise HepgenInputError(
                 f"{where}: dataset {name!r} lists {', '.join(twice)} more than once "
                 "(its events would be counted twice)"
             )
-        for p in paths:
-            seen.setdefault(p, []).append(name)
+        for f in files:
+            seen.setdefault(os.path.realpath(f), []).append(name)
     for p, names in seen.items():
         if len(names) > 1:
             print(

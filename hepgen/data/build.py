@@ -17,7 +17,9 @@ import awkward as ak
 import numpy as np
 from tqdm.auto import tqdm
 
+from hepgen.errors import HepgenInputError
 from hepgen.io import h5
+from hepgen.io.paths import repeated
 from hepgen.io.root import iterate_particles, open_tree
 from hepgen.physics.clustering import cluster, delta_r, sorted_constituents
 from hepgen.physics.coordinates import pad
@@ -75,6 +77,28 @@ def match_chunk(gen: ak.Array, reco: ak.Array, sel: Selection):
     )
 
 
+def check_inputs(inputs: Sequence[str | os.PathLike]) -> list[int]:
+    """Each input's number of events; opening them all first fails early, naming a bad file.
+
+    Refuses a file given twice (its jets would be duplicated, and could fall on both sides of
+    a split by event) and files of two formats (Delphes' reco and CMS PF candidates are not one
+    detector: one dataset would mix two responses)."""
+    if not inputs:
+        raise HepgenInputError("no input files")
+    twice = repeated(inputs)
+    if twice:
+        raise HepgenInputError(f"{', '.join(twice)}: given more than once (its jets would be duplicated)")
+    trees = {os.fspath(p): open_tree(p) for p in inputs}
+    formats = {p: fmt.name for p, (_, fmt) in trees.items()}
+    if len(set(formats.values())) > 1:
+        raise HepgenInputError(
+            "inputs of different formats ("
+            + "; ".join(f"{os.path.basename(p)}: {f}" for p, f in formats.items())
+            + "): their reco sides are different reconstructions; build one dataset per format"
+        )
+    return [tree.num_entries for tree, _ in trees.values()]
+
+
 def build(
     inputs: Sequence[str | os.PathLike],
     output: str | os.PathLike,
@@ -86,7 +110,7 @@ def build(
     sides: dict[str, list[h5.JetSide]] = {"gen": [], "reco": []}
     match_dr, numbers, sources = [], [], []
     n_events = 0
-    totals = [open_tree(p)[0].num_entries for p in inputs]  # fails early, naming a bad file
+    totals = check_inputs(inputs)
     bar = tqdm(total=sum(totals), unit="event", desc="build-dataset", disable=not progress)
     for i, path in enumerate(inputs):
         bar.set_postfix_str(os.path.basename(os.fspath(path)))

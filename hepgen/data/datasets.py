@@ -14,6 +14,7 @@ from torch.utils.data import Dataset
 
 from hepgen.errors import HepgenInputError
 from hepgen.io import h5
+from hepgen.io.paths import repeated
 
 SPLITS = ("train", "valid", "test")
 
@@ -77,9 +78,19 @@ def event_keys(pairs: h5.JetPairs, file_index: int = 0) -> np.ndarray:
 def load_pairs(
     paths: Sequence[str | os.PathLike], k: int | None = None, sides: tuple[str, ...] = h5.SIDES
 ) -> tuple[h5.JetPairs, np.ndarray]:
-    """Concatenate several dataset files; returns the pairs and per-jet event keys."""
+    """Concatenate several dataset files; returns the pairs and per-jet event keys.
+
+    A file given twice is refused: the keys tell files apart by position, so its events would
+    count as other events and could sit on both sides of a split (training and test).
+    """
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
+    twice = repeated(paths)
+    if twice:
+        raise HepgenInputError(
+            f"{', '.join(twice)}: given more than once (its events would be counted twice and "
+            "could fall on both sides of the train/test split)"
+        )
     parts = [h5.read(p, sides=sides, k=k) for p in paths]
     keys = np.concatenate([event_keys(p, i) for i, p in enumerate(parts)])
 
