@@ -97,6 +97,7 @@ def check_files(fileset: dict[str, list[str]], skip_bad_files: bool = False):
             try:
                 tree, this = open_tree(f)
                 this.reader.branches(tree, f, need_reco=False)
+                this.check_coffea_layout(tree, f)
                 if fmt is not None and this.name != fmt.name:
                     raise HepgenInputError(
                         f"{f}: a {this.name} file among {fmt.name} files; run them separately"

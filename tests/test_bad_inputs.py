@@ -84,6 +84,26 @@ def _delphes_no_particle(tmp):
     return str(path)
 
 
+def _delphes_flat(tmp):
+    """A Delphes-like tree written by uproot: flat 'Particle.PID' branches, not Delphes' split
+    'Particle/Particle.PID' (uproot and build-dataset read it; coffea's DelphesSchema cannot)."""
+    import awkward as ak
+
+    src = uproot.open(SAMPLE)["Delphes"]
+    names = ["Event.Number"] + [f"Particle.{leaf}" for leaf in ("PID", "Status", "Px", "Py", "Pz", "E")]
+    groups: dict[str, dict] = {}
+    for name, values in src.arrays(names, how=dict).items():
+        collection, leaf = name.split(".")
+        groups.setdefault(collection, {})[leaf] = values
+    data = {c: ak.zip(d) for c, d in groups.items()}
+    path = tmp / "delphes_flat.root"
+    with uproot.recreate(path) as f:
+        f.mktree("Delphes", {c: v.type.content for c, v in data.items()},
+                 field_name=lambda outer, inner: f"{outer}.{inner}", counter_name=lambda c: f"{c}_size")
+        f["Delphes"].extend(data)
+    return str(path)
+
+
 def _ckpt(tmp, name, edit):
     ckpt = torch.load(FASTSIM, weights_only=True)
     edit(ckpt)
@@ -126,6 +146,7 @@ CASES = [
     ("simulate-missing-folder", lambda t: ["simulate", FASTSIM, str(EXPECTED), "-o", str(t / "no" / "x.h5")], "does not exist"),
     ("run-plain-nanoaod", lambda t: ["run", _plain_nanoaod(t), "-o", str(t / "o")], "GenCands"),
     ("run-delphes-missing-branches", lambda t: ["run", _delphes_no_particle(t), "-o", str(t / "o")], "Particle.PID"),
+    ("run-delphes-written-by-uproot", lambda t: ["run", _delphes_flat(t), "-o", str(t / "o")], "split layout"),
     ("run-generator-checkpoint", lambda t: ["run", str(SAMPLE), "--checkpoint", GENERATOR, "-o", str(t / "o")], "generator checkpoint"),
     ("run-device-cuda", lambda t: ["run", str(SAMPLE), "--device", "cuda:7", "-o", str(t / "o")], "cuda"),
     ("simulate-wrong-shape", lambda t: ["simulate", FASTSIM, _h5(t, "w.h5", _wrong_shape), "-o", str(t / "x.h5")], "shapes"),

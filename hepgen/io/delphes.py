@@ -108,6 +108,27 @@ def branches(tree, path: str, need_reco: bool = True) -> list[str]:
     return names
 
 
+def check_split_layout(tree, path: str, need_reco: bool = True) -> None:
+    """coffea's ``DelphesSchema`` (``hepgen run``) reads Delphes' own split layout, a branch
+    ``C`` with leaves ``C/C.Leaf`` and a counter ``C_size``; a tree written by uproot has flat
+    ``C.Leaf`` branches instead (uproot reads those, so ``build-dataset`` works, but coffea
+    fails on them deep inside with a ``KeyError``). Raise a clear error for such a tree."""
+    keys = set(tree.keys(recursive=True))
+    flat = [
+        name for name in branches(tree, path, need_reco)
+        if f"{name.split('.')[0]}/{name}" not in keys
+    ]
+    if flat:
+        collections = sorted({n.split(".")[0] for n in flat})
+        raise HepgenInputError(
+            f"{path}: {', '.join(collections)} not in Delphes' split layout (branches "
+            f"'{flat[0].split('.')[0]}/{flat[0]}' and '{flat[0].split('.')[0]}_size'; this file "
+            f"has '{flat[0]}' — written by uproot?): coffea's DelphesSchema cannot read it. Skim "
+            "Delphes files with ROOT (TTree::CopyTree keeps the layout), or use "
+            "hepgen build-dataset, which reads either layout"
+        )
+
+
 def _collection(arrays: ak.Array, name: str) -> ak.Array:
     prefix = name + "."
     return ak.zip({f[len(prefix) :]: arrays[f] for f in arrays.fields if f.startswith(prefix)})

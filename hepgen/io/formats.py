@@ -54,6 +54,12 @@ class Format:
             number = events.event
         return ak.to_numpy(number).astype(np.int64)
 
+    def check_coffea_layout(self, tree, path: str) -> None:
+        """Raise where coffea's schema for this format cannot read ``tree`` (Delphes: a tree
+        without Delphes' split branches, :func:`hepgen.io.delphes.check_split_layout`)."""
+        if self.name == "delphes":
+            delphes.check_split_layout(tree, path, need_reco=False)
+
     def particles(self, events, need_reco: bool = True):
         """coffea events → (gen, reco or None) in the common particle format."""
         return self.reader.from_events(events, need_reco)
