@@ -116,6 +116,10 @@ def evaluate_fastsim(
             reference=None if name == reference_name else (ref_obs["pt"], ref_obs["mass"]),
         )
         results["response"][name]["draws"] = 1 + len(extra)
+        eta, phi = (np.stack([obs[q], *(e[q] for e in extra)]) for q in ("eta", "phi"))
+        results.setdefault("direction", {})[name] = detector.direction(
+            gen_feats[:, 0], gen_feats[:, 1], gen_feats[:, 2], eta, phi, bins, R
+        )
         ratios[name] = (obs["pt"] / np.where(gen_feats[:, 0] > 0, gen_feats[:, 0], np.nan),
                         obs["mass"] / np.where(gen_feats[:, 3] > 0, gen_feats[:, 3], np.nan))
         if name not in (reference_name, "gen (identity)") and content is not None:
@@ -149,6 +153,7 @@ def evaluate_fastsim(
     figs += response_plots(ratios, gen_feats[:, 0], bins, reference_name, out, results["response"])
     results["figures"] = [os.path.basename(p) for p in figs]
     tables = _fastsim_table(results) + "\n" + response_table(results["response"], reference_name)
+    tables += "\n" + direction_table(results["direction"], reference_name, R)
     if any(results.get("response_by_content", {}).values()):
         tables += "\n" + content_table(results["response_by_content"], reference_name)
     _write(results, out, tables)
@@ -268,6 +273,32 @@ def auto_split(dataset: Mapping | None, reference: Sequence[str | os.PathLike]) 
     trained = {str(f) for f in (dataset or {}).get("files", [])}
     names = {os.path.basename(os.fspath(p)) for p in reference}
     return "all" if trained and not trained & names else "test"
+
+
+def direction_table(direction: Mapping[str, dict], reference_name: str, R: float) -> str:
+    """Markdown: the jet-direction resolution per gen-pT bin (:func:`hepgen.metrics.detector.
+    direction`), each source's IQRs also as a ratio to the reference's."""
+    ref = direction[reference_name]
+    lines = [
+        "Jet direction per gen-jet pT bin (jets selected on the gen jet; IQR of Δη and Δφ = reco − "
+        f"gen, median and 90% quantile of ΔR, fraction beyond ΔR = R/2 = {R / 2:g}: lost to a "
+        "matching within R/2)",
+        "",
+        "| gen pT [GeV] | jets | " + " | ".join(
+            f"{n} Δη IQR | {n} Δφ IQR | {n} ΔR med / 90% | {n} > R/2" for n in direction
+        ) + " |",
+        "|---|---|" + "---|---|---|---|" * len(direction),
+    ]
+    for i in range(len(ref["n"])):
+        cells = [f"{ref['bins'][i]:.0f}–{ref['bins'][i + 1]:.0f}", str(ref["n"][i])]
+        for name, d in direction.items():
+            ratio = name != reference_name
+            for q in ("eta_iqr", "phi_iqr"):
+                r = d[q][i] / ref[q][i] if ratio and ref[q][i] > 0 else None
+                cells.append(f"{d[q][i]:.4f}" + (f" ({r:.2f}×)" if r is not None else ""))
+            cells += [f"{d['dr_median'][i]:.4f} / {d['dr_q90'][i]:.4f}", f"{100 * d['outside'][i]:.2f}%"]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
 
 
 def response_table(response: Mapping[str, dict], reference_name: str = "delphes") -> str:

@@ -17,7 +17,8 @@ import os, sys, torch
 for f in sys.argv[1:]:
     if os.path.exists(f):
         c = torch.load(f, weights_only=True)
-        c["config"].update(steps=3, project_mass=True, contain=True, contain_antikt=True, min_pt=0.26, mass_mode="radial")
+        c["config"].update(steps=3, project_mass=True, contain=True, contain_antikt=True, min_pt=0.26, mass_mode="radial",
+                           project_axis=True)
         torch.save(c, f)
 PY
 }
@@ -58,7 +59,8 @@ if [[ $what == fastsim-v2 || $what == fastsim-mixed || $what == all ]]; then
   rm -f data/models/*.refit.pt.last.pt data/models/*.refit.pt.member*
   # inference settings chosen after training (benchmarks/fastsim.py, hepgen run; RESULTS.md §2):
   # 3 ODE steps, mass projection (radial: the cone edge stays), cone containment, no particle
-  # below the EFlow threshold; anti-kt stable sets (contain_antikt, 2026-12-05: reclustering keeps them whole)
+  # below the EFlow threshold; anti-kt stable sets (contain_antikt, 2026-12-05: reclustering keeps them whole);
+  # the jet axis at the response flow's Δη, Δφ draw (project_axis, 2026-12-06: the direction resolution)
   fsfm_settings data/models/fastsim_ww_pu50.pt data/models/fastsim_fm_ww_pu50.pt
 fi
 if [[ $what == fastsim-content || $what == all ]]; then
