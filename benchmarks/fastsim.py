@@ -7,7 +7,9 @@
    for several ODE step counts, each with its pT-response IQR ratio to Delphes (mean over gen-pT bins) on ``--reference`` jet pairs, so a
    user can pick the trade-off (``Runner(steps=...)``, ``hepgen evaluate --steps``); and µs per
    jet for several numbers of flow-matching starts per jet (``candidates``), side by side;
-   with ``--against``, other checkpoints timed side by side with ``--checkpoint``.
+   with ``--against``, other checkpoints timed side by side with ``--checkpoint``; with
+   ``--toggle KEY ...`` (default ``project_axis contain_antikt``), the checkpoint with each boolean
+   inference setting flipped, side by side with its own.
 3. The processor stages on a Delphes file, events/s: read only; read + gen clustering; full
    (read, cluster, fast-sim, recluster, cuts, histograms) through coffea's Runner, with and
    without also reclustering Delphes' own EFlow candidates as the reference.
@@ -18,7 +20,7 @@ this machine kind, shared/data/README.md) — a reference figure, not re-measure
 
     python benchmarks/fastsim.py [--checkpoint NAME|PATH] [--file ROOT] [--repeat 3]
         [--reference ../shared/data/fastsim_ww_pu50_highpt_s1*.h5] [--steps 1 2 4 6 8]
-        [--candidates 1 2 4] [--against OTHER.pt ...]
+        [--candidates 1 2 4] [--against OTHER.pt ...] [--toggle project_axis ...]
 """
 
 from __future__ import annotations
@@ -239,6 +241,8 @@ def main() -> None:
                    help="flow-matching starts per jet to time side by side")
     p.add_argument("--against", nargs="*", default=[],
                    help="other fast-sim checkpoints to time side by side with --checkpoint")
+    p.add_argument("--toggle", nargs="*", default=["project_axis", "contain_antikt"],
+                   help="boolean inference settings of a v2 checkpoint to time flipped, side by side with the checkpoint's own")
     args = p.parse_args()
     torch.set_num_threads(max(1, torch.get_num_threads()))
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
@@ -266,6 +270,16 @@ def main() -> None:
         runners = [Runner(n, device="cpu") for n in names]
         for name, t in zip(names, side_by_side(runners, args.repeat)):
             print(f"  {t:8.1f} µs/jet  {name}")
+    if runner.name == "fastsim_fm" and args.toggle:
+        print("\ninference settings flipped (batch 1e4, CPU, side by side with the checkpoint's own):")
+        for key in args.toggle:
+            own = bool(runner.config.get(key, False))
+            t_own, t_flip = side_by_side(
+                [Runner(args.checkpoint, device="cpu"), Runner(args.checkpoint, device="cpu", settings={key: not own})],
+                args.repeat,
+            )
+            print(f"  {key}={own} (own) {t_own:8.1f} µs/jet, {key}={not own} {t_flip:8.1f} µs/jet "
+                  f"({t_own / t_flip:.2f}× the flipped cost)")
     if runner.name == "fastsim_fm" and args.candidates:
         own = runner.config.get("candidates", 1)
         print(f"\ncandidates per jet (batch 1e4, CPU, side by side; the checkpoint's: {own}):")
