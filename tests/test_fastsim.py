@@ -796,6 +796,10 @@ def test_evaluate_acceptance_and_response_bins(tmp_path):
     assert low["response"]["delphes"]["n"] == list(np.histogram(gen_pt, [100, 150, 200, 1500])[0])
     assert low["features"]["gen (identity)"]["pt/w1"]["floor"] != d["features"]["gen (identity)"]["pt/w1"]["floor"]
     assert "| 100–150 |" in (tmp_path / "low" / "metrics.md").read_text()
+    # the jet-direction table: the same gen-pT bins and gen jets as the response table
+    assert low["direction"]["delphes"]["n"] == low["response"]["delphes"]["n"]
+    assert low["direction"]["gen (identity)"]["outside"] == [0.0, 0.0, 0.0]
+    assert "Jet direction per gen-jet pT bin" in (tmp_path / "low" / "metrics.md").read_text()
     for bad in (["--pt-bins", "200", "100"], ["--pt-bins", "100"], ["--pt-bins", "-5", "100"],
                 ["--min-pt", "-1"], ["--max-eta", "0"], ["--mode", "generation", "--min-pt", "100"]):
         assert main([*base, *bad, "-o", str(tmp_path / "x")]) == 2, bad

@@ -159,6 +159,28 @@ def test_response_median_bootstrap_error_matches_the_asymptotic_formula():
     assert "pt_median_err" not in detector.response(gen_pt, gen_m, reco_pt, gen_m, np.array([200.0, 400]))
 
 
+def test_direction_measures_a_known_smearing():
+    """Reco axes smeared by Gaussians of known width in η and φ: the IQRs are 1.349 σ, the
+    fraction beyond R/2 that of a Rayleigh tail, φ wrapped across ±π; draws (D, N) pool, NaN
+    (no reco jet) is left out."""
+    rng = np.random.default_rng(0)
+    n = 40_000
+    gen_pt = rng.uniform(200, 600, n)
+    gen_eta, gen_phi = rng.uniform(-2, 2, n), np.full(n, np.pi - 0.01)  # φ next to the wrap
+    s_eta, s_phi = 0.03, 0.1
+    eta = gen_eta + rng.normal(0, s_eta, (2, n))
+    phi = (gen_phi + rng.normal(0, s_phi, (2, n)) + np.pi) % (2 * np.pi) - np.pi
+    eta[1, :100] = np.nan
+    d = detector.direction(gen_pt, gen_eta, gen_phi, eta, phi, np.array([200.0, 400.0, 600.0]), R=0.5)
+    assert d["n"] == list(np.histogram(gen_pt, [200, 400, 600])[0])
+    np.testing.assert_allclose(d["eta_iqr"], 1.349 * s_eta, rtol=0.03)
+    np.testing.assert_allclose(d["phi_iqr"], 1.349 * s_phi, rtol=0.03)
+    # P(ΔR > 0.25) for independent normals of widths 0.03 and 0.1: ~ P(|Δφ| > 0.25) = 1.2%
+    truth = np.mean(np.hypot(rng.normal(0, s_eta, 10**6), rng.normal(0, s_phi, 10**6)) > 0.25)
+    np.testing.assert_allclose(d["outside"], truth, rtol=0.2)
+    assert all(0 < m < q for m, q in zip(d["dr_median"], d["dr_q90"]))
+
+
 def test_response_pools_draws_and_bootstraps_gen_jets():
     """(D, N) reco arrays: D simulations of the same N gen jets, pooled. Independent draws shrink
     the median's error by √D; a part shared by a jet's draws does not shrink, because the
