@@ -176,11 +176,15 @@ def _response_plots(name: str, h, outdir, reference: str) -> list[str]:
         }
         if sum(proj[SOURCE_LABELS.get(reference, reference)]) < 5:
             continue
-        coarse = {k: v.reshape(-1, 4).sum(1) for k, v in proj.items()}  # 0.02-wide bins
+        group, stop = 4, len(h.axes[-1].edges) - 1  # responses: 0.02-wide bins over 0–2
+        if name == "response_dr":  # ΔR: 0.005-wide bins up to the filled range (a multiple of 0.05)
+            filled = max(int(np.flatnonzero(v)[-1]) + 1 if np.any(v) else 0 for v in proj.values())
+            group, stop = 5, min(stop, max(50, -(-filled // 50) * 50))
+        coarse = {k: v[:stop].reshape(-1, group).sum(1) for k, v in proj.items()}
         paths.append(
             ratio_plot_counts(
                 coarse,
-                h.axes[-1].edges[::4],
+                h.axes[-1].edges[: stop + 1 : group],
                 SOURCE_LABELS.get(reference, reference),
                 os.path.join(outdir, f"{name}_{edges[b]:.0f}_{edges[b + 1]:.0f}.png"),
                 f"{h.axes[-1].label}, gen $p_T$ {edges[b]:.0f}–{edges[b + 1]:.0f} GeV",

@@ -306,7 +306,9 @@ def reference_source(hists: Mapping) -> str | None:
 
 
 def response_table(hists: dict) -> tuple[str, dict]:
-    """Median and IQR of the reclustered jets' pT and mass response per gen-pT bin."""
+    """Median and IQR of the reclustered jets' pT and mass response per gen-pT bin, and the
+    median and 90% quantile of their ΔR to the gen jet (the jet direction; histograms written
+    before it have none: "—")."""
     from hepgen.processors.histograms import hist_quantiles
 
     if "response_pt" not in hists:
@@ -314,29 +316,34 @@ def response_table(hists: dict) -> tuple[str, dict]:
     data: dict = {}
     sources = [s for s in hists["response_pt"].axes["source"]]
     edges = hists["response_pt"].axes["gen_pt"].edges
+    quantities = (("pt", "pT med / IQR"), ("mass", "m med / IQR"), ("dr", "ΔR med / 90%"))
     lines = [
         "Reclustered-jet response per gen-jet pT bin (each gen jet, |eta| < 2.5, paired with the "
-        "nearest reco jet within R/2; median / IQR of reco/gen, from 0.005-wide bins):",
+        "nearest reco jet within R/2; median / IQR of reco/gen, from 0.005-wide bins; the jets' "
+        "ΔR to their gen jet, median / 90% quantile, from 0.001-wide bins; unmatched gen jets "
+        "are counted in cutflow.json):",
         "",
         "| gen pT [GeV] | " + " | ".join(
-            f"{REFERENCE_LABELS.get(s, s)} pT med / IQR | {REFERENCE_LABELS.get(s, s)} m med / IQR" for s in sources
+            f"{REFERENCE_LABELS.get(s, s)} {label}" for s in sources for _, label in quantities
         ) + " |",
-        "|---|" + "---|---|" * len(sources),
+        "|---|" + "---|" * len(quantities) * len(sources),
     ]
     for b in range(len(edges) - 1):
         cells = []
         for s in sources:
-            for q in ("pt", "mass"):
-                h = hists[f"response_{q}"]
-                if s not in list(h.axes["source"]):
+            for q, _ in quantities:
+                h = hists.get(f"response_{q}")
+                if h is None or s not in list(h.axes["source"]):
                     cells.append("—")
                     continue
                 sl = h[{"source": s, "gen_pt": b}].project(f"response_{q}")
-                q1, med, q3 = hist_quantiles(sl.values(), sl.axes[0].edges)
-                data.setdefault(s, {}).setdefault(q, []).append(
-                    {"bin": [float(edges[b]), float(edges[b + 1])], "median": float(med), "iqr": float(q3 - q1), "n": int(sl.sum())}
-                )
-                cells.append("—" if not np.isfinite(med) else f"{med:.3f} / {q3 - q1:.3f} ({int(sl.sum())})")
+                lo, med, hi = hist_quantiles(sl.values(), sl.axes[0].edges, (0.25, 0.5, 0.75) if q != "dr" else (0.0, 0.5, 0.9))
+                entry = {"bin": [float(edges[b]), float(edges[b + 1])], "median": float(med), "n": int(sl.sum())}
+                entry.update({"q90": float(hi)} if q == "dr" else {"iqr": float(hi - lo)})
+                data.setdefault(s, {}).setdefault(q, []).append(entry)
+                spread = hi if q == "dr" else hi - lo
+                digits = 4 if q == "dr" else 3
+                cells.append("—" if not np.isfinite(med) else f"{med:.{digits}f} / {spread:.{digits}f} ({int(sl.sum())})")
         lines.append(f"| {edges[b]:.0f}–{edges[b + 1]:.0f} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n", data
 

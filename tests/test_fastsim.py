@@ -656,6 +656,16 @@ def test_main_job_cli(tmp_path):
     assert acc["events"] == 25
     table = (out / "fidelity.md").read_text()
     assert "jet_mass" in table and "floor" in table
+    # the jet direction: each matched jet's ΔR to its gen jet, below R/2, one entry per pair
+    h = acc["hists"]["response_dr"]
+    cut = json.loads((out / "cutflow.json").read_text())
+    for source in ("hepgen", "delphes"):
+        dr = h[{"source": source, "dataset": sum, "half": sum}].project("response_dr")
+        assert dr.sum() == cut[source]["response"]["matched"] > 0
+        assert dr.values()[250:].sum() == 0  # nothing at ΔR ≥ R/2 = 0.25
+    fid = json.loads((out / "fidelity.json").read_text())
+    assert all(0 < b["median"] < b["q90"] < 0.25 for b in fid["response"]["delphes"]["dr"] if b["n"] >= 5)
+    assert "hepgen ΔR med / 90%" in table and (out / "response_dr_200_300.png").exists()
 
 
 def test_fileset_json_and_bad_inputs(tmp_path):

@@ -53,6 +53,15 @@ def book() -> dict[str, hist.Hist]:
             .Reg(400, 0.0, 2.0, name=f"response_{q}", label=label)
             .Double()
         )
+    # the jet direction: ΔR between each gen jet and its matched reco jet (within R/2)
+    out["response_dr"] = (
+        hist.Hist.new.StrCat([], name="dataset", label="Dataset", growth=True)
+        .StrCat([], name="source", label="Source", growth=True)
+        .IntCat([0, 1], name="half", label="Event-number parity")
+        .Var(list(RESPONSE_BINS), name="gen_pt", label=r"gen jet $p_T$ [GeV]")
+        .Reg(1000, 0.0, 1.0, name="response_dr", label=r"$\Delta R$(reco jet, gen jet)")
+        .Double()
+    )
     for name, (label, n, lo, hi) in {**JET_AXES, **DIJET_AXES}.items():  # noqa: B007
         out[name] = (
             hist.Hist.new.StrCat([], name="dataset", label="Dataset", growth=True)
@@ -85,8 +94,9 @@ def match_to_gen(gen_jets: ak.Array, reco_jets: ak.Array, R: float, max_eta: flo
     """Every gen jet in the response bins (pT in ``RESPONSE_BINS``, |η| < ``max_eta``), flattened
     over the events in order, with its nearest reco jet of the same event if ΔR < R/2.
 
-    Returns float64 arrays ``gen_pt``, ``gen_mass``, ``reco_pt``, ``reco_mass`` (NaN where no reco
-    jet is that close), the bool ``matched`` and ``event`` (each gen jet's event index). The gen
+    Returns float64 arrays ``gen_pt``, ``gen_mass``, ``reco_pt``, ``reco_mass``, ``dr`` (their
+    ΔR; NaN where no reco jet is that close), the bool ``matched`` and ``event`` (each gen jet's
+    event index). The gen
     jets and their order depend on ``gen_jets`` only, so two sources' results line up row by row
     (a paired comparison: ``scripts/processor_response_paired.py``).
     """
@@ -104,8 +114,9 @@ def match_to_gen(gen_jets: ak.Array, reco_jets: ak.Array, R: float, max_eta: flo
     rp, rm = (
         ak.to_numpy(ak.fill_none(ak.flatten(x), np.nan)).astype(np.float64) for x in (r_best.pt, r_best.mass)
     )
-    rp, rm = np.where(ok, rp, np.nan), np.where(ok, rm, np.nan)
-    return {"gen_pt": gp, "gen_mass": gm, "reco_pt": rp, "reco_mass": rm, "matched": ok, "event": event}
+    d = ak.to_numpy(ak.fill_none(ak.flatten(dr_best), np.nan)).astype(np.float64)
+    rp, rm, d = (np.where(ok, x, np.nan) for x in (rp, rm, d))
+    return {"gen_pt": gp, "gen_mass": gm, "reco_pt": rp, "reco_mass": rm, "dr": d, "matched": ok, "event": event}
 
 
 def fill_response(
@@ -119,13 +130,14 @@ def fill_response(
     dataset: str = "sample",
 ) -> dict[str, int]:
     """Pair every gen jet (|η| < ``max_eta``, pT in the response bins) with its nearest reco jet
-    within ΔR < R/2 (:func:`match_to_gen`) and fill pT and mass responses. Returns matched /
-    unmatched counts."""
+    within ΔR < R/2 (:func:`match_to_gen`) and fill pT and mass responses and their ΔR (the jet
+    direction). Returns matched / unmatched counts."""
     m = match_to_gen(gen_jets, reco_jets, R, max_eta)
     ok = m["matched"]
     gp, gm, rp, rm = (m[k][ok] for k in ("gen_pt", "gen_mass", "reco_pt", "reco_mass"))
     h = np.asarray(half)[m["event"][ok]]
     hists["response_pt"].fill(dataset=dataset, source=source, half=h, gen_pt=gp, response_pt=rp / gp)
+    hists["response_dr"].fill(dataset=dataset, source=source, half=h, gen_pt=gp, response_dr=m["dr"][ok])
     m_ok = gm > 0
     hists["response_mass"].fill(
         dataset=dataset, source=source, half=h[m_ok], gen_pt=gp[m_ok], response_mass=rm[m_ok] / gm[m_ok]
