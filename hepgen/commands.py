@@ -265,7 +265,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         seed=args.seed, fast=args.fast, device=args.device, force=args.force,
         overwrite=args.overwrite, steps=args.steps, only_files=args.only_files, draws=args.draws,
         settings=_settings(args.set), min_pt=args.min_pt, max_eta=args.max_eta, pt_bins=args.pt_bins,
-        progress=not args.quiet,
+        progress=not args.quiet, per_family=not args.no_per_family,
     )
     print((Path(args.output) / "metrics.md").read_text())
     print(f"wrote metrics.json, metrics.md and {len(results['figures'])} figures to {args.output}")
@@ -517,6 +517,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         "when the checkpoint was trained on none of the reference files, else the test split",
     )
     e.add_argument("--split-seed", type=NONNEG, default=0)
+    e.add_argument(
+        "--no-per-family", action="store_true",
+        help="fast-sim mode: skip the per-family evaluations (reference files whose names differ "
+        "only in a trailing _sNNN are one family, one process; by default each family is also "
+        "evaluated on its own, in by_family/FAMILY/)",
+    )
     e.add_argument(
         "--only-files", default=None, metavar="SUBSTRING",
         help="after the split, keep only jets of reference files whose name contains SUBSTRING "

@@ -263,6 +263,51 @@ def training_overlap(
     return None
 
 
+def file_families(paths: Sequence[str | os.PathLike]) -> list[str]:
+    """Each file's family: its name without the extension and a trailing ``_sNNN`` seed, so
+    ``fastsim_qcd_pu50_highpt_s302.h5`` and ``…_s303.h5`` are one family (one process).
+
+    Example:
+        >>> file_families(["a/ww_s1.h5", "b/ww_s2.h5", "qcd_s7.h5", "other.h5"])
+        ['ww', 'ww', 'qcd', 'other']
+    """
+    import re
+
+    return [re.sub(r"_s\d+$", "", Path(os.fspath(p)).stem) or Path(os.fspath(p)).stem for p in paths]
+
+
+def family_table(by_family: Mapping[str, dict]) -> str:
+    """Markdown summary of per-family fast-sim results: jets, the model's W1 / floor for jet
+    mass, multiplicity and the worst of Flow_1..4, and the range over gen-pT bins of its pT- and
+    mass-response IQR ratios and of its Δη-IQR ratio to the reference (bins of ≥ 20 jets)."""
+    lines = [
+        "Per file family (one process each; full tables in by_family/FAMILY/metrics.md; IQR ratios "
+        "over the gen-pT bins with at least 20 jets):",
+        "",
+        "| family | jets | mass W1/floor | n_constituents | worst Flow_n | pT-response IQR ratio | "
+        "m-response IQR ratio | Δη IQR ratio |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for family, r in by_family.items():
+        model = "hepgen" if "hepgen" in r["features"] else next(iter(r["features"]))
+        ratio = {f: r["features"][model][f"{f}/w1"]["ratio"] for f in detector.FEATURES}
+        resp, ref_name = r["response"][model], next(iter(r["response"]))
+        ok = [i for i, n in enumerate(resp["n"]) if n >= 20]
+
+        def span(values: list[float]) -> str:
+            v = [x for x in values if np.isfinite(x)]
+            return f"{min(v):.2f}–{max(v):.2f}" if v else "—"
+
+        d, d_ref = r["direction"][model], r["direction"][ref_name]
+        lines.append(
+            f"| {family} | {r['n_jets']} | {ratio['mass']:.2f} | {ratio['n_constituents']:.2f} | "
+            f"{max(ratio[f'flow{i}'] for i in range(1, 5)):.2f} | "
+            f"{span([resp['pt_iqr_ratio'][i] for i in ok])} | {span([resp['mass_iqr_ratio'][i] for i in ok])} | "
+            f"{span([d['eta_iqr'][i] / d_ref['eta_iqr'][i] for i in ok if d_ref['eta_iqr'][i] > 0])} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
 def auto_split(dataset: Mapping | None, reference: Sequence[str | os.PathLike]) -> str:
     """The split ``evaluate`` takes by default: ``all`` where a checkpoint's training record
     names none of the reference files (it never saw them: every jet is held out), else ``test``.
@@ -599,6 +644,7 @@ def evaluate(
     max_eta: float | None = None,
     pt_bins: Sequence[float] | None = None,
     progress: bool = True,
+    per_family: bool = True,
 ) -> dict:
     """Metrics with truth floors, ``metrics.json``, ``metrics.md`` and figures in ``output``.
 
@@ -643,6 +689,12 @@ def evaluate(
             jets above 100 GeV in the processor and were trained on them: bins below 100 GeV
             leave what they were trained on.
         progress: progress bars (simulation, sampling, the generation metrics' splits).
+        per_family: fast-sim mode, reference files of several families (names that differ only
+            in a trailing ``_sNNN`` seed: one process each, e.g. ``fastsim_qcd_pu50_highpt``):
+            also evaluate each family on its own — the same simulated jets, their own floors —
+            in ``by_family/FAMILY/`` (:func:`file_families`), with a summary in ``metrics.md``
+            and ``metrics.json["by_family"]``. A fast-sim is judged per process: a mixture's
+            marginals can hide a process it gets wrong.
 
     Raises:
         HepgenInputError: unreadable inputs, mismatched R/k, samples that do not line up.
@@ -783,6 +835,23 @@ def evaluate(
                 ref, samples, tmp, R=R, acceptance=acceptance, n_splits=n_splits, seed=seed,
                 more_draws=more, run=run, pt_bins=response_bins,
             )
+            families = file_families(reference)
+            position = keys[idx] >> 48  # each jet's file, by its place in ``reference``
+            if per_family and len(set(families)) > 1:
+                results["by_family"] = {}
+                for family in dict.fromkeys(families):
+                    rows = np.flatnonzero(np.isin(position, [i for i, f in enumerate(families) if f == family]))
+                    if len(rows) < 4:
+                        continue
+                    results["by_family"][family] = evaluate_fastsim(
+                        ref.take(rows), {n: a[rows] for n, a in samples.items()},
+                        tmp / "by_family" / family, R=R, acceptance=acceptance, n_splits=n_splits,
+                        seed=seed, more_draws={n: [a[rows] for a in v] for n, v in more.items()},
+                        run={**run, "family": family}, pt_bins=response_bins,
+                    )
+                with open(tmp / "metrics.md", "a") as f:
+                    f.write("\n" + family_table(results["by_family"]))
+                (tmp / "metrics.json").write_text(json.dumps(results, indent=2, default=float))
         else:
             if ref.reco is None:
                 raise HepgenInputError(f"{reference[0]}: generation evaluation needs a reco side")

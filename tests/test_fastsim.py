@@ -838,6 +838,32 @@ def test_evaluate_takes_every_jet_of_files_the_checkpoint_never_saw(tiny, tmp_pa
     assert 0 < n["seen"] < n["unseen"]
 
 
+def test_evaluate_reports_each_file_family(tmp_path):
+    """Reference files of several families (names differing only in a trailing _sNNN) are also
+    evaluated family by family (one process each), in by_family/FAMILY/, on the same jets."""
+    from hepgen.evaluation import file_families
+
+    assert file_families(["x/qcd_s302.h5", "ttbar_s402.h5", "y/qcd_s303.h5", "plain.h5"]) == ["qcd", "ttbar", "qcd", "plain"]
+    refs = []
+    for name in ("fam_a_s1.h5", "fam_b_s1.h5", "fam_a_s2.h5"):
+        (tmp_path / name).write_bytes(EXPECTED.read_bytes())
+        refs.append(str(tmp_path / name))
+    base = ["evaluate", "--reference", *refs, "--split", "all", "--n-splits", "2", "-q"]
+    assert main([*base, "-o", str(tmp_path / "ev")]) == 0
+    r = json.loads((tmp_path / "ev" / "metrics.json").read_text())
+    assert list(r["by_family"]) == ["fam_a", "fam_b"]
+    assert r["by_family"]["fam_a"]["n_jets"] == 2 * r["by_family"]["fam_b"]["n_jets"] == 2 * r["n_jets"] // 3
+    assert r["by_family"]["fam_b"]["run"]["family"] == "fam_b"
+    assert (tmp_path / "ev" / "by_family" / "fam_b" / "metrics.md").exists()
+    assert "| fam_a | " in (tmp_path / "ev" / "metrics.md").read_text()
+    # family b is one copy of the file: its table is that file's own
+    assert main(["evaluate", "--reference", refs[1], "--split", "all", "--n-splits", "2", "-q", "-o", str(tmp_path / "b")]) == 0
+    alone = json.loads((tmp_path / "b" / "metrics.json").read_text())
+    assert alone["response"] == r["by_family"]["fam_b"]["response"] and "by_family" not in alone
+    assert main([*base, "--no-per-family", "-o", str(tmp_path / "none")]) == 0
+    assert "by_family" not in json.loads((tmp_path / "none" / "metrics.json").read_text())
+
+
 def test_processor_warns_where_its_thresholds_leave_the_model():
     """Gen jets under the checkpoint's training threshold are an extrapolation; reco jets close to
     the gen threshold come partly from gen jets that are not simulated."""
