@@ -100,6 +100,7 @@ def evaluate_fastsim(
     # response and resolution in bins of gen pT, for every source paired with its gen jet
     # (selected on the gen jet, the model's condition; no reco cut, which would bias the lowest bin)
     gen_feats = jet_features(reference.gen.constituents.astype(np.float64))
+    gen_obs = detector.observables(reference.gen.constituents, R, None)  # the truth: no acceptance
     content = (
         particle_content(reference.gen.constituents.astype(np.float64), reference.gen.pid)
         if np.any(reference.gen.pid != 0) else None
@@ -117,6 +118,11 @@ def evaluate_fastsim(
         )
         results["response"][name]["draws"] = 1 + len(extra)
         eta, phi = (np.stack([obs[q], *(e[q] for e in extra)]) for q in ("eta", "phi"))
+        if name != "gen (identity)":
+            results.setdefault("shifts", {})[name] = detector.shifts(
+                gen_feats[:, 0], gen_obs,
+                {f: np.stack([obs[f], *(e[f] for e in extra)]) for f in detector.JET_SHIFTS}, bins,
+            )
         results.setdefault("direction", {})[name] = detector.direction(
             gen_feats[:, 0], gen_feats[:, 1], gen_feats[:, 2], eta, phi, bins, R
         )
@@ -154,6 +160,7 @@ def evaluate_fastsim(
     results["figures"] = [os.path.basename(p) for p in figs]
     tables = _fastsim_table(results) + "\n" + response_table(results["response"], reference_name)
     tables += "\n" + direction_table(results["direction"], reference_name, R)
+    tables += "\n" + shifts_table(results["shifts"], reference_name)
     if any(results.get("response_by_content", {}).values()):
         tables += "\n" + content_table(results["response_by_content"], reference_name)
     _write(results, out, tables)
@@ -426,6 +433,34 @@ def _rel(constituents: np.ndarray, acc: Acceptance, ok: np.ndarray) -> np.ndarra
         np.asarray(constituents, np.float64)[ok], acc.constituent_min_pt, acc.constituent_max_eta
     )
     return to_relative(c)
+
+
+def shifts_table(shifts: Mapping[str, dict], reference_name: str) -> str:
+    """Markdown: per gen-pT bin, the reference's IQR of reco − gen per jet for the multiplicity
+    and Flow_1..4 (:func:`hepgen.metrics.detector.shifts`), and each other source's as a ratio."""
+    ref = shifts[reference_name]
+    feats = detector.JET_SHIFTS
+    short = {"n_constituents": "n", "flow1": "F1", "flow2": "F2", "flow3": "F3", "flow4": "F4"}
+    others = [n for n in shifts if n != reference_name]
+    lines = [
+        "Multiplicity and substructure jet by jet (IQR of reco − gen per jet, per gen-jet pT bin: "
+        f"the {reference_name} values, then each model's as a ratio; the marginals' W1s above "
+        "cannot see this)",
+        "",
+        "| gen pT [GeV] | jets | " + " | ".join(f"{reference_name} {short[f]}" for f in feats)
+        + "".join(f" | {n} {' / '.join(short[f] for f in feats)} ratio" for n in others) + " |",
+        "|---|---|" + "---|" * (len(feats) + len(others)),
+    ]
+    for i in range(len(ref["n"])):
+        cells = [f"{ref['bins'][i]:.0f}–{ref['bins'][i + 1]:.0f}", str(ref["n"][i])]
+        cells += [f"{ref[f + '_iqr'][i]:.3g}" for f in feats]
+        for n in others:
+            cells.append(" / ".join(
+                f"{shifts[n][f + '_iqr'][i] / ref[f + '_iqr'][i]:.2f}" if ref[f + "_iqr"][i] > 0 else "—"
+                for f in feats
+            ))
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
 
 
 def _split_label(run: Mapping | None) -> str:

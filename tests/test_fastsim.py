@@ -810,6 +810,8 @@ def test_evaluate_acceptance_and_response_bins(tmp_path):
     assert low["direction"]["delphes"]["n"] == low["response"]["delphes"]["n"]
     assert low["direction"]["gen (identity)"]["outside"] == [0.0, 0.0, 0.0]
     assert "Jet direction per gen-jet pT bin" in (tmp_path / "low" / "metrics.md").read_text()
+    assert low["shifts"]["delphes"]["n"] == low["response"]["delphes"]["n"] and "gen (identity)" not in low["shifts"]
+    assert "Multiplicity and substructure jet by jet" in (tmp_path / "low" / "metrics.md").read_text()
     for bad in (["--pt-bins", "200", "100"], ["--pt-bins", "100"], ["--pt-bins", "-5", "100"],
                 ["--min-pt", "-1"], ["--max-eta", "0"], ["--mode", "generation", "--min-pt", "100"]):
         assert main([*base, *bad, "-o", str(tmp_path / "x")]) == 2, bad
