@@ -165,6 +165,10 @@ FM_CASES = {
         FSFMConfig.small(), project_mass=True, contain=True, contain_antikt=True, mass_mode="radial",
         project_axis=True,
     ),
+    # the paths start at the gen particles (a bridge gen set → reco set), shipped inference settings
+    "fastsim_fm/small-gen-source": replace(
+        FSFMConfig.small(), source="gen", project_mass=True, contain=True, mass_mode="radial", project_axis=True,
+    ),
     # the response flow also conditioned on the gen particle content (needs the PDG ids)
     "fastsim_fm/small-content": replace(FSFMConfig.small(), content=True, response_members=2),
     # the particle network sees each gen particle's class, the count head the content

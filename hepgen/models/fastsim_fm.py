@@ -121,6 +121,12 @@ class FSFMConfig:
             the shipped default's axis was 1.7× further from the gen jet's than Delphes' (median
             ΔR 0.029 vs 0.017) and 0.8% of its jets were beyond R/2, where Delphes has none;
             the flow's own Δη, Δφ draws follow Delphes' (RESULTS.md §2, "Jet direction").
+        source: where the flow-matching paths start. ``"noise"``: a standard normal per particle
+            slot. ``"gen"``: the gen jet's particles, slot i at the i-th hardest gen particle (in
+            the reco particles' normalised coordinates) plus ``source_sigma`` × that noise, pure
+            noise in slots beyond the gen set — a bridge from the gen set to the reco set, so a
+            reco particle starts where its gen particle mostly is (a new network: stage 1).
+        source_sigma: the noise's scale around the gen particles for ``source="gen"``.
         state_features: give the velocity network, at every call, the jet pT and mass of the
             current set x_t relative to the targets (the data's in training, the response
             flow's draws at inference), as two log ratios in its global input: the jet mass is a
@@ -163,6 +169,8 @@ class FSFMConfig:
     mass_mode: str = "scale"
     candidates: int = 1
     project_axis: bool = False
+    source: str = "noise"
+    source_sigma: float = 0.5
     state_features: bool = False
     content: bool = False
     particle_types: bool = False
@@ -179,6 +187,10 @@ class FSFMConfig:
             raise ValueError(f"response_members must be ≥ 1, got {self.response_members}")
         if self.candidates < 1:
             raise ValueError(f"candidates must be ≥ 1, got {self.candidates}")
+        if self.source not in ("noise", "gen"):
+            raise ValueError(f"source must be 'noise' or 'gen', got {self.source!r}")
+        if not self.source_sigma > 0:
+            raise ValueError(f"source_sigma must be > 0, got {self.source_sigma}")
 
     @classmethod
     def cpu(cls) -> FSFMConfig:
@@ -574,7 +586,7 @@ class FSFM(nn.Module):
         context = self._response_context(cn, n, content)
         nll = -self.response_log_prob(context, yn).mean() / N_JET
         x1 = self._norm("part", part) * mask.unsqueeze(-1)
-        x0 = torch.randn(x1.shape, generator=generator, device=x1.device) * mask.unsqueeze(-1)
+        x0 = self._start(gen, torch.randn(x1.shape, generator=generator, device=x1.device), mask)
         t = torch.rand(len(x1), generator=generator, device=x1.device)
         xt = (1 - t)[:, None, None] * x0 + t[:, None, None] * x1
         state = self._state(xt, self._targets(y, gjet), mask) if self.config.state_features else None
@@ -611,6 +623,18 @@ class FSFM(nn.Module):
             )
             for name, (dist, shape) in self.noise_shapes().items()
         }
+
+    def _start(self, gen: torch.Tensor, eps: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """The paths' start points (B, k, 3) for physical gen tables ``gen`` and standard-normal
+        ``eps`` (:attr:`FSFMConfig.source`), zero outside the reco ``mask`` (B, k)."""
+        if self.config.source == "gen":
+            _, gpart, gmask, _ = self._gen_features(gen)
+            # by pT rank, whatever the table's order (the model stays permutation invariant in it)
+            order = torch.argsort(torch.where(gmask, gpart[..., 0], -torch.inf), dim=1, descending=True, stable=True)
+            g = torch.take_along_dim(self._norm("part", gpart), order.unsqueeze(-1), dim=1)
+            gmask = torch.take_along_dim(gmask, order, dim=1)
+            eps = torch.where(gmask.unsqueeze(-1), g + self.config.source_sigma * eps, eps)
+        return eps * mask.unsqueeze(-1)
 
     def _integrate(
         self, x: torch.Tensor, ctx: torch.Tensor, gh: torch.Tensor, gpool: torch.Tensor,
@@ -709,7 +733,7 @@ class FSFM(nn.Module):
         y = self._denorm("jet", yn)
         target_pt, target_mass = gjet[:, 0:1] * torch.exp(y[:, 0:1]), gjet[:, 3:4].clamp_min(0.1) * torch.exp(y[:, 1:2])
         x = self._integrate(
-            x * rep(mask).unsqueeze(-1), rep(ctx), rep(gh), rep(gpool), rep(gmask), rep(mask),
+            self._start(rep(gen), x, rep(mask)), rep(ctx), rep(gh), rep(gpool), rep(gmask), rep(mask),
             rep(n), steps, chunk, rep(self._targets(y, gjet)) if c.state_features else None,
         )
         part = self._denorm("part", x)
