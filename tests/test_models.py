@@ -122,6 +122,33 @@ def test_fastsim_fm_project_axis_puts_the_jet_on_the_drawn_axis():
         torch.testing.assert_close(shift[mask], first[mask], atol=1e-4, rtol=0)
 
 
+def test_fastsim_fm_gen_source_starts_at_the_gen_particles():
+    """``source="gen"``: a path starts at the gen particle of its slot (by pT rank at inference,
+    ``"rank"`` in training) or, with ``source_pairing="ot"``, at the reco particle's partner in the
+    optimal assignment — for a reco set that is the gen set shuffled, exactly its own gen
+    particle; slots beyond the gen set start from the noise."""
+    cfg = replace(FSFMConfig.small(), source="gen", source_pairing="ot", source_sigma=1e-6)
+    model = registry.build("fastsim_fm", cfg.to_dict())
+    gen = _gen_jets(8)
+    model.fit_normalisation(gen, gen)
+    _, gpart, gmask, gjet = model._gen_features(gen)
+    g = model._norm("part", gpart)
+    perm = torch.randperm(cfg.n_particles, generator=torch.Generator().manual_seed(0))
+    reco = gen[:, perm]  # the same particles in another order
+    _, part, mask, _ = model._reco_targets(reco, gjet)
+    x1 = model._norm("part", part) * mask.unsqueeze(-1)
+    eps = torch.randn(x1.shape, generator=torch.Generator().manual_seed(1))
+    torch.testing.assert_close(model._start_ot(gen, x1, eps, mask), x1, atol=1e-4, rtol=0)
+    # rank: slot i at the i-th hardest gen particle; a slot beyond the gen set keeps its noise
+    wide = torch.ones(8, cfg.n_particles, dtype=torch.bool)
+    start = model._start(gen, eps, wide)
+    n_gen = gmask.sum(1)
+    for b in range(8):
+        hard = g[b][gmask[b]][torch.argsort(gpart[b][gmask[b]][:, 0], descending=True)]
+        torch.testing.assert_close(start[b, : n_gen[b]], hard, atol=1e-4, rtol=0)
+        torch.testing.assert_close(start[b, n_gen[b]:], eps[b, n_gen[b]:])
+
+
 def test_velocity_attention_written_out_is_the_module():
     """The ODE's attention, written out with precomputed keys (inference), equals
     ``nn.MultiheadAttention`` (training) on the same weights, padded gen sets included."""
@@ -169,6 +196,8 @@ FM_CASES = {
     "fastsim_fm/small-gen-source": replace(
         FSFMConfig.small(), source="gen", project_mass=True, contain=True, mass_mode="radial", project_axis=True,
     ),
+    # the same, training paths paired to the gen particles by optimal assignment
+    "fastsim_fm/small-gen-source-ot": replace(FSFMConfig.small(), source="gen", source_pairing="ot"),
     # the response flow also conditioned on the gen particle content (needs the PDG ids)
     "fastsim_fm/small-content": replace(FSFMConfig.small(), content=True, response_members=2),
     # the particle network sees each gen particle's class, the count head the content

@@ -45,6 +45,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
+import numpy as np
 import torch
 import zuko
 from torch import nn
@@ -127,6 +128,12 @@ class FSFMConfig:
             noise in slots beyond the gen set — a bridge from the gen set to the reco set, so a
             reco particle starts where its gen particle mostly is (a new network: stage 1).
         source_sigma: the noise's scale around the gen particles for ``source="gen"``.
+        source_pairing: which gen particle a reco particle's path starts at in training, for
+            ``source="gen"``: ``"rank"`` the one of the same pT rank; ``"ot"`` its partner in the
+            optimal assignment between the two sets (scipy's ``linear_sum_assignment`` on the
+            normalised coordinates; reco particles left over start from noise). Inference always
+            starts the paths at the gen set by pT rank (the set of start points is the same
+            whenever the jet has at least as many reco as gen particles).
         state_features: give the velocity network, at every call, the jet pT and mass of the
             current set x_t relative to the targets (the data's in training, the response
             flow's draws at inference), as two log ratios in its global input: the jet mass is a
@@ -171,6 +178,7 @@ class FSFMConfig:
     project_axis: bool = False
     source: str = "noise"
     source_sigma: float = 0.5
+    source_pairing: str = "rank"
     state_features: bool = False
     content: bool = False
     particle_types: bool = False
@@ -191,6 +199,8 @@ class FSFMConfig:
             raise ValueError(f"source must be 'noise' or 'gen', got {self.source!r}")
         if not self.source_sigma > 0:
             raise ValueError(f"source_sigma must be > 0, got {self.source_sigma}")
+        if self.source_pairing not in ("rank", "ot"):
+            raise ValueError(f"source_pairing must be 'rank' or 'ot', got {self.source_pairing!r}")
 
     @classmethod
     def cpu(cls) -> FSFMConfig:
@@ -586,7 +596,11 @@ class FSFM(nn.Module):
         context = self._response_context(cn, n, content)
         nll = -self.response_log_prob(context, yn).mean() / N_JET
         x1 = self._norm("part", part) * mask.unsqueeze(-1)
-        x0 = self._start(gen, torch.randn(x1.shape, generator=generator, device=x1.device), mask)
+        eps = torch.randn(x1.shape, generator=generator, device=x1.device)
+        if self.config.source == "gen" and self.config.source_pairing == "ot":
+            x0 = self._start_ot(gen, x1, eps, mask)
+        else:
+            x0 = self._start(gen, eps, mask)
         t = torch.rand(len(x1), generator=generator, device=x1.device)
         xt = (1 - t)[:, None, None] * x0 + t[:, None, None] * x1
         state = self._state(xt, self._targets(y, gjet), mask) if self.config.state_features else None
@@ -635,6 +649,33 @@ class FSFM(nn.Module):
             gmask = torch.take_along_dim(gmask, order, dim=1)
             eps = torch.where(gmask.unsqueeze(-1), g + self.config.source_sigma * eps, eps)
         return eps * mask.unsqueeze(-1)
+
+    def _start_ot(self, gen: torch.Tensor, x1: torch.Tensor, eps: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Training start points for ``source_pairing="ot"``: each reco particle of ``x1`` (B, k, 3,
+        normalised) starts at its partner in the optimal assignment to the gen particles
+        (Euclidean cost in the normalised coordinates) plus ``source_sigma`` × ``eps``; reco
+        particles without a partner start from ``eps``."""
+        from scipy.optimize import linear_sum_assignment
+
+        _, gpart, gmask, _ = self._gen_features(gen)
+        g = self._norm("part", gpart).detach()
+        anchor = eps.clone()
+        x1c, gc = x1.detach().cpu().numpy(), g.cpu().numpy()
+        rm, gm = mask.cpu().numpy(), gmask.cpu().numpy()
+        rows, cols, jets = [], [], []
+        for b in range(len(x1c)):
+            r_idx, g_idx = np.flatnonzero(rm[b]), np.flatnonzero(gm[b])
+            if len(r_idx) == 0 or len(g_idx) == 0:
+                continue
+            cost = np.linalg.norm(x1c[b][r_idx][:, None, :] - gc[b][g_idx][None, :, :], axis=-1)
+            ri, gi = linear_sum_assignment(cost)
+            rows.append(r_idx[ri])
+            cols.append(g_idx[gi])
+            jets.append(np.full(len(ri), b))
+        if rows:
+            jb, rb, gb = (torch.as_tensor(np.concatenate(a), device=x1.device) for a in (jets, rows, cols))
+            anchor[jb, rb] = g[jb, gb] + self.config.source_sigma * eps[jb, rb]
+        return anchor * mask.unsqueeze(-1)
 
     def _integrate(
         self, x: torch.Tensor, ctx: torch.Tensor, gh: torch.Tensor, gpool: torch.Tensor,
