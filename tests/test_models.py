@@ -138,10 +138,10 @@ def test_fastsim_fm_gen_source_starts_at_the_gen_particles():
     _, part, mask, _ = model._reco_targets(reco, gjet)
     x1 = model._norm("part", part) * mask.unsqueeze(-1)
     eps = torch.randn(x1.shape, generator=torch.Generator().manual_seed(1))
-    torch.testing.assert_close(model._start_ot(gen, x1, eps, mask), x1, atol=1e-4, rtol=0)
+    torch.testing.assert_close(model._start_ot(gen, gjet, x1, eps, mask), x1, atol=1e-4, rtol=0)
     # rank: slot i at the i-th hardest gen particle; a slot beyond the gen set keeps its noise
     wide = torch.ones(8, cfg.n_particles, dtype=torch.bool)
-    start = model._start(gen, eps, wide)
+    start = model._start(gen, gjet, eps, wide)
     n_gen = gmask.sum(1)
     for b in range(8):
         hard = g[b][gmask[b]][torch.argsort(gpart[b][gmask[b]][:, 0], descending=True)]

@@ -598,9 +598,9 @@ class FSFM(nn.Module):
         x1 = self._norm("part", part) * mask.unsqueeze(-1)
         eps = torch.randn(x1.shape, generator=generator, device=x1.device)
         if self.config.source == "gen" and self.config.source_pairing == "ot":
-            x0 = self._start_ot(gen, x1, eps, mask)
+            x0 = self._start_ot(gen, gjet, x1, eps, mask)
         else:
-            x0 = self._start(gen, eps, mask)
+            x0 = self._start(gen, gjet, eps, mask)
         t = torch.rand(len(x1), generator=generator, device=x1.device)
         xt = (1 - t)[:, None, None] * x0 + t[:, None, None] * x1
         state = self._state(xt, self._targets(y, gjet), mask) if self.config.state_features else None
@@ -638,11 +638,16 @@ class FSFM(nn.Module):
             for name, (dist, shape) in self.noise_shapes().items()
         }
 
-    def _start(self, gen: torch.Tensor, eps: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """The paths' start points (B, k, 3) for physical gen tables ``gen`` and standard-normal
-        ``eps`` (:attr:`FSFMConfig.source`), zero outside the reco ``mask`` (B, k)."""
+    def _gen_particles(self, gen: torch.Tensor, gjet: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The gen particles (B, k, 3) raw around the gen jet ``gjet`` and their mask, as
+        :meth:`_gen_features` has them (without recomputing the condition's momentum flows)."""
+        return self._relative(gen[:, : self.config.n_particles], gjet)
+
+    def _start(self, gen: torch.Tensor, gjet: torch.Tensor, eps: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """The paths' start points (B, k, 3) for physical gen tables ``gen`` (gen jets ``gjet``)
+        and standard-normal ``eps`` (:attr:`FSFMConfig.source`), zero outside the reco ``mask``."""
         if self.config.source == "gen":
-            _, gpart, gmask, _ = self._gen_features(gen)
+            gpart, gmask = self._gen_particles(gen, gjet)
             # by pT rank, whatever the table's order (the model stays permutation invariant in it)
             order = torch.argsort(torch.where(gmask, gpart[..., 0], -torch.inf), dim=1, descending=True, stable=True)
             g = torch.take_along_dim(self._norm("part", gpart), order.unsqueeze(-1), dim=1)
@@ -650,14 +655,16 @@ class FSFM(nn.Module):
             eps = torch.where(gmask.unsqueeze(-1), g + self.config.source_sigma * eps, eps)
         return eps * mask.unsqueeze(-1)
 
-    def _start_ot(self, gen: torch.Tensor, x1: torch.Tensor, eps: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    def _start_ot(
+        self, gen: torch.Tensor, gjet: torch.Tensor, x1: torch.Tensor, eps: torch.Tensor, mask: torch.Tensor
+    ) -> torch.Tensor:
         """Training start points for ``source_pairing="ot"``: each reco particle of ``x1`` (B, k, 3,
         normalised) starts at its partner in the optimal assignment to the gen particles
         (Euclidean cost in the normalised coordinates) plus ``source_sigma`` × ``eps``; reco
         particles without a partner start from ``eps``."""
         from scipy.optimize import linear_sum_assignment
 
-        _, gpart, gmask, _ = self._gen_features(gen)
+        gpart, gmask = self._gen_particles(gen, gjet)
         g = self._norm("part", gpart).detach()
         anchor = eps.clone()
         x1c, gc = x1.detach().cpu().numpy(), g.cpu().numpy()
@@ -774,7 +781,7 @@ class FSFM(nn.Module):
         y = self._denorm("jet", yn)
         target_pt, target_mass = gjet[:, 0:1] * torch.exp(y[:, 0:1]), gjet[:, 3:4].clamp_min(0.1) * torch.exp(y[:, 1:2])
         x = self._integrate(
-            self._start(rep(gen), x, rep(mask)), rep(ctx), rep(gh), rep(gpool), rep(gmask), rep(mask),
+            self._start(rep(gen), rep(gjet), x, rep(mask)), rep(ctx), rep(gh), rep(gpool), rep(gmask), rep(mask),
             rep(n), steps, chunk, rep(self._targets(y, gjet)) if c.state_features else None,
         )
         part = self._denorm("part", x)
