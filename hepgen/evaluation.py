@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, replace
@@ -111,20 +112,22 @@ def evaluate_fastsim(
     more_draws = more_draws or {}
     for name, (obs, _) in {reference_name: (ref_obs, ref_ok), **all_obs}.items():
         extra = [_obs_all(c, R, acceptance)[0] for c in more_draws.get(name, ())]
-        pt, mass = (np.stack([obs[q], *(e[q] for e in extra)]) for q in ("pt", "mass"))
+
+        def drawn(q: str, obs=obs, extra=extra) -> np.ndarray:  # (draws, jets): the draws pooled
+            return np.stack([obs[q], *(e[q] for e in extra)])
+
+        pt = drawn("pt")
         results["response"][name] = detector.response(
-            gen_feats[:, 0], gen_feats[:, 3], pt, mass, bins, n_boot=200, seed=seed,
+            gen_feats[:, 0], gen_feats[:, 3], pt, drawn("mass"), bins, n_boot=200, seed=seed,
             reference=None if name == reference_name else (ref_obs["pt"], ref_obs["mass"]),
         )
         results["response"][name]["draws"] = 1 + len(extra)
-        eta, phi = (np.stack([obs[q], *(e[q] for e in extra)]) for q in ("eta", "phi"))
         if name != "gen (identity)":
             results.setdefault("shifts", {})[name] = detector.shifts(
-                gen_feats[:, 0], gen_obs,
-                {f: np.stack([obs[f], *(e[f] for e in extra)]) for f in detector.JET_SHIFTS}, bins,
+                gen_feats[:, 0], gen_obs, {f: drawn(f) for f in detector.JET_SHIFTS}, bins
             )
         results.setdefault("direction", {})[name] = detector.direction(
-            gen_feats[:, 0], gen_feats[:, 1], gen_feats[:, 2], eta, phi, bins, R
+            gen_feats[:, 0], gen_feats[:, 1], gen_feats[:, 2], drawn("eta"), drawn("phi"), bins, R
         )
         ratios[name] = (obs["pt"] / np.where(gen_feats[:, 0] > 0, gen_feats[:, 0], np.nan),
                         obs["mass"] / np.where(gen_feats[:, 3] > 0, gen_feats[:, 3], np.nan))
@@ -278,8 +281,6 @@ def file_families(paths: Sequence[str | os.PathLike]) -> list[str]:
         >>> file_families(["a/ww_s1.h5", "b/ww_s2.h5", "qcd_s7.h5", "other.h5"])
         ['ww', 'ww', 'qcd', 'other']
     """
-    import re
-
     return [re.sub(r"_s\d+$", "", Path(os.fspath(p)).stem) or Path(os.fspath(p)).stem for p in paths]
 
 
@@ -634,8 +635,12 @@ def evaluate_generation(
     return results
 
 
-def _write(results: dict, out: Path, table: str) -> None:
+def _write_json(results: dict, out: Path) -> None:
     (out / "metrics.json").write_text(json.dumps(results, indent=2, default=float))
+
+
+def _write(results: dict, out: Path, table: str) -> None:
+    _write_json(results, out)
     (out / "metrics.md").write_text(table)
 
 
@@ -886,7 +891,7 @@ def evaluate(
                     )
                 with open(tmp / "metrics.md", "a") as f:
                     f.write("\n" + family_table(results["by_family"]))
-                (tmp / "metrics.json").write_text(json.dumps(results, indent=2, default=float))
+                _write_json(results, tmp)  # again, now with the families
         else:
             if ref.reco is None:
                 raise HepgenInputError(f"{reference[0]}: generation evaluation needs a reco side")

@@ -12,7 +12,7 @@ import numpy as np
 
 from hepgen.metrics.distances import kld_symmetric, w1
 from hepgen.physics.cuts import Acceptance, apply_constituent_acceptance, jet_mask
-from hepgen.physics.kinematics import JET_FEATURES, jet_features, n_constituents
+from hepgen.physics.kinematics import JET_FEATURES, jet_features, n_constituents, wrap_phi
 from hepgen.physics.substructure import momentum_flows
 
 FEATURES = ("pt", "mass", "eta", "phi", "E", "n_constituents", "flow1", "flow2", "flow3", "flow4")
@@ -182,8 +182,6 @@ def direction(
         >>> d = direction(gen_pt, gen_eta, gen_phi, reco_eta, reco_phi, np.array([200.0, 1500.0]), R=0.5)
         >>> d["eta_iqr"][0], d["outside"][0]
     """
-    from hepgen.physics.kinematics import wrap_phi
-
     reco_eta, reco_phi = np.atleast_2d(reco_eta), np.atleast_2d(reco_phi)
     deta = reco_eta - gen_eta[None]
     dphi = wrap_phi(reco_phi - gen_phi[None])
