@@ -14,7 +14,6 @@ fell into more than one jet above 1 GeV.
 from __future__ import annotations
 
 import argparse
-import warnings
 
 import numpy as np
 
@@ -29,20 +28,13 @@ def main() -> None:
     a = p.parse_args()
 
     import awkward as ak
-    from coffea.nanoevents import NanoEventsFactory
 
-    from hepgen.io.formats import open_tree
+    from hepgen.io.formats import open_events
     from hepgen.physics.clustering import cluster
     from hepgen.processors import FastSimProcessor
     from hepgen.processors.fastsim import predicted_particles
 
-    _, fmt = open_tree(a.file)
-    with warnings.catch_warnings():  # NanoAODSchema: cross-references of collections not written
-        warnings.simplefilter("ignore", RuntimeWarning)
-        events = NanoEventsFactory.from_root(
-            {a.file: fmt.tree}, schemaclass=fmt.schema, mode="eager",
-            iteritems_options={"filter_name": lambda n: not n.endswith(".fBits")},
-        ).events()
+    events = open_events(a.file)
     proc = FastSimProcessor(a.checkpoint, seed=a.seed)
     gen, _, _ = proc.read(events, need_reco=False)
     gen_jets = cluster(gen, proc.R, min_pt=proc.gen_min_pt)

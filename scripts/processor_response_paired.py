@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import warnings
 
 import numpy as np
 
@@ -41,10 +40,8 @@ def main() -> None:
     p.add_argument("--n-boot", type=int, default=500)
     a = p.parse_args()
 
-    from coffea.nanoevents import NanoEventsFactory
-
     from hepgen import shipped
-    from hepgen.io.formats import detect_events, open_tree
+    from hepgen.io.formats import detect_events, open_events
     from hepgen.metrics import detector
     from hepgen.processors import FastSimProcessor
     from hepgen.processors.histograms import match_to_gen
@@ -53,13 +50,7 @@ def main() -> None:
     rows = []  # per file: (process, gen pt, gen mass, delphes pt, mass, hepgen pt (S, n), mass (S, n))
     unmatched = total = 0
     for f in files:
-        _, fmt = open_tree(f)
-        with warnings.catch_warnings():  # NanoAODSchema: cross-references of collections not written
-            warnings.simplefilter("ignore", RuntimeWarning)
-            events = NanoEventsFactory.from_root(
-                {f: fmt.tree}, schemaclass=fmt.schema, mode="eager",
-                iteritems_options={"filter_name": lambda n: not n.endswith(".fBits")},
-            ).events()
+        events = open_events(f)
         hp, hm = [], []
         for s in range(a.seeds):
             proc = FastSimProcessor(a.checkpoint, seed=s)

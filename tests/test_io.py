@@ -53,6 +53,20 @@ def test_nanoaod_reader(pfnano_sample):
     )
 
 
+def test_open_events_reads_either_format_whole(ww_sample, pfnano_sample):
+    """coffea events of a whole file in its own schema: the same particles the chunked reader gives."""
+    from hepgen.io.formats import detect_events, open_events
+
+    for path, n, tree in ((ww_sample, 25, "Delphes"), (pfnano_sample, 10, "Events")):
+        events = open_events(path)
+        fmt = detect_events(events)
+        assert len(events) == n and fmt.tree == tree
+        gen, reco = fmt.particles(events)
+        (chunk,) = list(iterate_particles(path, step_size=100))
+        np.testing.assert_array_equal(ak.num(gen), ak.num(chunk.gen))
+        np.testing.assert_array_equal(ak.num(reco), ak.num(chunk.reco))
+
+
 def test_bad_inputs(tmp_path, ww_sample):
     with pytest.raises(HepgenInputError, match="no such file"):
         next(iterate_particles(tmp_path / "missing.root"))

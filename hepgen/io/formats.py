@@ -21,7 +21,7 @@ from hepgen.errors import HepgenInputError
 from hepgen.io import delphes, nanoaod
 from hepgen.io.tree import open_root, tree_names
 
-__all__ = ["FORMATS", "Format", "detect_events", "open_tree"]
+__all__ = ["FORMATS", "Format", "detect_events", "open_events", "open_tree"]
 
 
 @dataclass(frozen=True)
@@ -119,3 +119,22 @@ def detect_events(events) -> Format:
         "'GenCands' in the events (plain NanoAOD has no constituents: hepgen needs PFNanoAOD's "
         "GenCands and PFCands)"
     )
+
+
+def open_events(path: str | os.PathLike):
+    """A whole file's coffea events, eagerly, in its format's schema (Delphes or PFNanoAOD;
+    ``*.fBits`` never read; NanoAODSchema's warnings about cross-referenced collections a file
+    does not hold are silenced) — for scripts and notebooks that look at one file at once;
+    the processors get their chunks from coffea's Runner."""
+    import warnings
+
+    from coffea.nanoevents import NanoEventsFactory
+
+    path = os.fspath(path)
+    _, fmt = open_tree(path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return NanoEventsFactory.from_root(
+            {path: fmt.tree}, schemaclass=fmt.schema, mode="eager",
+            iteritems_options={"filter_name": lambda n: not n.endswith(".fBits")},
+        ).events()
