@@ -213,6 +213,57 @@ def test_project_jet_reaches_the_targets(mass_mode):
         project_jet(pt, eta, phi, target_pt, target_m, R, project_mass=True, mass_mode="bogus")
 
 
+def test_project_jet_reaches_target_momentum_flows():
+    """``target_flows``: each annulus' particles scaled so the set's Flow_1..4 are another set's
+    (up to particles the moving axis takes across an annulus edge, without the mass
+    projection); alternated with the mass projection both targets are
+    reached (targets of one set, as a joint draw gives them), the mass exactly and the flows
+    closer with more rounds; a target annulus that has
+    no particle, or a NaN target, leaves it as it is."""
+    import torch
+
+    from hepgen.physics.coordinates import ptetaphi_to_cartesian
+    from hepgen.physics.projection import project_jet
+    from hepgen.physics.substructure import momentum_flows
+
+    g = torch.Generator().manual_seed(2)
+    B, k, R = 48, 40, 0.5
+
+    def table(p, e, f):
+        return ptetaphi_to_cartesian(torch.stack([p, e, f], -1))
+
+    # sets well inside the cone (containment has nothing to move)
+    pt = torch.rand(B, k, generator=g, dtype=torch.float64) ** 3 * 40 + 0.3
+    r = 0.4 * torch.rand(B, k, generator=g, dtype=torch.float64).sqrt()
+    angle = 2 * np.pi * torch.rand(B, k, generator=g, dtype=torch.float64)
+    eta, phi = r * torch.cos(angle), r * torch.sin(angle)
+    j = jet_features(table(pt, eta, phi))
+    # a reachable target: the flows of the same set with each annulus' pT moved by up to ±25%
+    ring = (torch.hypot(eta - j[:, 1:2], phi - j[:, 2:3]) / (R / 4)).floor().long().clamp(max=4)
+    factor = torch.cat([1 + 0.25 * (2 * torch.rand(B, 4, generator=g, dtype=torch.float64) - 1),
+                        torch.ones(B, 1, dtype=torch.float64)], 1)
+    moved = table(pt * torch.take_along_dim(factor, ring, 1), eta, phi)
+    target, target_pt, target_m = momentum_flows(moved, R), jet_features(moved)[:, 0:1], jet_features(moved)[:, 3:4]
+    before = (momentum_flows(table(pt, eta, phi), R) - target).abs()
+    out = project_jet(pt, eta, phi, j[:, 0:1], None, R, target_flows=target, iterations=6)
+    after = (momentum_flows(table(*out), R) - target).abs()
+    # (the axis moves with the pT: a particle near an annulus edge may change annulus)
+    assert after.mean() < 1e-3 < 1e-2 < before.mean() and after.max() < 0.02
+    misses = []
+    for rounds in (4, 16):
+        out = project_jet(pt, eta, phi, target_pt, target_m, R, project_mass=True, contain=True,
+                          mass_mode="radial", target_flows=target, iterations=rounds)
+        assert torch.allclose(jet_features(table(*out))[:, 3:4], target_m, rtol=0.01)
+        misses.append(float((momentum_flows(table(*out), R) - target).abs().mean()))
+    assert misses[1] < misses[0] < float(before.mean()) / 3
+    # one particle in the inner annulus only: the other annuli have nothing to scale
+    one = [torch.tensor([[10.0, 0.0]], dtype=torch.float64), torch.zeros(1, 2, dtype=torch.float64),
+           torch.zeros(1, 2, dtype=torch.float64)]
+    lone = project_jet(*one, torch.tensor([[10.0]], dtype=torch.float64), None, R,
+                       target_flows=torch.tensor([[0.5, 0.5, float("nan"), 0.0]], dtype=torch.float64))
+    assert torch.equal(lone[0], one[0])
+
+
 def test_cone_mass_mode_scales_the_core_and_keeps_the_edge():
     """``mass_mode="cone"``: one jet's offsets move by s/(1 + (s − 1)ΔR/R): a particle on the
     cone's edge stays there, the core's offsets all scale by nearly the same factor (unlike the
