@@ -19,6 +19,8 @@ for f in sys.argv[1:]:
         c = torch.load(f, weights_only=True)
         c["config"].update(steps=3, project_mass=True, contain=True, contain_antikt=True, min_pt=0.26, mass_mode="radial",
                            project_axis=True)
+        if c["config"].get("substructure_response"):
+            c["config"].update(project_substructure=True, projection_rounds=16)
         torch.save(c, f)
 PY
 }
@@ -61,16 +63,34 @@ if [[ $what == fastsim-v2 || $what == fastsim-mixed || $what == all ]]; then
   # 3 ODE steps, mass projection (radial: the cone edge stays), cone containment, no particle
   # below the EFlow threshold; anti-kt stable sets (contain_antikt, 2026-12-05: reclustering keeps them whole);
   # the jet axis at the response flow's Δη, Δφ draw (project_axis, 2026-12-06: the direction resolution)
+  # and, where there is a substructure flow, each annulus scaled to its Flow_1..4 draw, in 16
+  # rounds with the mass projection (project_substructure, 2026-12-06)
   fsfm_settings data/models/fastsim_ww_pu50.pt data/models/fastsim_fm_ww_pu50.pt
+  if [[ $what != fastsim-v2 ]]; then
+    # the default's response (kept for fastsim-content below), then a flow for its jets' Flow_1..4
+    # given that response (FSFMConfig.substructure_response; 2026-12-06, RESULTS.md §2
+    # "Substructure jet by jet"): the response ensemble stays as it is
+    mkdir -p out
+    cp data/models/fastsim_ww_pu50.pt out/fastsim_ww_pu50_response.pt
+    echo '{"model": {"substructure_response": true}}' > out/substructure.json
+    hepgen train fastsim-fm --refit-response data/models/fastsim_ww_pu50.pt --config out/substructure.json \
+      --data "${WW[@]}" "$D"/fastsim_qcd_pu50_highpt_s*.h5 "$D"/fastsim_ttbar_pu50_highpt_s*.h5 \
+      --exclude-events "$DEMO" -o data/models/fastsim_ww_pu50.sub.pt \
+      --epochs 100 --schedule cosine --lr 3e-4 --patience 20 --batch-size 512 -q --overwrite
+    mv data/models/fastsim_ww_pu50.sub.pt data/models/fastsim_ww_pu50.pt
+    rm -f data/models/fastsim_ww_pu50.sub.pt.last.pt
+    fsfm_settings data/models/fastsim_ww_pu50.pt
+  fi
 fi
 if [[ $what == fastsim-content || $what == all ]]; then
   # the default's particle network and multiplicity head with a jet-response flow that also sees
   # the gen jet's charged / photon / neutral-hadron pT fractions (FSFMConfig.content; 2026-12-06,
   # RESULTS.md §2 "The jet response and the jet's particle content"): five stage-2 refits of the
-  # default, as its own (the inference settings come with the source's config)
+  # default's response, as its own (the inference settings come with the source's config; the
+  # source is the default before its substructure flow, kept by fastsim-mixed above)
   mkdir -p out
   echo '{"model": {"content": true}}' > out/content.json
-  hepgen train fastsim-fm --refit-response data/models/fastsim_ww_pu50.pt --config out/content.json \
+  hepgen train fastsim-fm --refit-response out/fastsim_ww_pu50_response.pt --config out/content.json \
     --data "${WW[@]}" "$D"/fastsim_qcd_pu50_highpt_s*.h5 "$D"/fastsim_ttbar_pu50_highpt_s*.h5 \
     --exclude-events "$DEMO" -o data/models/fastsim_content_ww_pu50.pt \
     --epochs 100 --schedule cosine --lr 3e-4 --patience 20 --batch-size 512 --members 5 -q --overwrite

@@ -200,6 +200,11 @@ FM_CASES = {
     "fastsim_fm/small-gen-source-ot": replace(FSFMConfig.small(), source="gen", source_pairing="ot"),
     # the response flow also conditioned on the gen particle content (needs the PDG ids)
     "fastsim_fm/small-content": replace(FSFMConfig.small(), content=True, response_members=2),
+    # the response also draws Flow_1..4, each annulus projected onto them with the mass
+    "fastsim_fm/small-substructure": replace(
+        FSFMConfig.small(), substructure_response=True, project_substructure=True, project_mass=True,
+        contain=True, mass_mode="radial", projection_rounds=8, response_members=2,
+    ),
     # the particle network sees each gen particle's class, the count head the content
     "fastsim_fm/small-types": replace(FSFMConfig.small(), particle_types=True, contain=True),
 }

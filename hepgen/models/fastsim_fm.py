@@ -13,7 +13,12 @@ reconstruction-level constituents, with fresh noise per jet and per particle, in
    gen jet axis, masked to the sampled n and conditioned on the jet-level sample; the number
    of ODE steps is a knob (``steps``). The constituents' pT are finally rescaled so the jet
    pT equals the sampled response (``project``): the flow owns the resolution, the set model
-   the substructure.
+   the substructure;
+4. **substructure** (optional, ``substructure_response``; the shipped default since 2026-12-06)
+   — a second conditional flow draws the jet's momentum flows Flow_1..4 given the gen jet and the
+   response drawn in step 2, and each annulus' particles are scaled to them (``project_substructure``),
+   alternating with the mass projection: the particle network alone scattered each jet's Flow_n
+   1.2–2.7× as far from its gen jet's as Delphes does.
 
 Training is joint (flow-matching MSE + response NLL + multiplicity cross-entropy), then the
 response flow is re-trained on its own with its own early stopping
@@ -43,7 +48,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 import torch
@@ -57,9 +62,9 @@ from hepgen.models.epic import time_embedding as _time_embedding
 from hepgen.physics.coordinates import cartesian_to_ptetaphi, ptetaphi_to_cartesian
 from hepgen.physics.kinematics import jet_features, particle_classes, particle_content, wrap_phi
 from hepgen.physics.projection import antikt_contain, momentum_sums, project_jet
-from hepgen.physics.substructure import momentum_flows
+from hepgen.physics.substructure import N_FLOWS, momentum_flows
 
-__all__ = ["FSFM", "FSFMConfig", "INFERENCE_FIELDS", "ResponseEnsemble"]
+__all__ = ["FSFM", "FSFMConfig", "INFERENCE_FIELDS", "ResponseEnsemble", "response_flow", "substructure_flow"]
 
 N_COND = 8  # log pT, η, log m/pT, n/k, Flow_1..4 of the gen jet
 N_JET = 4  # log pT ratio, log m ratio, Δη/R, Δφ/R
@@ -69,7 +74,7 @@ N_CONTENT = 3  # the gen jet's charged / photon / neutral-hadron pT fractions (c
 #: without retraining (``Runner(settings=...)``, ``hepgen evaluate --set``)
 INFERENCE_FIELDS = (
     "steps", "project", "project_mass", "contain", "contain_antikt", "min_pt", "mass_mode", "candidates",
-    "project_axis",
+    "project_axis", "project_substructure", "projection_rounds",
 )
 EPS = 1e-6
 
@@ -154,6 +159,25 @@ class FSFMConfig:
             calorimeter towers, which a network that sees momenta only must guess (Parnassus
             feeds the particle type as well). A new network (stage 1); the simulation then
             needs the gen particles' PDG ids (``pid``).
+        substructure_response: a second conditional flow draws each jet's momentum flows,
+            Flow_1..4 (reco − gen, :func:`~hepgen.physics.substructure.momentum_flows`), given
+            the response flow's context and its draw (pT, mass, direction): p(response) ·
+            p(substructure | response), so the response flow and its draws stay as they were.
+            The particle network places each jet's particles only roughly where Delphes puts
+            them — its Flow_n moved 1.2–2.7× as far from the gen jet's as Delphes' do, jet by
+            jet, while the marginals matched (RESULTS.md §2, "Substructure jet by jet") — and a
+            conditional density of four numbers is what a flow learns well (the mass response's
+            IQR is right). Fitted after the response (``--refit-response … --config FILE`` with
+            ``{"model": {"substructure_response": true}}`` on a checkpoint without it); stage 1
+            refuses it.
+        project_substructure: scale each annulus' particles to the drawn Flow_1..4, alternating
+            with the mass projection (:func:`~hepgen.physics.projection.project_jet`'s
+            ``target_flows``; inference only, needs ``substructure_response``): the CaloFlow
+            split (arXiv 2106.05285) of a flow for the layer energies and a shower normalised to
+            them, with the annuli as the layers.
+        projection_rounds: rounds of the projections (pT, mass, containment and, with
+            ``project_substructure``, the annuli; inference only). Four reach the mass; the
+            annuli and the mass, moved in turn, need more (RESULTS.md §2).
         learning_rate: Adam's.
     """
 
@@ -182,6 +206,9 @@ class FSFMConfig:
     state_features: bool = False
     content: bool = False
     particle_types: bool = False
+    substructure_response: bool = False
+    project_substructure: bool = False
+    projection_rounds: int = 4
     learning_rate: float = 1e-3
 
     def __post_init__(self) -> None:
@@ -201,6 +228,11 @@ class FSFMConfig:
             raise ValueError(f"source_sigma must be > 0, got {self.source_sigma}")
         if self.source_pairing not in ("rank", "ot"):
             raise ValueError(f"source_pairing must be 'rank' or 'ot', got {self.source_pairing!r}")
+        if self.project_substructure and not self.substructure_response:
+            raise ValueError("project_substructure needs the flow that draws the momentum flows "
+                             "(substructure_response)")
+        if self.projection_rounds < 1:
+            raise ValueError(f"projection_rounds must be ≥ 1, got {self.projection_rounds}")
 
     @classmethod
     def cpu(cls) -> FSFMConfig:
@@ -239,6 +271,15 @@ def response_flow(config: FSFMConfig) -> zuko.flows.NSF:
         hidden_features=config.flow_hidden,
         passes=2,
     )  # passes=2: coupling layers, one pass to sample
+
+
+def substructure_flow(config: FSFMConfig) -> zuko.flows.NSF:
+    """A fresh substructure flow (:attr:`FSFMConfig.substructure_response`): p(Flow_1..4 reco −
+    gen | the response flow's context, its normalised draw), the response flow's architecture."""
+    return zuko.flows.NSF(
+        N_FLOWS, N_COND + 1 + (N_CONTENT if config.content else 0) + N_JET,
+        transforms=config.flow_transforms, hidden_features=config.flow_hidden, passes=2,
+    )
 
 
 class ResponseEnsemble(nn.Module):
@@ -374,6 +415,8 @@ class FSFM(nn.Module):
         self.gen_layer = EPiCLayer(d, d)
         self.gen_glob = _mlp([N_COND, d])
         self.velocity = Velocity(c)
+        if c.substructure_response:
+            self.add_substructure()
 
     @property
     def needs_pid(self) -> bool:
@@ -434,6 +477,12 @@ class FSFM(nn.Module):
         )
         return y, part, mask, mask.sum(1)
 
+    def _flow_shifts(self, reco: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+        """Flow_1..4 of reco tables minus the gen jets' (the raw condition ``cond``'s last four
+        columns), (B, 4): what the substructure flow draws."""
+        c = self.config
+        return momentum_flows(reco[:, : c.n_particles], c.R).to(cond) - cond[:, 4:]
+
     def _state(self, x: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """State features (B, 2) of normalised particles x (B, m, 3) masked by ``mask``:
         log(pT / pT target) and log(m / m target) of their set, clamped to ±3 (x at t ≈ 0 is
@@ -470,6 +519,21 @@ class FSFM(nn.Module):
             getattr(self, f"{name}_std").copy_(x.std(0).clamp_min(1e-3).float())
         if self.needs_pid:
             self.set_content_normalisation(self.content(gen, pid))
+        if self.config.substructure_response:
+            self.add_substructure(self._flow_shifts(reco.double(), cond))
+
+    def add_substructure(self, shifts: torch.Tensor | None = None) -> None:
+        """Give the model a fresh substructure flow (:attr:`FSFMConfig.substructure_response`, set
+        here) and the normalisation of the Flow_1..4 shifts it draws, from training jets' shifts
+        (N, 4) (:meth:`_flow_shifts`; None: zero mean, unit scale)."""
+        if not self.config.substructure_response:
+            self.config = replace(self.config, substructure_response=True)
+        dev = self.cond_mean.device
+        mean = torch.zeros(N_FLOWS) if shifts is None else shifts.mean(0)
+        std = torch.ones(N_FLOWS) if shifts is None else shifts.std(0).clamp_min(1e-3)
+        self.register_buffer("sub_mean", mean.float().to(dev))
+        self.register_buffer("sub_std", std.float().to(dev))
+        self.substructure = substructure_flow(self.config).to(dev)
 
     def _norm(self, name: str, x: torch.Tensor) -> torch.Tensor:
         return (x - getattr(self, f"{name}_mean")) / getattr(self, f"{name}_std")
@@ -581,6 +645,18 @@ class FSFM(nn.Module):
         ctx = self._response_context(self._norm("cond", cond), n, self.content(gen, pid))
         return ctx, self._norm("jet", y)
 
+    @torch.no_grad()
+    def substructure_data(
+        self, gen: torch.Tensor, reco: torch.Tensor, pid: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(context: the response flow's and the normalised true response (B, 13; 16 with
+        ``content``), normalised Flow_1..4 shifts (B, 4)): what the substructure flow
+        ``self.substructure`` is trained on."""
+        cond, _, _, gjet = self._gen_features(gen)
+        y, _, _, n = self._reco_targets(reco, gjet)
+        ctx = self._response_context(self._norm("cond", cond), n, self.content(gen, pid))
+        return torch.cat([ctx, self._norm("jet", y)], -1), self._norm("sub", self._flow_shifts(reco, cond))
+
     # ------------------------------------------------------------------ training
     def loss(
         self, gen: torch.Tensor, reco: torch.Tensor, generator: torch.Generator | None = None,
@@ -595,6 +671,9 @@ class FSFM(nn.Module):
         count = nn.functional.cross_entropy(self.count_logits(cn, content), n)
         context = self._response_context(cn, n, content)
         nll = -self.response_log_prob(context, yn).mean() / N_JET
+        if self.config.substructure_response:
+            sn = self._norm("sub", self._flow_shifts(reco, self._denorm("cond", cn)))
+            nll = nll - self.substructure(torch.cat([context, yn], -1)).log_prob(sn).mean() / N_FLOWS
         x1 = self._norm("part", part) * mask.unsqueeze(-1)
         eps = torch.randn(x1.shape, generator=generator, device=x1.device)
         if self.config.source == "gen" and self.config.source_pairing == "ot":
@@ -624,6 +703,8 @@ class FSFM(nn.Module):
             shapes["member"] = ("uniform", (1,))
         if self.config.candidates > 1:
             shapes["x0_more"] = ("normal", (self.config.candidates - 1, self.config.n_particles, 3))
+        if self.config.substructure_response:
+            shapes["substructure"] = ("normal", (N_FLOWS,))
         return shapes
 
     def draw_noise(
@@ -767,10 +848,8 @@ class FSFM(nn.Module):
         cn, gh, gpool, gmask, gjet = self._encode_gen(gen, pid)
         n = self.multiplicity(cn, noise["count"], content)
         member = noise.get("member")
-        yn = self.response_sample(
-            self._response_context(cn, n, content), noise["response"].to(cn),
-            None if member is None else member.to(cn),
-        )
+        response_context = self._response_context(cn, n, content)
+        yn = self.response_sample(response_context, noise["response"].to(cn), None if member is None else member.to(cn))
         mask = torch.arange(k, device=dev).unsqueeze(0) < n.unsqueeze(-1)
         ctx = self._context(cn, yn, n)
         K = c.candidates
@@ -780,6 +859,11 @@ class FSFM(nn.Module):
         rep = (lambda t: t.repeat_interleave(K, 0)) if K > 1 else (lambda t: t)
         y = self._denorm("jet", yn)
         target_pt, target_mass = gjet[:, 0:1] * torch.exp(y[:, 0:1]), gjet[:, 3:4].clamp_min(0.1) * torch.exp(y[:, 1:2])
+        target_flows, floor_pt = None, 0.0
+        if c.project_substructure:  # Flow_1..4: the gen jet's plus the change drawn given the response
+            shift = self.substructure(torch.cat([response_context, yn], -1)).transform.inv(noise["substructure"].to(cn))
+            target_flows = (self._denorm("cond", cn)[:, 4:] + self._denorm("sub", shift)).clamp_min(0.0)
+            floor_pt = c.min_pt  # in every round: the annulus scaling pushes soft particles under it
         x = self._integrate(
             self._start(rep(gen), rep(gjet), x, rep(mask)), rep(ctx), rep(gh), rep(gpool), rep(gmask), rep(mask),
             rep(n), steps, chunk, rep(self._targets(y, gjet)) if c.state_features else None,
@@ -795,13 +879,14 @@ class FSFM(nn.Module):
                     - rep(torch.log(target_mass / target_pt.clamp_min(EPS)))[:, 0]).abs()
             best = torch.arange(B, device=dev) * K + miss.view(B, K).argmin(1)
             pt, eta, phi = pt[best], eta[best], phi[best]
-        if c.project or c.project_mass or c.contain:
+        if c.project or c.project_mass or c.contain or target_flows is not None:
             # the flow owns the jet pT and mass response; the particles keep the cone: Delphes'
             # reco jets are anti-kt clusters (0.9% of their particles lie beyond R, the
             # flow-matching output had 5%, which reclustering then drops)
             pt, eta, phi = project_jet(
                 pt, eta, phi, target_pt, target_mass, c.R, project=c.project,
                 project_mass=c.project_mass, contain=c.contain, mass_mode=c.mass_mode,
+                iterations=c.projection_rounds, target_flows=target_flows, floor_pt=floor_pt,
             )
         if c.contain_antikt:
             # pulling edge particles in lowers the mass: on the sets that were unstable, alternate
@@ -819,6 +904,7 @@ class FSFM(nn.Module):
                         pt[todo], eta[todo], phi[todo], target_pt[todo], target_mass[todo], c.R,
                         project=c.project, project_mass=c.project_mass, contain=c.contain,
                         mass_mode=c.mass_mode, iterations=2,
+                        target_flows=None if target_flows is None else target_flows[todo], floor_pt=floor_pt,
                     )
                     e_c, f_c = antikt_contain(p, e, f, c.R)
                     again = ((e_c != e) | (f_c != f)).any(1)

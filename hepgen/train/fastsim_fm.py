@@ -17,7 +17,14 @@ import torch
 from hepgen.data.datasets import JetPairDataset, require_jets, split_indices
 from hepgen.models import checkpoint
 from hepgen.models.device import pick_device
-from hepgen.models.fastsim_fm import FSFM, N_COND, FSFMConfig, ResponseEnsemble, response_flow
+from hepgen.models.fastsim_fm import (
+    FSFM,
+    N_COND,
+    FSFMConfig,
+    ResponseEnsemble,
+    response_flow,
+    substructure_flow,
+)
 from hepgen.train.loop import TrainConfig, command_line, fit_checkpointed, pair_dataset_info
 
 __all__ = [
@@ -26,7 +33,7 @@ __all__ = [
 ]
 
 #: the FSFM settings a response refit may change (the flow's architecture)
-RESPONSE_FLOW_KEYS = ("flow_transforms", "flow_hidden", "content")
+RESPONSE_FLOW_KEYS = ("flow_transforms", "flow_hidden", "content", "substructure_response")
 
 
 def process_family(path: str | os.PathLike) -> str:
@@ -125,14 +132,15 @@ def train_fastsim_fm(
             file name without its ``_sNNN`` seed, e.g. ``fastsim_qcd_pu50_highpt``) are repeated
             up to the largest family's count (at most 3×). Validation is not reweighted.
     """
-    if config.content:
-        from hepgen.errors import HepgenInputError
+    for option in ("content", "substructure_response"):
+        if getattr(config, option):
+            from hepgen.errors import HepgenInputError
 
-        raise HepgenInputError(
-            "content conditions the jet-response flow, which stage 2 fits: train without it, then "
-            "hepgen train fastsim-fm --refit-response STAGE1.pt --config FILE, the file holding "
-            '{"model": {"content": true}}'
-        )
+            raise HepgenInputError(
+                f"{option} is an option of the jet-response flow, which stage 2 fits: train without "
+                "it, then hepgen train fastsim-fm --refit-response STAGE1.pt --config FILE, the file "
+                f'holding {{"model": {{"{option}": true}}}}'
+            )
     torch.manual_seed(train.seed)
     tr, va, families = _splits(data, config.n_particles, train, gen_min_pt, split_seed, exclude_events, balance)
     device = pick_device(train.device)
@@ -201,11 +209,15 @@ def _source_model(ck: dict) -> FSFM:
     return model.eval()
 
 
-def _response_features(model: FSFM, ds: JetPairDataset) -> tuple[torch.Tensor, torch.Tensor]:
-    """(context, normalised response) of every jet pair of ``ds``: the response flow's data."""
+def _response_features(
+    model: FSFM, ds: JetPairDataset, substructure: bool = False
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(context, normalised response) of every jet pair of ``ds``: the response flow's data (or,
+    with ``substructure``, the substructure flow's: :meth:`FSFM.substructure_data`)."""
     pid = ds.gen_pid if model.needs_pid else None
+    data = model.substructure_data if substructure else model.response_data
     parts = [
-        model.response_data(ds.gen[i : i + 4096], ds.reco[i : i + 4096], None if pid is None else pid[i : i + 4096])
+        data(ds.gen[i : i + 4096], ds.reco[i : i + 4096], None if pid is None else pid[i : i + 4096])
         for i in range(0, len(ds), 4096)
     ]
     return torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
@@ -274,11 +286,21 @@ def refit_response(
             (each written to ``output.member{j}.pt``, kept; with ``resume`` finished members are
             skipped), then :func:`stack_response_flows` makes ``output`` their uniform mixture.
             Returns the last member's record.
+
+    With ``substructure_response`` in ``architecture`` and a source without it, the response flow
+    (or ensemble) is kept as it is and a substructure flow is fitted instead
+    (:attr:`~hepgen.models.fastsim_fm.FSFMConfig.substructure_response`: Flow_1..4 reco − gen
+    given the response context and the true response), with its normalisation from the training
+    jets; one flow (``members`` 1).
     """
     from hepgen.errors import HepgenInputError
 
     if members < 1:
         raise HepgenInputError(f"--members must be at least 1, got {members}")
+    if members > 1 and (architecture or {}).get("substructure_response") and not (
+        checkpoint.load(source)["config"].get("substructure_response")
+    ):
+        raise HepgenInputError("--members: the substructure flow is fitted once (members 1); refit the response first")
     if members > 1:
         parts, record = [], {}
         for j in range(members):
@@ -321,6 +343,15 @@ def refit_response(
     model = _source_model(ck)
     # a refit fits one flow (an ensemble source is refitted into a single flow)
     config = FSFMConfig.from_dict({**ck["config"], **(architecture or {}), "response_members": 1})
+    fit_substructure = config.substructure_response and not model.config.substructure_response
+    if fit_substructure:  # the source's response (an ensemble too) stays: its settings with it
+        others = sorted(k for k, v in (architecture or {}).items() if k != "substructure_response" and v != ck["config"].get(k))
+        if others:
+            raise HepgenInputError(
+                f"fitting the substructure flow keeps the source's response: change {', '.join(others)} "
+                "in a refit of its own"
+            )
+        config = replace(config, response_members=int(ck["config"].get("response_members", 1)))
     tr, va, families = _splits(data, config.n_particles, train, gen_min_pt, split_seed, exclude_events, balance)
     source_content = model.config.content
     if config.content and not source_content:  # a new input of the flow
@@ -330,11 +361,25 @@ def refit_response(
             model.set_content_normalisation(model.content(tr.gen, tr.gen_pid))
     elif model.config.content and not config.content:
         raise HepgenInputError(f"{source}: its response is conditioned on the particle content; refit with content")
+    if model.config.substructure_response and config.content and not source_content:
+        raise HepgenInputError(
+            f"{source}: its substructure flow was fitted without the particle content in its context; "
+            "add content to the response before the substructure flow"
+        )
+    if model.config.substructure_response and not config.substructure_response:
+        raise HepgenInputError(f"{source}: it has a substructure flow; refit with substructure_response")
+    if fit_substructure:  # the response is kept; the new flow draws the momentum flows given it
+        with torch.no_grad():
+            shifts = torch.cat([
+                model._flow_shifts(tr.reco[i : i + 4096], model._gen_features(tr.gen[i : i + 4096])[0])
+                for i in range(0, len(tr), 4096)
+            ])
+        model.add_substructure(shifts)
 
-    ctx_tr, y_tr = _response_features(model, tr)
-    ctx_va, y_va = _response_features(model, va)
+    ctx_tr, y_tr = _response_features(model, tr, fit_substructure)
+    ctx_va, y_va = _response_features(model, va, fit_substructure)
     w_tr = gen_pt_weights(_gen_pt(tr.gen), balance_pt) if balance_pt > 0 else torch.ones(len(y_tr))
-    flow = response_flow(config)
+    flow = substructure_flow(config) if fit_substructure else response_flow(config)
     device = pick_device(train.device)
 
     def validate(f) -> dict[str, float]:
@@ -343,13 +388,20 @@ def refit_response(
     stage1 = dict(ck["training"])
     # the source flow's context has no content columns (they come last) if it had none
     src_ctx_va = ctx_va if source_content else ctx_va[:, : N_COND + 1]
-    stage1_nll = _mean_nll(model.response_log_prob, src_ctx_va, y_va, "cpu")  # the source stays on the CPU
-    model.response = response_flow(config)  # the architecture the new flow is saved into
+    if fit_substructure:
+        # the source's record (and its ensemble's epoch histories) stays with the response it made
+        about = {"stage": "substructure fit", "response": stage1}
+        extra = {k: ck[k] for k in ("member_histories", "stage1_history") if k in ck}
+    else:
+        stage1_nll = _mean_nll(model.response_log_prob, src_ctx_va, y_va, "cpu")  # the source stays on the CPU
+        about, extra = {"stage": "response refit", "stage1": stage1, "stage1_valid_nll": stage1_nll}, None
+        model.response = response_flow(config)  # the architecture the new flow is saved into
+    target = model.substructure if fit_substructure else model.response
     command = command_line()
     output = os.fspath(output)
 
     def save_best(record: dict) -> None:
-        model.response.load_state_dict({key: v.detach().cpu() for key, v in flow.state_dict().items()})
+        target.load_state_dict({key: v.detach().cpu() for key, v in flow.state_dict().items()})
         checkpoint.save(
             output,
             model="fastsim_fm",
@@ -357,10 +409,8 @@ def refit_response(
             state_dict={key: v.detach().cpu() for key, v in model.state_dict().items()},
             normalisation={},
             dataset={**ck["dataset"], "response_refit_processes": families, "response_refit_balance_pt": balance_pt},
-            training={
-                **record, "command": command, "stage": "response refit", "stage1": stage1,
-                "stage1_valid_nll": stage1_nll,
-            },
+            training={**record, "command": command, **about},
+            extra=extra,
         )
 
     train = replace(train, learning_rate=train.learning_rate or 3e-4)
