@@ -19,6 +19,7 @@ from hepgen.errors import HepgenInputError
 from hepgen.inference import Runner
 from hepgen.io import h5
 from hepgen.models.fastsim_vae import FastSimVAEConfig
+from hepgen.physics.coordinates import cartesian_to_ptetaphi
 from hepgen.physics.kinematics import jet_features
 from hepgen.train.fastsim import train_fastsim
 from hepgen.train.loop import TrainConfig
@@ -447,10 +448,13 @@ def test_runner_batch_default_follows_the_device(monkeypatch):
     assert Runner(shipped.DEFAULT_FASTSIM, device="cpu", batch_size=7).batch_size == 7
     assert Runner(shipped.checkpoint("fastsim_vae_ww_pu50"), device="cpu").batch_size == 4096
     gen = h5.read(EXPECTED).gen.constituents[:12]
-    np.testing.assert_allclose(
-        Runner(shipped.DEFAULT_FASTSIM, device="cpu", batch_size=5).simulate(gen, seed=2),
-        r.simulate(gen, seed=2), rtol=1e-4, atol=1e-3,
-    )
+    # the same particles per jet (as sorted pT, η, φ lists: the output, sorted by pT, may order
+    # the soft particles the EFlow floor leaves at one pT differently under float rounding)
+    a, b = (cartesian_to_ptetaphi(torch.as_tensor(x)) for x in (
+        Runner(shipped.DEFAULT_FASTSIM, device="cpu", batch_size=5).simulate(gen, seed=2), r.simulate(gen, seed=2)))
+    assert torch.equal(a[..., 0] > 0, b[..., 0] > 0)
+    for i in range(3):
+        torch.testing.assert_close(torch.sort(a[..., i], 1).values, torch.sort(b[..., i], 1).values, rtol=1e-4, atol=1e-3)
     monkeypatch.setattr(Runner, "device", property(lambda self: torch.device("cuda")))
     assert r.batch_size == 10_000  # the same runner on a GPU worker (no model is run here)
 
