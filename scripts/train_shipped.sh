@@ -66,21 +66,26 @@ if [[ $what == fastsim-v2 || $what == fastsim-mixed || $what == all ]]; then
   # and, where there is a substructure flow, each annulus scaled to its Flow_1..4 draw, in 16
   # rounds with the mass projection (project_substructure, 2026-12-06)
   fsfm_settings data/models/fastsim_ww_pu50.pt data/models/fastsim_fm_ww_pu50.pt
+  # a flow for each jet's Flow_1..4 given the response (FSFMConfig.substructure_response; 2026-12-06,
+  # RESULTS.md §2 "Substructure jet by jet: the fix"), fitted on each model's own files with its
+  # response kept; the default's response-only checkpoint is kept for fastsim-content below
+  mkdir -p out
+  echo '{"model": {"substructure_response": true}}' > out/substructure.json
+  S=(--epochs 100 --schedule cosine --lr 3e-4 --patience 20 --batch-size 512 -q --overwrite)
   if [[ $what != fastsim-v2 ]]; then
-    # the default's response (kept for fastsim-content below), then a flow for its jets' Flow_1..4
-    # given that response (FSFMConfig.substructure_response; 2026-12-06, RESULTS.md §2
-    # "Substructure jet by jet"): the response ensemble stays as it is
-    mkdir -p out
     cp data/models/fastsim_ww_pu50.pt out/fastsim_ww_pu50_response.pt
-    echo '{"model": {"substructure_response": true}}' > out/substructure.json
     hepgen train fastsim-fm --refit-response data/models/fastsim_ww_pu50.pt --config out/substructure.json \
       --data "${WW[@]}" "$D"/fastsim_qcd_pu50_highpt_s*.h5 "$D"/fastsim_ttbar_pu50_highpt_s*.h5 \
-      --exclude-events "$DEMO" -o data/models/fastsim_ww_pu50.sub.pt \
-      --epochs 100 --schedule cosine --lr 3e-4 --patience 20 --batch-size 512 -q --overwrite
+      --exclude-events "$DEMO" -o data/models/fastsim_ww_pu50.sub.pt "${S[@]}"
     mv data/models/fastsim_ww_pu50.sub.pt data/models/fastsim_ww_pu50.pt
-    rm -f data/models/fastsim_ww_pu50.sub.pt.last.pt
-    fsfm_settings data/models/fastsim_ww_pu50.pt
   fi
+  if [[ $what != fastsim-mixed ]]; then
+    hepgen train fastsim-fm --refit-response data/models/fastsim_fm_ww_pu50.pt --config out/substructure.json \
+      --data "${WW[@]}" --exclude-events "$DEMO" -o data/models/fastsim_fm_ww_pu50.sub.pt "${S[@]}"
+    mv data/models/fastsim_fm_ww_pu50.sub.pt data/models/fastsim_fm_ww_pu50.pt
+  fi
+  rm -f data/models/*.sub.pt.last.pt
+  fsfm_settings data/models/fastsim_ww_pu50.pt data/models/fastsim_fm_ww_pu50.pt
 fi
 if [[ $what == fastsim-content || $what == all ]]; then
   # the default's particle network and multiplicity head with a jet-response flow that also sees
