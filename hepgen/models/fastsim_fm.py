@@ -264,22 +264,26 @@ class FSFMConfig:
         return cls(**d)
 
 
-def response_flow(config: FSFMConfig) -> zuko.flows.NSF:
-    """A fresh jet-response flow: p(log pT ratio, log m ratio, Δη/R, Δφ/R | gen jet, n)."""
+def _spline_flow(config: FSFMConfig, features: int, extra_context: int = 0) -> zuko.flows.NSF:
+    """A fresh conditional spline flow of the config's architecture on ``features`` dimensions,
+    given the response context (gen condition, n/k and, with ``content``, the particle content)
+    and ``extra_context`` further columns."""
+    context = N_COND + 1 + (N_CONTENT if config.content else 0) + extra_context
     return zuko.flows.NSF(
-        N_JET, N_COND + 1 + (N_CONTENT if config.content else 0), transforms=config.flow_transforms,
-        hidden_features=config.flow_hidden,
+        features, context, transforms=config.flow_transforms, hidden_features=config.flow_hidden,
         passes=2,
     )  # passes=2: coupling layers, one pass to sample
+
+
+def response_flow(config: FSFMConfig) -> zuko.flows.NSF:
+    """A fresh jet-response flow: p(log pT ratio, log m ratio, Δη/R, Δφ/R | gen jet, n)."""
+    return _spline_flow(config, N_JET)
 
 
 def substructure_flow(config: FSFMConfig) -> zuko.flows.NSF:
     """A fresh substructure flow (:attr:`FSFMConfig.substructure_response`): p(Flow_1..4 reco −
     gen | the response flow's context, its normalised draw), the response flow's architecture."""
-    return zuko.flows.NSF(
-        N_FLOWS, N_COND + 1 + (N_CONTENT if config.content else 0) + N_JET,
-        transforms=config.flow_transforms, hidden_features=config.flow_hidden, passes=2,
-    )
+    return _spline_flow(config, N_FLOWS, extra_context=N_JET)
 
 
 class ResponseEnsemble(nn.Module):
@@ -520,20 +524,24 @@ class FSFM(nn.Module):
         if self.needs_pid:
             self.set_content_normalisation(self.content(gen, pid))
         if self.config.substructure_response:
-            self.add_substructure(self._flow_shifts(reco.double(), cond))
+            self.set_substructure_normalisation(self._flow_shifts(reco.double(), cond))
 
-    def add_substructure(self, shifts: torch.Tensor | None = None) -> None:
-        """Give the model a fresh substructure flow (:attr:`FSFMConfig.substructure_response`, set
-        here) and the normalisation of the Flow_1..4 shifts it draws, from training jets' shifts
+    def set_substructure_normalisation(self, shifts: torch.Tensor | None) -> None:
+        """Standardise the Flow_1..4 shifts the substructure flow draws by training jets' shifts
         (N, 4) (:meth:`_flow_shifts`; None: zero mean, unit scale)."""
-        if not self.config.substructure_response:
-            self.config = replace(self.config, substructure_response=True)
         dev = self.cond_mean.device
         mean = torch.zeros(N_FLOWS) if shifts is None else shifts.mean(0)
         std = torch.ones(N_FLOWS) if shifts is None else shifts.std(0).clamp_min(1e-3)
         self.register_buffer("sub_mean", mean.float().to(dev))
         self.register_buffer("sub_std", std.float().to(dev))
-        self.substructure = substructure_flow(self.config).to(dev)
+
+    def add_substructure(self, shifts: torch.Tensor | None = None) -> None:
+        """Give the model a fresh substructure flow (:attr:`FSFMConfig.substructure_response`, set
+        here) and its normalisation (:meth:`set_substructure_normalisation`)."""
+        if not self.config.substructure_response:
+            self.config = replace(self.config, substructure_response=True)
+        self.set_substructure_normalisation(shifts)
+        self.substructure = substructure_flow(self.config).to(self.cond_mean.device)
 
     def _norm(self, name: str, x: torch.Tensor) -> torch.Tensor:
         return (x - getattr(self, f"{name}_mean")) / getattr(self, f"{name}_std")

@@ -345,7 +345,9 @@ def refit_response(
     config = FSFMConfig.from_dict({**ck["config"], **(architecture or {}), "response_members": 1})
     fit_substructure = config.substructure_response and not model.config.substructure_response
     if fit_substructure:  # the source's response (an ensemble too) stays: its settings with it
-        others = sorted(k for k, v in (architecture or {}).items() if k != "substructure_response" and v != ck["config"].get(k))
+        source_config = FSFMConfig.from_dict(ck["config"])  # (JSON lists read as the config's tuples)
+        others = sorted(k for k in (architecture or {})
+                        if k != "substructure_response" and getattr(config, k) != getattr(source_config, k))
         if others:
             raise HepgenInputError(
                 f"fitting the substructure flow keeps the source's response: change {', '.join(others)} "
