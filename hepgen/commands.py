@@ -113,7 +113,23 @@ def _train(args: argparse.Namespace) -> int:
         raise HepgenInputError("--members applies to --refit-response only")
     if args.balance_pt and args.balance_pt < 1:
         raise HepgenInputError(f"--balance-pt CAP must be at least 1 (0: off), got {args.balance_pt:g}")
-    if args.refit_response is not None:
+    if args.refit_count is not None:
+        if name != "fastsim_fm":
+            raise HepgenInputError("--refit-count applies to fastsim-fm only")
+        if args.refit_response is not None or args.preset is not None or overrides.get("model"):
+            raise HepgenInputError(
+                "--refit-count refits the multiplicity head of its checkpoint alone: drop --refit-response, "
+                "--preset and the config's 'model' settings"
+            )
+        from hepgen.train.fastsim_fm import refit_count
+
+        source = _source_checkpoint(args.refit_count, args.output, "the refitted model", "its source")
+        record = refit_count(
+            source, args.data, args.output, tc, gen_min_pt=args.gen_min_pt, split_seed=args.split_seed,
+            resume=args.resume, progress=not args.quiet, exclude_events=_exclude(args.exclude_events),
+            balance=args.balance,
+        )
+    elif args.refit_response is not None:
         if name != "fastsim_fm":
             raise HepgenInputError("--refit-response applies to fastsim-fm only")
         from hepgen.train.fastsim_fm import RESPONSE_FLOW_KEYS, refit_response
@@ -400,6 +416,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         "on the same files, selected on its own validation NLL (default lr 3e-4); --config may "
         "give the flow a new architecture (model: flow_transforms, flow_hidden) or condition it on "
         "the gen particle content (model: content: true)",
+    )
+    t.add_argument(
+        "--refit-count", metavar="CHECKPOINT", default=None,
+        help="fastsim-fm: re-train only the multiplicity head of this trained checkpoint, on the same "
+        "files, with the gen set's pooled features among its inputs (count_pooled), selected on its "
+        "validation cross-entropy (default lr 1e-3)",
     )
     t.add_argument(
         "--members", type=POSITIVE, default=1, metavar="K",

@@ -53,9 +53,9 @@ def main() -> None:
         family = np.array([process_family(a.data[int(i)]) for i in ds.event_keys >> 48])
         g = torch.Generator().manual_seed(a.seed)
         with torch.no_grad():
-            cn, _, _, _, gjet = model._encode_gen(ds.gen)
+            cn, _, pool, _, gjet = model._encode_gen(ds.gen)
             y, _, _, n = model._reco_targets(ds.reco, gjet)
-            n_sampled = model.multiplicity(cn, torch.rand(len(cn), 1, generator=g))
+            n_sampled = model.multiplicity(cn, torch.rand(len(cn), 1, generator=g), pool=pool)
             # the response flow's own draws, seeded apart from the simulation's (whose figures stay)
             g_flow, flow = torch.Generator().manual_seed(a.seed + 1), {}
             for label, m in (("flow, true n", n), ("flow, sampled n", n_sampled)):
@@ -67,7 +67,7 @@ def main() -> None:
             noise = model.draw_noise(len(cn), g)
             sim = model.simulate(ds.gen, noise=noise)
             target = model._denorm("jet", model.response_sample(
-                model._response_context(cn, model.multiplicity(cn, noise["count"])),
+                model._response_context(cn, model.multiplicity(cn, noise["count"], pool=pool)),
                 noise["response"], noise.get("member"),
             )).exp().numpy()
             target = np.stack([target[:, 0] * gjet[:, 0].numpy(), target[:, 1] * gjet[:, 3].clamp_min(0.1).numpy()], 1)

@@ -168,6 +168,50 @@ def test_refit_response_with_particle_content(tmp_path, capsys):
     assert "stage 2" in capsys.readouterr().err and not (tmp_path / "x.pt").exists()
 
 
+def test_refit_count_with_pooled_gen_features(tmp_path, capsys):
+    """``--refit-count SRC`` fits a new multiplicity head that also takes the gen set's pooled
+    features (``count_pooled``), the rest kept: its cross-entropy falls in training, every other
+    weight is the source's, and for the same seed a jet whose drawn multiplicity is unchanged is
+    simulated exactly as by the source (the response and the particles are conditioned on n)."""
+    src, out = tmp_path / "fm.pt", tmp_path / "count.pt"
+    common = ["--data", str(EXPECTED), "--gen-min-pt", "30", "--batch-size", "32", "-q"]
+    assert main(["train", "fastsim-fm", "--preset", "small", "-o", str(tmp_path / "s1.pt"), "--epochs", "1",
+                 *common]) == 0
+    assert main(["train", "fastsim-fm", "--refit-response", str(tmp_path / "s1.pt"), "-o", str(src), "--epochs", "1",
+                 "--members", "2", *common]) == 0  # an ensemble response: kept as it is
+    capsys.readouterr()
+    assert main(["train", "fastsim-fm", "--refit-count", str(src), "--refit-response", str(src), "-o", str(out),
+                 *common]) != 0
+    assert "--refit-count" in capsys.readouterr().err and not out.exists()
+    assert main(["train", "fastsim-fm", "--refit-count", str(src), "-o", str(out), "--epochs", "6", *common]) == 0
+    a, b = torch.load(src, weights_only=True), torch.load(out, weights_only=True)
+    assert b["config"] == {**a["config"], "count_pooled": True}
+    t = b["training"]
+    assert t["stage"] == "count refit" and t["source"]["stage"] == "response ensemble"
+    assert np.isfinite(t["source_valid_ce"]) and b["member_histories"] == a["member_histories"]
+    losses = [h["train_ce"] for h in t["history"]]
+    assert losses[-1] < losses[0], losses
+    hidden = a["config"]["hidden"]
+    assert b["state_dict"]["pool_std"].shape == (hidden,) and (b["state_dict"]["pool_std"] > 0).all()
+    assert b["state_dict"]["count_head.0.weight"].shape[1] == 8 + hidden
+    kept = {k: v for k, v in a["state_dict"].items() if not k.startswith("count_head.")}
+    assert all(torch.equal(b["state_dict"][k], v) for k, v in kept.items())
+    gen = h5.read(EXPECTED).gen.constituents[:80]
+    old, new = Runner(src).model, Runner(out).model
+    g = torch.as_tensor(gen).float()
+    noise = old.draw_noise(len(g), torch.Generator().manual_seed(4))
+    with torch.no_grad():
+        cn, _, pool, _, _ = old._encode_gen(g)
+        n_old, n_new = old.multiplicity(cn, noise["count"]), new.multiplicity(cn, noise["count"], pool=pool)
+        x_old, x_new = old.simulate(g, noise=noise), new.simulate(g, noise=noise)
+    same = n_old == n_new
+    assert same.any() and (~same).any(), same
+    torch.testing.assert_close(x_new[same], x_old[same], rtol=0, atol=0)
+    assert ((x_new[~same] != 0).any(-1).sum(-1) <= n_new[~same]).all()  # masked to the new draw
+    with pytest.raises(ValueError, match="pooled"):
+        new.multiplicity(cn, noise["count"])
+
+
 def test_fit_substructure_flow(tmp_path, capsys):
     """``--refit-response SRC --config '{"model": {"substructure_response": true}}'`` on a source
     without it keeps the source's response ensemble and fits a flow for Flow_1..4 (reco − gen)

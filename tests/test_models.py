@@ -207,6 +207,8 @@ FM_CASES = {
     ),
     # the particle network sees each gen particle's class, the count head the content
     "fastsim_fm/small-types": replace(FSFMConfig.small(), particle_types=True, contain=True),
+    # the multiplicity head also sees the gen set's pooled features (with the content, as above)
+    "fastsim_fm/small-count-pooled": replace(FSFMConfig.small(), count_pooled=True, particle_types=True),
 }
 
 

@@ -4,7 +4,8 @@ Gen-level constituents of a jet (a set with a mask) → a *variable-length* set 
 reconstruction-level constituents, with fresh noise per jet and per particle, in three steps:
 
 1. **multiplicity** — a categorical head p(n_reco | gen jet) (cross-entropy; sampled from its
-   softmax), so the output cardinality is drawn, not fixed by zero padding;
+   softmax), so the output cardinality is drawn, not fixed by zero padding (an option,
+   ``count_pooled``, also gives it the gen set's pooled features);
 2. **jet response** — a conditional neural spline flow (``zuko.flows.NSF``) on
    (log pT_reco/pT_gen, log m_reco/m_gen, Δη/R, Δφ/R) given the gen jet and the sampled n;
 3. **constituents** — conditional flow matching (Lipman et al. 2023, straight paths, MSE on
@@ -64,7 +65,9 @@ from hepgen.physics.kinematics import jet_features, particle_classes, particle_c
 from hepgen.physics.projection import antikt_contain, momentum_sums, project_jet
 from hepgen.physics.substructure import N_FLOWS, momentum_flows
 
-__all__ = ["FSFM", "FSFMConfig", "INFERENCE_FIELDS", "ResponseEnsemble", "response_flow", "substructure_flow"]
+__all__ = [
+    "FSFM", "FSFMConfig", "INFERENCE_FIELDS", "ResponseEnsemble", "count_head", "response_flow", "substructure_flow",
+]
 
 N_COND = 8  # log pT, η, log m/pT, n/k, Flow_1..4 of the gen jet
 N_JET = 4  # log pT ratio, log m ratio, Δη/R, Δφ/R
@@ -170,6 +173,18 @@ class FSFMConfig:
             IQR is right). Fitted after the response (``--refit-response … --config FILE`` with
             ``{"model": {"substructure_response": true}}`` on a checkpoint without it); stage 1
             refuses it.
+        count_pooled: give the multiplicity head, beside the gen jet's eight numbers, the gen
+            set's pooled features (the particle encoder's global output, ``hidden`` numbers,
+            standardised): from the jet numbers alone the head's p(n | gen jet) misses what the
+            particles say — on boosted-WW training jets of 200–300 GeV it draws 0.5 particles too
+            few for gen jets whose leading particles recluster into themselves and 0.6 too many
+            for the others, where Delphes' multiplicities differ by 0.1, and the mass response,
+            conditioned on n, moves with it (RESULTS.md §2, "The multiplicity head and the gen
+            particles"). Fitted on a
+            trained model with ``hepgen train fastsim-fm --refit-count CKPT`` (the head alone,
+            encoder frozen); a stage 1 with it trains the encoder through the head too. Not in
+            the shipped checkpoints: it transfers worse to a process the model never saw (the
+            WW-only model's multiplicity on QCD: 1.16 → 1.49× the floor).
         project_substructure: scale each annulus' particles to the drawn Flow_1..4, alternating
             with the mass projection (:func:`~hepgen.physics.projection.project_jet`'s
             ``target_flows``; inference only, needs ``substructure_response``): the CaloFlow
@@ -207,6 +222,7 @@ class FSFMConfig:
     content: bool = False
     particle_types: bool = False
     substructure_response: bool = False
+    count_pooled: bool = False
     project_substructure: bool = False
     projection_rounds: int = 4
     learning_rate: float = 1e-3
@@ -273,6 +289,14 @@ def _spline_flow(config: FSFMConfig, features: int, extra_context: int = 0) -> z
         features, context, transforms=config.flow_transforms, hidden_features=config.flow_hidden,
         passes=2,
     )  # passes=2: coupling layers, one pass to sample
+
+
+def count_head(config: FSFMConfig) -> nn.Sequential:
+    """A fresh multiplicity head: logits (k + 1) of the reco multiplicity given the normalised gen
+    condition (and, with ``particle_types``, the particle content; with ``count_pooled``, the gen
+    set's pooled features)."""
+    inputs = N_COND + (N_CONTENT if config.particle_types else 0) + (config.hidden if config.count_pooled else 0)
+    return _mlp([inputs, *config.head_hidden, config.n_particles + 1])
 
 
 def response_flow(config: FSFMConfig) -> zuko.flows.NSF:
@@ -402,14 +426,16 @@ class FSFM(nn.Module):
     def __init__(self, config: FSFMConfig = FSFMConfig()) -> None:
         super().__init__()
         self.config = c = config
-        k = c.n_particles
         for name, n in (("cond", N_COND), ("jet", N_JET), ("part", 3), ("gpart", 3)) + (
             (("content", N_CONTENT),) if self.needs_pid else ()
         ):
             self.register_buffer(f"{name}_mean", torch.zeros(n))
             self.register_buffer(f"{name}_std", torch.ones(n))
         types = N_CONTENT if c.particle_types else 0
-        self.count_head = _mlp([N_COND + types, *c.head_hidden, k + 1])
+        if c.count_pooled:  # the pooled gen-set features' standardisation (set by the head's refit)
+            self.register_buffer("pool_mean", torch.zeros(c.hidden))
+            self.register_buffer("pool_std", torch.ones(c.hidden))
+        self.count_head = count_head(c)
         self.response: nn.Module = (
             response_flow(c) if c.response_members == 1
             else ResponseEnsemble([response_flow(c) for _ in range(c.response_members)])
@@ -543,6 +569,18 @@ class FSFM(nn.Module):
         self.set_substructure_normalisation(shifts)
         self.substructure = substructure_flow(self.config).to(self.cond_mean.device)
 
+    @torch.no_grad()
+    def add_count_pool(self, pool: torch.Tensor) -> None:
+        """Switch on :attr:`FSFMConfig.count_pooled`: the pooled gen-set features' standardisation
+        from training jets' (N, hidden) (:meth:`_encode_gen`'s third output) and a fresh
+        multiplicity head that takes them (from the current random state; fitted by
+        :func:`hepgen.train.fastsim_fm.refit_count`)."""
+        self.config = replace(self.config, count_pooled=True)
+        dev = self.cond_mean.device
+        for name, value in (("pool_mean", pool.mean(0)), ("pool_std", pool.std(0).clamp_min(1e-3))):
+            self.register_buffer(name, value.float().to(dev))
+        self.count_head = count_head(self.config).to(dev)
+
     def _norm(self, name: str, x: torch.Tensor) -> torch.Tensor:
         return (x - getattr(self, f"{name}_mean")) / getattr(self, f"{name}_std")
 
@@ -570,20 +608,36 @@ class FSFM(nn.Module):
             )
         return particle_classes(pid[:, : like.shape[1]].to(like.device).long()).to(like.dtype)
 
-    def count_logits(self, cn: torch.Tensor, content: torch.Tensor | None = None) -> torch.Tensor:
-        """The multiplicity head's logits (B, k + 1) for the normalised gen condition ``cn`` (and,
-        for ``particle_types``, the raw particle content (B, 3), :meth:`content`)."""
+    def count_input(
+        self, cn: torch.Tensor, content: torch.Tensor | None = None, pool: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """The multiplicity head's input: the normalised gen condition ``cn`` and, for
+        ``particle_types``, the raw particle content (B, 3) (:meth:`content`), for ``count_pooled``
+        the gen set's pooled features (B, hidden) (:meth:`_encode_gen`'s third output), each
+        standardised."""
+        parts = [cn]
         if self.config.particle_types:
             if content is None:
                 raise ValueError("this model's multiplicity head takes the gen particle content: give pid")
-            cn = torch.cat([cn, self._norm("content", content.to(cn))], -1)
-        return self.count_head(cn)
+            parts.append(self._norm("content", content.to(cn)))
+        if self.config.count_pooled:
+            if pool is None:
+                raise ValueError("this model's multiplicity head takes the gen set's pooled features: give pool")
+            parts.append(self._norm("pool", pool.to(cn)))
+        return torch.cat(parts, -1)
 
-    def multiplicity(self, cn: torch.Tensor, u: torch.Tensor, content: torch.Tensor | None = None) -> torch.Tensor:
+    def count_logits(
+        self, cn: torch.Tensor, content: torch.Tensor | None = None, pool: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """The multiplicity head's logits (B, k + 1) (inputs: :meth:`count_input`)."""
+        return self.count_head(self.count_input(cn, content, pool))
+
+    def multiplicity(
+        self, cn: torch.Tensor, u: torch.Tensor, content: torch.Tensor | None = None, pool: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """Reco multiplicities (B,) drawn from the count head's softmax by inverse CDF, for the
-        normalised gen condition ``cn`` (and the content, :meth:`count_logits`) and uniform noise
-        ``u`` (B, 1); at least 1, at most k."""
-        cdf = torch.cumsum(torch.softmax(self.count_logits(cn, content), -1), -1)
+        head's inputs (:meth:`count_input`) and uniform noise ``u`` (B, 1); at least 1, at most k."""
+        cdf = torch.cumsum(torch.softmax(self.count_logits(cn, content, pool), -1), -1)
         n = torch.searchsorted(cdf, u.to(cdf).contiguous()).squeeze(-1)
         return n.clamp(1, self.config.n_particles)
 
@@ -676,7 +730,7 @@ class FSFM(nn.Module):
         y, part, mask, n = self._reco_targets(reco, gjet)
         yn = self._norm("jet", y)
         content = self.content(gen, pid)
-        count = nn.functional.cross_entropy(self.count_logits(cn, content), n)
+        count = nn.functional.cross_entropy(self.count_logits(cn, content, gpool), n)
         context = self._response_context(cn, n, content)
         nll = -self.response_log_prob(context, yn).mean() / N_JET
         if self.config.substructure_response:
@@ -854,7 +908,7 @@ class FSFM(nn.Module):
         if noise is None:
             noise = self.draw_noise(B, generator, dev)
         cn, gh, gpool, gmask, gjet = self._encode_gen(gen, pid)
-        n = self.multiplicity(cn, noise["count"], content)
+        n = self.multiplicity(cn, noise["count"], content, gpool)
         member = noise.get("member")
         response_context = self._response_context(cn, n, content)
         yn = self.response_sample(response_context, noise["response"].to(cn), None if member is None else member.to(cn))
