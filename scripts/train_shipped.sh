@@ -24,9 +24,18 @@ for f in sys.argv[1:]:
         torch.save(c, f)
 PY
 }
+add_substructure() {  # CKPT FILE...: fit CKPT's substructure flow on its training files, response kept, in place
+  mkdir -p out
+  echo '{"model": {"substructure_response": true}}' > out/substructure.json
+  hepgen train fastsim-fm --refit-response "$1" --config out/substructure.json --data "${@:2}" \
+    --exclude-events "$DEMO" -o "$1.sub.pt" --epochs 100 --schedule cosine --lr 3e-4 --patience 20 --batch-size 512 -q --overwrite
+  mv "$1.sub.pt" "$1"
+  rm -f "$1.sub.pt.last.pt"
+}
 D=${1:-../shared/data}
 what=${2:-all}
 WW=("$D"/fastsim_ww_pu50_highpt_s1*.h5)
+ALL=("${WW[@]}" "$D"/fastsim_qcd_pu50_highpt_s*.h5 "$D"/fastsim_ttbar_pu50_highpt_s*.h5)
 # The shipped 100-event demo sample is the first 100 events of s111: hold them out of training.
 DEMO="$D"/samples/expected/delphes_ww_pu50_highpt_100ev.h5
 if [[ $what == fastsim-v2 || $what == all ]]; then
@@ -69,22 +78,17 @@ if [[ $what == fastsim-v2 || $what == fastsim-mixed || $what == all ]]; then
   # a flow for each jet's Flow_1..4 given the response (FSFMConfig.substructure_response; 2026-12-06,
   # RESULTS.md §2 "Substructure jet by jet: the fix"), fitted on each model's own files with its
   # response kept; the default's response-only checkpoint is kept for fastsim-content below
-  mkdir -p out
-  echo '{"model": {"substructure_response": true}}' > out/substructure.json
-  S=(--epochs 100 --schedule cosine --lr 3e-4 --patience 20 --batch-size 512 -q --overwrite)
   if [[ $what != fastsim-v2 ]]; then
+    mkdir -p out
     cp data/models/fastsim_ww_pu50.pt out/fastsim_ww_pu50_response.pt
-    hepgen train fastsim-fm --refit-response data/models/fastsim_ww_pu50.pt --config out/substructure.json \
-      --data "${WW[@]}" "$D"/fastsim_qcd_pu50_highpt_s*.h5 "$D"/fastsim_ttbar_pu50_highpt_s*.h5 \
-      --exclude-events "$DEMO" -o data/models/fastsim_ww_pu50.sub.pt "${S[@]}"
-    mv data/models/fastsim_ww_pu50.sub.pt data/models/fastsim_ww_pu50.pt
+    add_substructure data/models/fastsim_ww_pu50.pt "${ALL[@]}"
   fi
   if [[ $what != fastsim-mixed ]]; then
-    hepgen train fastsim-fm --refit-response data/models/fastsim_fm_ww_pu50.pt --config out/substructure.json \
-      --data "${WW[@]}" --exclude-events "$DEMO" -o data/models/fastsim_fm_ww_pu50.sub.pt "${S[@]}"
-    mv data/models/fastsim_fm_ww_pu50.sub.pt data/models/fastsim_fm_ww_pu50.pt
+    add_substructure data/models/fastsim_fm_ww_pu50.pt "${WW[@]}"
   fi
-  rm -f data/models/*.sub.pt.last.pt
+  # (not shipped, 2026-12-06: a multiplicity head that also sees the gen set's pooled features,
+  # `--refit-count CKPT` — better likelihood, worse transfer; RESULTS.md §2 "The multiplicity head
+  # and the gen particles")
   fsfm_settings data/models/fastsim_ww_pu50.pt data/models/fastsim_fm_ww_pu50.pt
 fi
 if [[ $what == fastsim-content || $what == all ]]; then
@@ -100,6 +104,9 @@ if [[ $what == fastsim-content || $what == all ]]; then
     --exclude-events "$DEMO" -o data/models/fastsim_content_ww_pu50.pt \
     --epochs 100 --schedule cosine --lr 3e-4 --patience 20 --batch-size 512 --members 5 -q --overwrite
   rm -f data/models/fastsim_content_ww_pu50.pt.member* data/models/fastsim_content_ww_pu50.pt.last.pt
+  # then, as the default's (2026-12-06): its substructure flow
+  add_substructure data/models/fastsim_content_ww_pu50.pt "${ALL[@]}"
+  fsfm_settings data/models/fastsim_content_ww_pu50.pt
 fi
 if [[ $what == fastsim-big || $what == all ]]; then
   # the bigger fast-sim (preset gpu: hidden 128, 4 EPiC layers) trained on a GPU, stage 1 as the
@@ -115,6 +122,8 @@ if [[ $what == fastsim-big || $what == all ]]; then
     "$D"/fastsim_qcd_pu50_highpt_s*.h5 "$D"/fastsim_ttbar_pu50_highpt_s*.h5 --exclude-events "$DEMO" \
     -o data/models/fastsim_big_ww_pu50.pt --epochs 100 --schedule cosine --lr 3e-4 --patience 20 \
     --batch-size 512 --members 5 -q --overwrite
+  # as the default's (2026-12-06): its substructure flow
+  add_substructure data/models/fastsim_big_ww_pu50.pt "${ALL[@]}"
   fsfm_settings data/models/fastsim_big_ww_pu50.pt
   python - <<'PY'
 import torch
