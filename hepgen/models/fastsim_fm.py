@@ -545,8 +545,7 @@ class FSFM(nn.Module):
         cond, gpart, gmask, gjet = self._gen_features(gen.double())
         y, part, mask, _ = self._reco_targets(reco.double(), gjet)
         for name, x in (("cond", cond), ("jet", y), ("part", part[mask]), ("gpart", gpart[gmask])):
-            getattr(self, f"{name}_mean").copy_(x.mean(0).float())
-            getattr(self, f"{name}_std").copy_(x.std(0).clamp_min(1e-3).float())
+            self._set_standardisation(name, x)
         if self.needs_pid:
             self.set_content_normalisation(self.content(gen, pid))
         if self.config.substructure_response:
@@ -555,11 +554,17 @@ class FSFM(nn.Module):
     def set_substructure_normalisation(self, shifts: torch.Tensor | None) -> None:
         """Standardise the Flow_1..4 shifts the substructure flow draws by training jets' shifts
         (N, 4) (:meth:`_flow_shifts`; None: zero mean, unit scale)."""
-        dev = self.cond_mean.device
-        mean = torch.zeros(N_FLOWS) if shifts is None else shifts.mean(0)
-        std = torch.ones(N_FLOWS) if shifts is None else shifts.std(0).clamp_min(1e-3)
-        self.register_buffer("sub_mean", mean.float().to(dev))
-        self.register_buffer("sub_std", std.float().to(dev))
+        if shifts is None:
+            self.register_buffer("sub_mean", torch.zeros(N_FLOWS, device=self.cond_mean.device))
+            self.register_buffer("sub_std", torch.ones(N_FLOWS, device=self.cond_mean.device))
+        else:
+            self._set_standardisation("sub", shifts)
+
+    def _set_standardisation(self, name: str, x: torch.Tensor) -> None:
+        """(Re)register the buffers ``{name}_mean`` / ``{name}_std`` (:meth:`_norm`) as the mean
+        and the deviation (at least 10⁻³) of training values ``x`` (N, d)."""
+        for stat, value in (("mean", x.mean(0)), ("std", x.std(0).clamp_min(1e-3))):
+            self.register_buffer(f"{name}_{stat}", value.float().to(self.cond_mean.device))
 
     def add_substructure(self, shifts: torch.Tensor | None = None) -> None:
         """Give the model a fresh substructure flow (:attr:`FSFMConfig.substructure_response`, set
@@ -576,10 +581,8 @@ class FSFM(nn.Module):
         multiplicity head that takes them (from the current random state; fitted by
         :func:`hepgen.train.fastsim_fm.refit_count`)."""
         self.config = replace(self.config, count_pooled=True)
-        dev = self.cond_mean.device
-        for name, value in (("pool_mean", pool.mean(0)), ("pool_std", pool.std(0).clamp_min(1e-3))):
-            self.register_buffer(name, value.float().to(dev))
-        self.count_head = count_head(self.config).to(dev)
+        self._set_standardisation("pool", pool)
+        self.count_head = count_head(self.config).to(self.cond_mean.device)
 
     def _norm(self, name: str, x: torch.Tensor) -> torch.Tensor:
         return (x - getattr(self, f"{name}_mean")) / getattr(self, f"{name}_std")
@@ -675,8 +678,7 @@ class FSFM(nn.Module):
         """Standardise the particle content by these training jets' fractions (N, 3); makes a
         model whose config has ``content`` complete (a stage-2 refit calls it, unless its source
         already took the content: ``particle_types``)."""
-        for name, x in (("mean", content.mean(0)), ("std", content.std(0).clamp_min(1e-3))):
-            self.register_buffer(f"content_{name}", x.float().to(self.cond_mean.device))
+        self._set_standardisation("content", content)
 
     def response_log_prob(self, context: torch.Tensor, yn: torch.Tensor) -> torch.Tensor:
         """log p(normalised response | response context) of the flow (or of the ensemble), (B,)."""

@@ -274,8 +274,13 @@ def _count_parts(model: FSFM, ds: JetPairDataset) -> tuple[torch.Tensor, torch.T
             cn, _, pool, _, gjet = model._encode_gen(gen, pid)
             content = model.content(gen, pid) if model.config.particle_types else None
             parts.append((cn, content, pool, model._reco_targets(reco, gjet)[3].long()))
-    cat = [None if parts[0][j] is None else torch.cat([q[j] for q in parts]) for j in range(4)]
-    return cat[0], cat[1], cat[2], cat[3]
+    return tuple(None if parts[0][j] is None else torch.cat([q[j] for q in parts]) for j in range(4))
+
+
+def _kept_records(ck: dict) -> dict:
+    """The source checkpoint's training records that stay with the response it made (a refit of
+    another part keeps them): its ensemble members' and stage 1's epoch histories."""
+    return {k: ck[k] for k in ("member_histories", "stage1_history") if k in ck}
 
 
 def _count_loss(head, batch, generator) -> dict[str, torch.Tensor]:
@@ -338,8 +343,7 @@ def refit_count(
     tr, va, families = _splits(data, model.config.n_particles, train, gen_min_pt, split_seed, exclude_events, balance)
     cn_tr, content_tr, pool_tr, n_tr = _count_parts(model, tr)
     cn_va, content_va, pool_va, n_va = _count_parts(model, va)
-    with torch.no_grad():
-        source_ce = _mean_ce(model.count_head, model.count_input(cn_va, content_va, pool_va), n_va, "cpu")
+    source_ce = _mean_ce(model.count_head, model.count_input(cn_va, content_va, pool_va), n_va, "cpu")
     torch.manual_seed(train.seed)
     model.add_count_pool(pool_tr)
     x_tr, x_va = (model.count_input(c, q, p) for c, q, p in ((cn_tr, content_tr, pool_tr), (cn_va, content_va, pool_va)))
@@ -352,7 +356,7 @@ def refit_count(
         return {"valid_ce": _mean_ce(h, x_va, n_va, device)}
 
     about = {"stage": "count refit", "source": dict(ck["training"]), "source_valid_ce": source_ce}
-    extra = {k: ck[k] for k in ("member_histories", "stage1_history") if k in ck}
+    extra = _kept_records(ck)
     command = command_line()
     output = os.fspath(output)
 
@@ -515,7 +519,7 @@ def refit_response(
     if fit_substructure:
         # the source's record (and its ensemble's epoch histories) stays with the response it made
         about = {"stage": "substructure fit", "response": stage1}
-        extra = {k: ck[k] for k in ("member_histories", "stage1_history") if k in ck}
+        extra = _kept_records(ck)
     else:
         stage1_nll = _mean_nll(model.response_log_prob, src_ctx_va, y_va, "cpu")  # the source stays on the CPU
         about, extra = {"stage": "response refit", "stage1": stage1, "stage1_valid_nll": stage1_nll}, None
