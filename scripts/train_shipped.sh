@@ -20,7 +20,7 @@ for f in sys.argv[1:]:
         c["config"].update(steps=3, project_mass=True, contain=True, contain_antikt=True, min_pt=0.26, mass_mode="radial",
                            project_axis=True)
         if c["config"].get("substructure_response"):
-            c["config"].update(project_substructure=True, projection_rounds=16)
+            c["config"].update(project_substructure=True, projection_rounds=16, close_mass=True)
         torch.save(c, f)
 PY
 }
@@ -73,7 +73,9 @@ if [[ $what == fastsim-v2 || $what == fastsim-mixed || $what == all ]]; then
   # below the EFlow threshold; anti-kt stable sets (contain_antikt, 2026-12-05: reclustering keeps them whole);
   # the jet axis at the response flow's Δη, Δφ draw (project_axis, 2026-12-06: the direction resolution)
   # and, where there is a substructure flow, each annulus scaled to its Flow_1..4 draw, in 16
-  # rounds with the mass projection (project_substructure, 2026-12-06)
+  # rounds with the mass projection (project_substructure, 2026-12-06), then the sets the annuli and
+  # anti-kt left off their mass projected once more (close_mass, nineteenth session: RESULTS.md §2
+  # "The projections hit the drawn mass")
   fsfm_settings data/models/fastsim_ww_pu50.pt data/models/fastsim_fm_ww_pu50.pt
   # a flow for each jet's Flow_1..4 given the response (FSFMConfig.substructure_response; 2026-12-06,
   # RESULTS.md §2 "Substructure jet by jet: the fix"), fitted on each model's own files with its

@@ -921,20 +921,26 @@ def test_shipped_fastsim_substructure_jet_by_jet(demo_pairs):
 
 def test_shipped_fastsim_mass_follows_its_response_draw(demo_pairs):
     """The default's output jet mass is the response flow's draw: within ±1% for 90% of the demo
-    jets. Raising soft particles to the EFlow threshold (``min_pt``) after the annulus scaling,
-    instead of in every projection round (``project_jet(floor_pt=)``), made it 3.4% too high at
-    the 95th percentile here and this failed."""
+    jets, and within 0.2% for all but 3% (three draws). Raising soft particles to the EFlow
+    threshold (``min_pt``) after the annulus scaling, instead of in every projection round
+    (``project_jet(floor_pt=)``), made it 3.4% too high at the 95th percentile here and this
+    failed; without ``close_mass`` 7.5% of the draws were more than 0.2% off."""
     model = Runner(SHIPPED, device="cpu").model
     gen = torch.as_tensor(demo_pairs.gen.constituents).float()
-    noise = model.draw_noise(len(gen), torch.Generator().manual_seed(0))
-    with torch.no_grad():
-        cn, _, _, _, gjet = model._encode_gen(gen)
-        n = model.multiplicity(cn, noise["count"])
-        y = model._denorm("jet", model.response_sample(model._response_context(cn, n), noise["response"], noise["member"]))
-        drawn = gjet[:, 3].clamp_min(0.1) * torch.exp(y[:, 1])
-        out = jet_features(model.simulate(gen, noise=noise).double())[:, 3]
-    lo, hi = np.percentile((out / drawn).numpy(), [5, 95])
+    ratios = []
+    for seed in range(3):
+        noise = model.draw_noise(len(gen), torch.Generator().manual_seed(seed))
+        with torch.no_grad():
+            cn, _, _, _, gjet = model._encode_gen(gen)
+            n = model.multiplicity(cn, noise["count"])
+            y = model._denorm("jet", model.response_sample(model._response_context(cn, n), noise["response"], noise["member"]))
+            drawn = gjet[:, 3].clamp_min(0.1) * torch.exp(y[:, 1])
+            out = jet_features(model.simulate(gen, noise=noise).double())[:, 3]
+        ratios.append((out / drawn).numpy())
+    r = np.concatenate(ratios)
+    lo, hi = np.percentile(r, [5, 95])
     assert 0.99 < lo and hi < 1.01, (lo, hi)
+    assert np.mean(np.abs(r - 1) > 0.002) < 0.03
 
 
 @pytest.mark.parametrize("process", ["qcd", "ttbar"])

@@ -264,6 +264,43 @@ def test_project_jet_reaches_target_momentum_flows():
     assert torch.equal(lone[0], one[0])
 
 
+def test_close_mass_projects_only_the_sets_off_their_mass():
+    """``close_mass`` moves the sets more than ``tol`` off the target mass onto it (pT kept on
+    its target), leaves the others bit for bit, and with ``antikt`` keeps a moved set only if
+    it is still anti-kt stable."""
+    import torch
+
+    from hepgen.physics.clustering import leading_jet_members
+    from hepgen.physics.coordinates import ptetaphi_to_cartesian
+    from hepgen.physics.projection import close_mass
+
+    g = torch.Generator().manual_seed(4)
+    B, k, R = 40, 30, 0.5
+    pt = torch.rand(B, k, generator=g, dtype=torch.float64) ** 3 * 40 + 0.3
+    r = 0.4 * torch.rand(B, k, generator=g, dtype=torch.float64).sqrt()
+    angle = 2 * np.pi * torch.rand(B, k, generator=g, dtype=torch.float64)
+    eta, phi = r * torch.cos(angle), r * torch.sin(angle)
+
+    def jets(p, e, f):
+        return jet_features(ptetaphi_to_cartesian(torch.stack([p, e, f], -1)))
+
+    j = jets(pt, eta, phi)
+    off = torch.arange(B) % 2 == 0
+    target_m = torch.where(off.unsqueeze(-1), j[:, 3:4] * 1.08, j[:, 3:4] * (1 + 1e-4))
+    out = close_mass(pt, eta, phi, j[:, 0:1], target_m, R, contain=True)
+    jo = jets(*out)
+    assert torch.allclose(jo[:, 3:4], target_m, rtol=2e-3) and torch.allclose(jo[:, 0:1], j[:, 0:1], rtol=1e-9)
+    for a, b in zip(out, (pt, eta, phi)):
+        assert torch.equal(a[~off], b[~off]) and not torch.equal(a[off], b[off])
+    stable = close_mass(pt, eta, phi, j[:, 0:1], target_m, R, contain=True, antikt=True)
+    members = leading_jet_members(stable[0].numpy(), stable[1].numpy(), stable[2].numpy(), R)[0]
+    before = leading_jet_members(pt.numpy(), eta.numpy(), phi.numpy(), R)[0]
+    assert (members.all(1) | ~before.all(1)).all()  # a stable set stays stable
+    moved = ~(stable[1] == eta).all(1)
+    assert moved.any() and not moved[~off].any()
+    assert torch.allclose(jets(*stable)[moved, 3:4], target_m[moved], rtol=2e-3)
+
+
 def test_cone_mass_mode_scales_the_core_and_keeps_the_edge():
     """``mass_mode="cone"``: one jet's offsets move by s/(1 + (s − 1)ΔR/R): a particle on the
     cone's edge stays there, the core's offsets all scale by nearly the same factor (unlike the

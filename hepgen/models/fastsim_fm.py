@@ -62,7 +62,7 @@ from hepgen.models.epic import split_first as _split_first
 from hepgen.models.epic import time_embedding as _time_embedding
 from hepgen.physics.coordinates import cartesian_to_ptetaphi, ptetaphi_to_cartesian
 from hepgen.physics.kinematics import jet_features, particle_classes, particle_content, wrap_phi
-from hepgen.physics.projection import antikt_contain, momentum_sums, project_jet
+from hepgen.physics.projection import antikt_contain, close_mass, momentum_sums, project_jet
 from hepgen.physics.substructure import N_FLOWS, momentum_flows
 
 __all__ = [
@@ -77,7 +77,7 @@ N_CONTENT = 3  # the gen jet's charged / photon / neutral-hadron pT fractions (c
 #: without retraining (``Runner(settings=...)``, ``hepgen evaluate --set``)
 INFERENCE_FIELDS = (
     "steps", "project", "project_mass", "contain", "contain_antikt", "min_pt", "mass_mode", "candidates",
-    "project_axis", "project_substructure", "projection_rounds",
+    "project_axis", "project_substructure", "projection_rounds", "close_mass",
 )
 EPS = 1e-6
 
@@ -193,6 +193,10 @@ class FSFMConfig:
         projection_rounds: rounds of the projections (pT, mass, containment and, with
             ``project_substructure``, the annuli; inference only). Four reach the mass; the
             annuli and the mass, moved in turn, need more (RESULTS.md §2).
+        close_mass: end the projections with one more mass projection of the sets the annuli
+            and ``contain_antikt`` left more than 0.2% off the drawn mass (kept only where the set
+            stays anti-kt stable; :func:`~hepgen.physics.projection.close_mass`, inference
+            only).
         learning_rate: Adam's.
     """
 
@@ -225,6 +229,7 @@ class FSFMConfig:
     count_pooled: bool = False
     project_substructure: bool = False
     projection_rounds: int = 4
+    close_mass: bool = False
     learning_rate: float = 1e-3
 
     def __post_init__(self) -> None:
@@ -977,6 +982,9 @@ class FSFM(nn.Module):
                     if not len(todo):
                         break
                 pt[moved] = project_jet(pt[moved], eta[moved], phi[moved], target_pt[moved], None, c.R, project=c.project)[0]
+        if c.close_mass and c.project_mass:  # the annuli and anti-kt moved some sets off their mass
+            pt, eta, phi = close_mass(pt, eta, phi, target_pt, target_mass, c.R, mass_mode=c.mass_mode,
+                                      contain=c.contain, floor_pt=floor_pt, antikt=c.contain_antikt)
         if c.project_axis:  # the jet direction is the flow's draw (a shift of the whole set)
             axis = torch.cat([gjet[:, 1:2] + y[:, 2:3] * c.R, wrap_phi(gjet[:, 2:3] + y[:, 3:4] * c.R)], -1)
             pt, eta, phi = project_jet(pt, eta, phi, None, None, c.R, project=False, target_axis=axis)
