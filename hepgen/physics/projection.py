@@ -237,7 +237,7 @@ def close_mass(
     annuli — and, with ``antikt``, kept only if it is still anti-kt stable (else the set stays as
     it was). The annuli (``target_flows``) and :func:`antikt_contain` move particles after a
     round's mass step, so a chain that ends with them leaves some sets off their mass: the
-    boosted-WW fast-sim 1.5% of its jets more than 1% under the drawn mass, 0.5% with this step
+    boosted-WW fast-sim 1.5% of its jets more than 1% under the drawn mass, 0.7% with this step
     (RESULTS.md §2). The pT stays on ``target_pt``.
 
     Args:
