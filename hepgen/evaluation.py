@@ -18,6 +18,7 @@ import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -71,7 +72,7 @@ def evaluate_fastsim(
     out = Path(outdir)
     out.mkdir(parents=True, exist_ok=True)
     keys = event_keys(reference)
-    ref_obs, ref_ok = _obs_all(reference.reco.constituents, R, acceptance)
+    ref_obs, ref_ok = _obs_all(reference.side("reco").constituents, R, acceptance)
     all_obs = {name: _obs_all(c, R, acceptance) for name, c in samples.items()}
 
     results: dict = {
@@ -100,12 +101,10 @@ def evaluate_fastsim(
 
     # response and resolution in bins of gen pT, for every source paired with its gen jet
     # (selected on the gen jet, the model's condition; no reco cut, which would bias the lowest bin)
-    gen_feats = jet_features(reference.gen.constituents.astype(np.float64))
-    gen_obs = detector.observables(reference.gen.constituents, R, None)  # the truth: no acceptance
-    content = (
-        particle_content(reference.gen.constituents.astype(np.float64), reference.gen.pid)
-        if np.any(reference.gen.pid != 0) else None
-    )
+    gen = reference.side("gen")
+    gen_feats = jet_features(gen.constituents.astype(np.float64))
+    gen_obs = detector.observables(gen.constituents, R, None)  # the truth: no acceptance
+    content = particle_content(gen.constituents.astype(np.float64), gen.pid) if np.any(gen.pid != 0) else None
     bins = np.array(pt_bins, float)
     results["response"] = {}
     ratios = {}
@@ -145,7 +144,7 @@ def evaluate_fastsim(
         figs.append(
             ratio_plot(vals, reference_name, out / f"jet_{f}.png", LABELS.get(f, f), bins=bins_f)
         )
-    rel = {reference_name: _rel(reference.reco.constituents, acceptance, ref_ok)}
+    rel = {reference_name: _rel(reference.side("reco").constituents, acceptance, ref_ok)}
     rel.update({name: _rel(samples[name], acceptance, ok) for name, (_, ok) in all_obs.items()})
     for i, f in enumerate(("eta_rel", "phi_rel", "pt_rel")):
         vals = {n: r[..., i][r[..., 2] > 0] for n, r in rel.items()}
@@ -527,12 +526,15 @@ def evaluate_generation(
     )
     fpd_seeds = 1 if fast else fpd_seeds
     ref_efp = jetnet.fpd_kpd_features(ref_rel)
-    sam_efp = None if sample is None else jetnet.fpd_kpd_features(sam_rel)
+    sam_efp = None if sam_rel is None else jetnet.fpd_kpd_features(sam_rel)
 
     def metric(a, b, side):
-        orel, ojet, oefp = (
-            (ref_rel, ref_jet, ref_efp) if side == "real" else (sam_rel, sam_jet, sam_efp)
-        )
+        if side == "real":
+            orel, ojet, oefp = ref_rel, ref_jet, ref_efp
+        elif sam_rel is None or sam_jet is None or sam_efp is None:  # with_floor asks for none
+            raise RuntimeError("no generated sample to compare")
+        else:
+            orel, ojet, oefp = sam_rel, sam_jet, sam_efp
         w1m, _ = jetnet.w1m(ref_rel[a], orel[b], seed=seed)
         w1p, _ = jetnet.w1p(ref_rel[a], orel[b], seed=seed)
         w1efp, _ = jetnet.w1efp(ref_rel[a], orel[b], seed=seed)
@@ -585,7 +587,7 @@ def evaluate_generation(
             metric, keys, model_aligned=False, n_model=len(sample), n_splits=n_splits, seed=seed,
             progress="metrics (floor and model per split)" if progress else None,
         )
-    results = {
+    results: dict[str, Any] = {
         "mode": "generation",
         "n_reference": int(len(reference)),
         "n_splits": n_splits,
@@ -602,18 +604,18 @@ def evaluate_generation(
     names = JET_FEATURES
     for i, f in enumerate(names):
         vals = {"real": ref_jet[:, i]}
-        if sample is not None:
+        if sam_jet is not None:
             vals[sample_name] = sam_jet[:, i]
         figs.append(ratio_plot(vals, "real", out / f"jet_{f}.png", LABELS[f]))
     for i, f in enumerate(("eta_rel", "phi_rel", "pt_rel")):
         vals = {"real": ref_rel[..., i][ref_rel[..., 2] > 0]}
-        if sample is not None:
+        if sam_rel is not None:
             vals[sample_name] = sam_rel[..., i][sam_rel[..., 2] > 0]
         figs.append(
             ratio_plot(vals, "real", out / f"particle_{f}.png", LABELS[f], logy=(f == "pt_rel"))
         )
     imgs = {"real": jet_image(ref_rel, extent=R)}
-    if sample is not None:
+    if sam_rel is not None:
         imgs[sample_name] = jet_image(sam_rel, extent=R)
     figs.append(jet_images_plot(imgs, out / "jet_images.png", extent=R))
     results["figures"] = [os.path.basename(p) for p in figs]
@@ -761,7 +763,7 @@ def evaluate(
             jet_min_pt=acceptance.jet_min_pt if min_pt is None else float(min_pt),
             jet_max_eta=acceptance.jet_max_eta if max_eta is None else float(max_eta),
         )
-    response_bins = RESPONSE_BINS
+    response_bins: tuple[float, ...] = RESPONSE_BINS
     if pt_bins is not None:
         edges = np.asarray(pt_bins, float)
         if edges.ndim != 1 or len(edges) < 2 or not np.all(np.isfinite(edges)) or edges[0] < 0 or np.any(np.diff(edges) <= 0):
@@ -778,7 +780,7 @@ def evaluate(
     if len(ref_all) == 0:
         raise HepgenInputError(f"{reference[0]}: the reference holds no jets")
     runner = None
-    if sample_is_ckpt:
+    if sample_is_ckpt and sample is not None:
         from hepgen.inference import Runner
 
         runner = Runner(sample, device=device, steps=steps, settings=settings)
@@ -847,17 +849,17 @@ def evaluate(
                 raise HepgenInputError(
                     f"{reference[0]}: {len(ref)} jets in the {split} split; too few for floors"
                 )
-            samples = {"gen (identity)": ref.gen.constituents}
+            samples = {"gen (identity)": ref.side("gen").constituents}
             more: dict[str, list[np.ndarray]] = {}
             if runner is not None:
                 from hepgen.simulation import simulate_pairs
 
                 samples = {
-                    "hepgen": simulate_pairs(runner, ref, seed=seed, progress=progress).reco.constituents,
+                    "hepgen": simulate_pairs(runner, ref, seed=seed, progress=progress).side("reco").constituents,
                     **samples,
                 }
                 more = {"hepgen": [
-                    simulate_pairs(runner, ref, seed=seed + j, progress=progress).reco.constituents
+                    simulate_pairs(runner, ref, seed=seed + j, progress=progress).side("reco").constituents
                     for j in range(1, draws)
                 ]}
             elif sample_pairs is not None:
@@ -870,7 +872,7 @@ def evaluate(
                         f"{sample}: its jets do not line up with the reference {split} split; "
                         "simulate the same reference file (hepgen simulate CHECKPOINT REF.h5)"
                     )
-                samples = {"hepgen": sample_pairs.reco.constituents, **samples}
+                samples = {"hepgen": sample_pairs.side("reco").constituents, **samples}
             results = evaluate_fastsim(
                 ref, samples, tmp, R=R, acceptance=acceptance, n_splits=n_splits, seed=seed,
                 more_draws=more, run=run, pt_bins=response_bins,
@@ -912,7 +914,7 @@ def evaluate(
                 gen_sample = runner.sample(splits * len(real), seed=seed, progress=progress)[:, :k]
                 name = runner.name
             elif sample_pairs is not None:
-                gen_sample = sample_pairs.reco.constituents[:, :k]
+                gen_sample = sample_pairs.side("reco").constituents[:, :k]
                 name = str(sample_pairs.attrs.get("hepgen_model", "model"))
             results = evaluate_generation(
                 real, gen_sample, tmp, R=R, n_splits=splits, seed=seed, fast=fast,

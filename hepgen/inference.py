@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 import torch
@@ -175,10 +176,12 @@ class Runner:
         """The checkpoint's bytes, from the pickle or the installed package, hash-verified."""
         if self._blob is not None:
             blob = self._blob
-        else:
+        elif self.shipped_name is not None:
             from hepgen.shipped import checkpoint as shipped_checkpoint
 
             blob = shipped_checkpoint(self.shipped_name).read_bytes()
+        else:  # __init__ keeps the bytes of every checkpoint that is not a shipped one
+            raise RuntimeError(f"{self.path}: neither the checkpoint's bytes nor a shipped name")
         got = hashlib.sha256(blob).hexdigest()
         if got != self.sha256:
             raise HepgenInputError(
@@ -188,7 +191,9 @@ class Runner:
         return blob
 
     @property
-    def model(self) -> torch.nn.Module:
+    def model(self) -> Any:
+        """The model (an ``nn.Module`` with its kind's methods: ``simulate`` or ``sample``,
+        ``noise_shapes``), loaded on first use — on a coffea worker, not in the driver."""
         if self._model is None:
             ckpt = checkpoint.load(self.path, data=self._checkpoint_bytes())
             model = registry.build(self.name, self.config)
@@ -312,7 +317,7 @@ class Runner:
         device = self.device
         model = self.model
         physical = getattr(model, "physical_io", False)
-        extra = {"steps": self.steps} if self.steps is not None and physical else {}
+        extra: dict[str, Any] = {"steps": self.steps} if self.steps is not None and physical else {}
         with torch.inference_mode():
             for i in tqdm(
                 range(0, len(filled), self.batch_size), desc="simulate", unit="batch",

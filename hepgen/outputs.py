@@ -121,8 +121,8 @@ def _stale(lock: Path) -> bool:
     killed writer). A lock of another machine (a shared file system), without a readable process
     id, or of a live process, is not stale."""
     try:
-        host, pid = lock.read_text().split()
-        pid = int(pid)
+        host, pid_text = lock.read_text().split()
+        pid = int(pid_text)
     except (OSError, ValueError):
         return False
     if host != socket.gethostname():

@@ -61,8 +61,8 @@ def ratio_plot(
     logy: bool = False,
 ) -> str:
     """Histogram every sample over ``bins`` and draw :func:`ratio_plot_counts`."""
-    if np.isscalar(bins):
-        bins = auto_bins(np.asarray(samples[reference]), int(bins))
+    if np.isscalar(bins):  # a number of bins; else the edges
+        bins = auto_bins(np.asarray(samples[reference]), int(np.asarray(bins)))
     counts = {name: np.histogram(values, bins)[0] for name, values in samples.items()}
     return ratio_plot_counts(counts, np.asarray(bins), reference, path, xlabel, density, logy)
 
@@ -164,7 +164,7 @@ def hist_ratio_plots(
 
 def _response_plots(name: str, h, outdir, reference: str) -> list[str]:
     """One ratio plot of the response per gen-pT bin of a response histogram."""
-    paths = []
+    paths: list[str] = []
     sources = [s for s in h.axes["source"] if h[{"source": s}].sum() > 0]
     if reference not in sources:
         return paths
@@ -226,10 +226,10 @@ def resolution_plot(
 
 def jet_image(rel: np.ndarray, bins: int = 100, extent: float = 0.8) -> np.ndarray:
     """Average jet image: pT_rel-weighted 2-D histogram in (η_rel, φ_rel), averaged over jets."""
-    edges = np.linspace(-extent, extent, bins + 1)
     m = rel[..., 2] > 0
-    img, _, _ = np.histogram2d(
-        rel[..., 0][m], rel[..., 1][m], bins=(edges, edges), weights=rel[..., 2][m]
+    img, _, _ = np.histogram2d(  # bins equal steps over the range: np.linspace(-extent, extent, bins + 1)
+        rel[..., 0][m], rel[..., 1][m], bins=bins, range=[[-extent, extent], [-extent, extent]],
+        weights=rel[..., 2][m],
     )
     return img / max(len(rel), 1)
 

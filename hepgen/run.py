@@ -15,6 +15,7 @@ import tempfile
 import time
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from scipy.stats import wasserstein_distance
@@ -122,7 +123,8 @@ def _ascii_fileset(
 
     Returns the fileset to give coffea and {link path: the file's own path}.
     """
-    out, names = {}, {}
+    out: dict[str, list[str]] = {}
+    names: dict[str, str] = {}
     for name, files in fileset.items():
         safe = []
         for i, f in enumerate(files):
@@ -365,7 +367,7 @@ def fidelity_table(hists: dict, reference: str | None = None) -> tuple[str, dict
         if reference is None or reference not in sources:
             continue
         fl = hist_w1(h, {"source": reference, "half": 0}, {"source": reference, "half": 1})
-        entry = {"floor": fl}
+        entry: dict[str, Any] = {"floor": fl}
         for s in ("hepgen", "gen"):
             if s in sources:
                 halves = [

@@ -112,7 +112,7 @@ def simulate_file(
             "jets; pass --force to simulate them anyway"
         )
     # before any work: the runner would refuse the same jets one chunk later
-    check_finite(pairs.gen.constituents, f"{input_path}: gen side", pairs.event_number)
+    check_finite(pairs.side("gen").constituents, f"{input_path}: gen side", pairs.event_number)
     out = simulate_pairs(runner, pairs, seed=seed, progress=progress)
     h5.write(output, out)
     return out

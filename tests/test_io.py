@@ -171,3 +171,22 @@ def test_cli_builder_reproduces_shared_sets(shared, tmp_path, name):
     ]
     assert main(args) == 0
     assert_same_dataset(out, shared / "samples" / "expected" / f"{name}.h5")
+
+
+def test_a_generated_sample_has_no_gen_side_and_says_so(tmp_path, expected_ww):
+    """A generated sample (``hepgen sample``) holds reco jets only: code that needs the gen side
+    (training pairs, a fast-sim evaluation) is refused with the file named, not an AttributeError."""
+    from hepgen.data.datasets import JetPairDataset
+
+    pairs = h5io.read(expected_ww)
+    generated = h5io.JetPairs(None, pairs.reco, pairs.match_dr, pairs.event_number, pairs.source_file, dict(pairs.attrs))
+    path = tmp_path / "generated.h5"
+    h5io.write(path, generated)
+    back = h5io.read(path, sides=("reco",))
+    assert back.gen is None and back.side("reco").constituents.shape == pairs.side("reco").constituents.shape
+    with pytest.raises(HepgenInputError, match=f"{path.name}: no gen side"):
+        back.side("gen", str(path))
+    with pytest.raises(ValueError, match="side must be one of"):
+        back.side("truth")
+    with pytest.raises(HepgenInputError, match=f"{path.name}: no 'gen' group"):
+        JetPairDataset([path], split="all")

@@ -5,7 +5,8 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Sequence, Sized
+from typing import cast
 
 import h5py
 import numpy as np
@@ -57,11 +58,16 @@ def fold_indices(event_keys: np.ndarray, k: int, seed: int = 0) -> np.ndarray:
     return (rank % k)[inverse.reshape(-1)]
 
 
+def _names(paths) -> str:
+    """One path or several, as a message names them."""
+    return ", ".join(os.fspath(p) for p in ([paths] if isinstance(paths, (str, os.PathLike)) else paths))
+
+
 def require_jets(train: Dataset, valid: Dataset, paths) -> None:
     """Refuse training on an empty train or validation split (naming the files)."""
-    names = ", ".join(os.fspath(p) for p in ([paths] if isinstance(paths, (str, os.PathLike)) else paths))
+    names = _names(paths)
     for name, ds in (("train", train), ("validation", valid)):
-        if len(ds) == 0:
+        if len(cast(Sized, ds)) == 0:
             raise HepgenInputError(
                 f"{names}: no jets in the {name} split after the selection; nothing to train on"
             )
@@ -122,19 +128,20 @@ class JetPairDataset(Dataset):
         idx = (
             np.arange(len(pairs)) if split == "all" else split_indices(keys, fractions, seed)[split]
         )
+        gen, reco = pairs.side("gen", _names(paths)), pairs.side("reco", _names(paths))
         if exclude_events is not None:  # e.g. hold out the events of a demo sample
             idx = idx[~np.isin(pairs.event_number[idx], exclude_events)]
         if reco_min_pt is not None:
-            idx = idx[pairs.reco.jet[idx, 0] > reco_min_pt]
+            idx = idx[reco.jet[idx, 0] > reco_min_pt]
         if gen_min_pt is not None:  # select on the model's condition (the gen jet), not its output
-            idx = idx[pairs.gen.jet[idx, 0] > gen_min_pt]
+            idx = idx[gen.jet[idx, 0] > gen_min_pt]
         self.index = idx
-        self.gen = torch.from_numpy(pairs.gen.constituents[idx])
-        self.reco = torch.from_numpy(pairs.reco.constituents[idx])
+        self.gen = torch.from_numpy(gen.constituents[idx])
+        self.reco = torch.from_numpy(reco.constituents[idx])
         # the gen particles' PDG ids (0: padding), for models conditioned on the particle content
-        self.gen_pid = torch.from_numpy(pairs.gen.pid[idx].astype(np.int64))
-        self.gen_jet = pairs.gen.jet[idx]
-        self.reco_jet = pairs.reco.jet[idx]
+        self.gen_pid = torch.from_numpy(gen.pid[idx].astype(np.int64))
+        self.gen_jet = gen.jet[idx]
+        self.reco_jet = reco.jet[idx]
         self.event_keys = keys[idx]
         self.attrs = pairs.attrs
 

@@ -50,16 +50,20 @@ def to_cartesian(
     if min_pt and coordinates != "jet_polar":
         raise ValueError(f"min_pt applies to jet_polar coordinates only, got {coordinates!r}")
     x = norm.inverse(table_norm.detach().float().cpu()).numpy().astype(np.float64)
+    if coordinates in ("relative", "jet_frame", "jet_polar"):
+        if jet_axes is None:
+            raise ValueError(f"{coordinates!r} coordinates need the training jets' axes (jet_axes)")
+        axes = jet_axes
     if coordinates == "relative":
-        idx = torch.randint(0, len(jet_axes), (len(x),), generator=generator).numpy()
-        x = from_relative(x, jet_axes.numpy().astype(np.float64)[idx])
+        idx = torch.randint(0, len(axes), (len(x),), generator=generator).numpy()
+        x = from_relative(x, axes.numpy().astype(np.float64)[idx])
     elif coordinates == "jet_frame":
-        table = jet_axes.numpy().astype(np.float64)
+        table = axes.numpy().astype(np.float64)
         x = from_jet_frame(x, axes_near_pt(table, jet_features(x)[:, 0], generator)[:, 1:3])
     elif coordinates == "jet_polar":  # the jet pT does not depend on the axis: take it at η = φ = 0
         if min_pt:
             x[..., 2] = np.maximum(x[..., 2], min_pt)
-        table = jet_axes.numpy().astype(np.float64)
+        table = axes.numpy().astype(np.float64)
         pt = jet_features(from_jet_polar(x, np.zeros((len(x), 2))))[:, 0]
         x = from_jet_polar(x, axes_near_pt(table, pt, generator)[:, 1:3])
     return apply_constituent_acceptance(x)

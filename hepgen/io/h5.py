@@ -52,6 +52,16 @@ class JetPairs:
     def __len__(self) -> int:
         return len(self.event_number)
 
+    def side(self, name: str, where: str = "these jets") -> JetSide:
+        """The ``gen`` or ``reco`` side, refused with a clear error (naming ``where``, e.g. the
+        file) where the jets have none: a generated sample holds no gen side."""
+        if name not in SIDES:
+            raise ValueError(f"side must be one of {SIDES}, got {name!r}")
+        out = getattr(self, name)
+        if out is None:
+            raise HepgenInputError(f"{where}: no {name} side (a generated sample holds reco jets only)")
+        return out
+
     def take(self, idx) -> JetPairs:
         """The jets ``idx`` (an index array, mask or slice); attributes are copied."""
         return JetPairs(

@@ -114,7 +114,7 @@ def response(
     if n_boot:
         for key in ("pt_median_err", "mass_median_err", "pt_iqr_err", "mass_iqr_err"):
             out[key] = []
-    if paired:
+    if paired and reference is not None:
         for q in ("pt", "mass"):
             for key in ("median_diff", "median_diff_err", "iqr_ratio", "iqr_ratio_err"):
                 out[f"{q}_{key}"] = []

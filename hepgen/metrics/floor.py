@@ -21,7 +21,7 @@ def event_halves(event_keys: np.ndarray, rng: np.random.Generator) -> tuple[np.n
 
 
 def with_floor(
-    metric: Callable[[np.ndarray, np.ndarray], dict[str, float]],
+    metric: Callable[[np.ndarray, np.ndarray, str], dict[str, float]],
     event_keys: np.ndarray,
     model_aligned: bool = True,
     n_model: int | None = None,
@@ -45,13 +45,16 @@ def with_floor(
     """
     from tqdm.auto import tqdm
 
+    if not model_aligned and n_model is None:
+        raise ValueError("a model sample that is not aligned with the real jets needs n_model")
     rng = np.random.default_rng(seed)
     acc: dict[str, dict[str, list[float]]] = {}
-    order = None if model_aligned else rng.permutation(n_model)
+    n_model = len(event_keys) if n_model is None else n_model
+    order = rng.permutation(n_model) if not model_aligned else None
     used = 0
     for _ in tqdm(range(n_splits), desc=progress, unit="split", disable=progress is None):
         a, b = event_halves(event_keys, rng)
-        if model_aligned:
+        if model_aligned or order is None:
             mb = b
         elif used + len(b) <= n_model:
             mb, used = order[used : used + len(b)], used + len(b)

@@ -33,8 +33,8 @@ def _w1_batches(
     for _ in range(n_batches):
         a, b = x[rng.choice(len(x), n)], y[rng.choice(len(y), n)]
         w.append([wasserstein_distance(a[:, i], b[:, i]) for i in range(x.shape[1])])
-    w = np.array(w)
-    return w.mean(0), w.std(0)
+    arr = np.array(w)
+    return arr.mean(0), arr.std(0)
 
 
 def w1m(
@@ -72,8 +72,8 @@ def w1p(
             w.append([np.nan] * 3)
             continue
         w.append([wasserstein_distance(pa[:, i], pb[:, i]) for i in range(3)])
-    w = np.array(w)
-    return w.mean(0), w.std(0)
+    arr = np.array(w)
+    return arr.mean(0), arr.std(0)
 
 
 def w1efp(
@@ -153,10 +153,10 @@ def fpd(
     # jetnet fits value = a + b / N with a, b ≥ 0. The fit runs in units of the largest value so that
     # curve_fit's default start (1, 1) is on the data's scale (otherwise a distance of 1e19 returns
     # the start value unchanged).
-    vals = np.asarray(vals, dtype=np.float64)
-    unit = float(np.max(np.abs(vals))) or 1.0
+    means = np.asarray(vals, dtype=np.float64)
+    unit = float(np.max(np.abs(means))) or 1.0
     params, cov = curve_fit(
-        lambda t, a, b: a + b * t, 1 / sizes, vals / unit, bounds=([0, 0], [np.inf, np.inf])
+        lambda t, a, b: a + b * t, 1 / sizes, means / unit, bounds=([0, 0], [np.inf, np.inf])
     )
     return float(params[0] * unit), float(np.sqrt(np.diag(cov)[0]) * unit)
 
@@ -193,9 +193,9 @@ def kpd(
     for i in range(n_batches):
         rng = np.random.default_rng(seed + i * 1000)
         vals.append(_mmd_poly(x[rng.choice(len(x), n)], y[rng.choice(len(y), n)]))
-    vals = np.array(vals)
-    return float(np.median(vals)), float(
-        (np.percentile(vals, 83.725) - np.percentile(vals, 16.275)) / 2
+    arr = np.array(vals)
+    return float(np.median(arr)), float(
+        (np.percentile(arr, 83.725) - np.percentile(arr, 16.275)) / 2
     )
 
 

@@ -188,7 +188,7 @@ class ConVAE(nn.Module):
         self.encoder = nn.Sequential(
             *enc, nn.Flatten(), nn.Linear(flat, c.linear), act(), nn.Linear(c.linear, 2 * c.latent)
         )
-        dec = []
+        dec: list[nn.Module] = []
         for i in reversed(range(c.layers)):
             dec += [nn.ConvTranspose2d(chans[i + 1], chans[i], (3 if i == 0 else 1, c.kernel))]
             if i > 0:

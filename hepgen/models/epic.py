@@ -13,6 +13,7 @@ Example::
 from __future__ import annotations
 
 import math
+from typing import cast
 
 import torch
 from torch import nn
@@ -34,7 +35,7 @@ def split_first(net: nn.Sequential, per_particle: torch.Tensor, per_jet: torch.T
     """``net(cat([per_particle, per_jet broadcast over particles]))`` without building the
     concatenation: the first layer's weight is split, the per-jet half applied once per jet.
     Identical in value; it saves the (B, k, d_a + d_b) copy and part of the first matmul."""
-    first = net[0]
+    first = cast(nn.Linear, net[0])
     n = per_particle.shape[-1]
     z = nn.functional.linear(per_particle, first.weight[:, :n], first.bias)
     z = z + nn.functional.linear(per_jet, first.weight[:, n:]).unsqueeze(1)

@@ -138,6 +138,11 @@ class EPiCFM(nn.Module):
     """Set-based flow-matching jet generator (see the module docstring)."""
 
     physical_io = True
+    part_mean: torch.Tensor
+    part_std: torch.Tensor
+    cond_mean: torch.Tensor
+    cond_std: torch.Tensor
+    jets: torch.Tensor
 
     def __init__(self, config: EPiCFMConfig = EPiCFMConfig()) -> None:
         super().__init__()

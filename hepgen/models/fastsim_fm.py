@@ -388,15 +388,18 @@ class Velocity(nn.Module):
         float rounding, ~2× faster on the CPU at these sizes (a few dozen particles per set: the
         module's fused kernel and its transposes cost more than the products), and the keys
         come precomputed (:meth:`gen_keys`)."""
+        attn = self.attn
+        if attn is None:
+            raise RuntimeError("this velocity network has no cross-attention (config.heads = 0)")
         B, kq, d = h.shape
-        H = self.attn.num_heads
-        q = nn.functional.linear(h, self.attn.in_proj_weight[:d], self.attn.in_proj_bias[:d])
+        H = attn.num_heads
+        q = nn.functional.linear(h, attn.in_proj_weight[:d], attn.in_proj_bias[:d])
         q = q.view(B, kq, H, d // H).transpose(1, 2)
         k, v = keys
         s = (q @ k.transpose(-1, -2)) * (d // H) ** -0.5
         s = s.masked_fill(~gen_mask[:, None, None, :], float("-inf"))
         a = (torch.softmax(s, -1) @ v).transpose(1, 2).reshape(B, kq, d)
-        return self.attn.out_proj(a)
+        return attn.out_proj(a)
 
     def forward(self, x, t, context, gen_h, gen_pool, gen_mask, mask, keys=None, state=None):
         """Velocity (B, k, 3) at x (B, k, 3), time t (B,). With ``keys`` (:meth:`gen_keys` of
@@ -427,6 +430,10 @@ class FSFM(nn.Module):
     """Fast-sim flow matching: gen set → variable-length reco set (see the module docstring)."""
 
     physical_io = True  # takes and returns GeV tables; normalisation lives in its buffers
+    # the standardisation buffers (:meth:`_norm`); ``content_*``, ``pool_*`` and ``sub_*`` only
+    # where the config asks for them
+    cond_mean: torch.Tensor
+    cond_std: torch.Tensor
 
     def __init__(self, config: FSFMConfig = FSFMConfig()) -> None:
         super().__init__()
@@ -551,8 +558,9 @@ class FSFM(nn.Module):
         y, part, mask, _ = self._reco_targets(reco.double(), gjet)
         for name, x in (("cond", cond), ("jet", y), ("part", part[mask]), ("gpart", gpart[gmask])):
             self._set_standardisation(name, x)
-        if self.needs_pid:
-            self.set_content_normalisation(self.content(gen, pid))
+        content = self.content(gen, pid)
+        if content is not None:
+            self.set_content_normalisation(content)
         if self.config.substructure_response:
             self.set_substructure_normalisation(self._flow_shifts(reco.double(), cond))
 

@@ -194,6 +194,9 @@ class FastSimLoss(nn.Module):
     α_pT = 0.1 give terms of the Chamfer term's size, as the seed chose them).
     """
 
+    shift: torch.Tensor
+    scale: torch.Tensor
+
     def __init__(
         self,
         config: FastSimVAEConfig,

@@ -131,6 +131,12 @@ class MCFlow(nn.Module):
     holds the training set's (m/pT, n) pairs to sample from.
     """
 
+    shift: torch.Tensor
+    scale: torch.Tensor
+    conditions: torch.Tensor
+    context_shift: torch.Tensor
+    context_scale: torch.Tensor
+
     def __init__(self, config: MCFlowConfig = MCFlowConfig()) -> None:
         super().__init__()
         self.config = c = config

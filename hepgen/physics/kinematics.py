@@ -128,10 +128,10 @@ def particle_classes(pid: Array) -> Array:
     neutral hadron (every other non-zero id: n, K_L, Λ, ...), in the order :data:`CONTENT`;
     all zero for padding (``pid`` 0). numpy or torch in, the same out (float)."""
     o, a = _Ops(pid), abs(pid)
-    if o.torch:
-        charged = torch.isin(a, torch.tensor(CHARGED_PIDS, device=a.device, dtype=a.dtype))
-    else:
-        charged = np.isin(a, CHARGED_PIDS)
+    charged = (
+        torch.isin(a, torch.tensor(CHARGED_PIDS, device=a.device, dtype=a.dtype)) if o.torch
+        else np.isin(a, CHARGED_PIDS)
+    )
     photon = a == 22
     neutral = (a > 0) & ~charged & ~photon
     out = o.stack([charged, photon, neutral], -1)

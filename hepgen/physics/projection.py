@@ -119,7 +119,7 @@ def project_jet(
     pt: torch.Tensor,
     eta: torch.Tensor,
     phi: torch.Tensor,
-    target_pt: torch.Tensor,
+    target_pt: torch.Tensor | None,
     target_mass: torch.Tensor | None,
     R: float,
     project: bool = True,
@@ -135,7 +135,7 @@ def project_jet(
 
     Args:
         pt, eta, phi: the particles.
-        target_pt: (B, 1) jet pT to reach (``project``).
+        target_pt: (B, 1) jet pT to reach (``project``; None: no pT projection).
         target_mass: (B, 1) jet mass to reach (``project_mass``).
         R: jet radius (``contain``).
         project: rescale every pT so the vector-sum jet pT is ``target_pt``.
@@ -181,14 +181,17 @@ def project_jet(
     """
     if mass_mode not in MASS_MODES:
         raise ValueError(f"mass_mode must be one of {MASS_MODES}, got {mass_mode!r}")
-    if project:
-        pt = _to_pt(pt, phi, target_pt)
+    if project and target_pt is None:
+        raise ValueError("project=True needs target_pt")
+    to_pt = target_pt if project else None
+    if to_pt is not None:
+        pt = _to_pt(pt, phi, to_pt)
     if project_mass or contain or target_flows is not None:
         for _ in range(iterations):
             if target_flows is not None:
                 pt = _to_flows(pt, eta, phi, target_flows, R)
-                if project:
-                    pt = _to_pt(pt, phi, target_pt)
+                if to_pt is not None:
+                    pt = _to_pt(pt, phi, to_pt)
             if floor_pt > 0:
                 pt = torch.where(pt > 0, pt.clamp_min(floor_pt), pt)
             j = jet_features(ptetaphi_to_cartesian(torch.stack([pt, eta, phi], -1)))
@@ -204,8 +207,8 @@ def project_jet(
                 shrink = torch.where(dr > R, (2 * R - dr).clamp_min(0.0) / dr, torch.ones_like(dr))
                 deta, dphi = deta * shrink, dphi * shrink
             eta, phi = j[:, 1:2] + deta, j[:, 2:3] + dphi
-            if project:  # the angles moved the pT sum a little (and the mass scales with pT)
-                pt = _to_pt(pt, phi, target_pt)
+            if to_pt is not None:  # the angles moved the pT sum a little (and the mass scales with pT)
+                pt = _to_pt(pt, phi, to_pt)
     if target_axis is not None:
         for _ in range(8):
             j = jet_features(ptetaphi_to_cartesian(torch.stack([pt, eta, phi], -1)))

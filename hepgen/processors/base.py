@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import os
+from typing import Any
 
 import awkward as ak
 import numpy as np
@@ -169,7 +170,7 @@ class HepgenProcessor(processor.ProcessorABC):
         half = detect_events(events).event_numbers(events) % 2
         sources, extra = self.sources(events)
         dataset = str(events.metadata.get("dataset", "sample"))
-        cutflow = {
+        cutflow: dict[str, dict[str, Any]] = {
             name: fill(hists, name, self.select(jets), half, self.R, dataset=dataset)
             for name, jets in sources.items()
         }

@@ -78,7 +78,8 @@ def train_fastsim(
     vgen = torch.Generator().manual_seed(train.seed + 1)
 
     def validate(m) -> dict[str, float]:
-        outs, terms = [], {}
+        outs: list[np.ndarray] = []
+        terms: dict[str, float] = {}
         with torch.inference_mode():
             for i in range(0, len(va_gen), 1024):
                 g = va_gen[i : i + 1024].to(device)

@@ -266,7 +266,7 @@ def _count_parts(model: FSFM, ds: JetPairDataset) -> tuple[torch.Tensor, torch.T
     """(normalised gen condition, particle content or None, pooled gen-set features, true reco
     multiplicity) of every jet pair of ``ds``: what the multiplicity head's input
     (:meth:`FSFM.count_input`) is made of, and its target."""
-    parts = []
+    parts: list[tuple[torch.Tensor, torch.Tensor | None, torch.Tensor, torch.Tensor]] = []
     with torch.no_grad():
         for i in range(0, len(ds), 4096):
             gen, reco = ds.gen[i : i + 4096], ds.reco[i : i + 4096]
@@ -274,7 +274,13 @@ def _count_parts(model: FSFM, ds: JetPairDataset) -> tuple[torch.Tensor, torch.T
             cn, _, pool, _, gjet = model._encode_gen(gen, pid)
             content = model.content(gen, pid) if model.config.particle_types else None
             parts.append((cn, content, pool, model._reco_targets(reco, gjet)[3].long()))
-    return tuple(None if parts[0][j] is None else torch.cat([q[j] for q in parts]) for j in range(4))
+    contents = [q[1] for q in parts]
+    return (
+        torch.cat([q[0] for q in parts]),
+        None if contents[0] is None else torch.cat([c for c in contents if c is not None]),
+        torch.cat([q[2] for q in parts]),
+        torch.cat([q[3] for q in parts]),
+    )
 
 
 def _kept_records(ck: dict) -> dict:
@@ -441,7 +447,8 @@ def refit_response(
     ):
         raise HepgenInputError("--members: the substructure flow is fitted once (members 1); refit the response first")
     if members > 1:
-        parts, record = [], {}
+        parts: list[str] = []
+        record: dict = {}
         for j in range(members):
             part = f"{os.fspath(output)}.member{j}.pt"
             parts.append(part)
@@ -486,7 +493,9 @@ def refit_response(
         had_content = model.needs_pid  # particle_types: the count head's scale, kept
         model.config = replace(model.config, content=True)
         if not had_content:
-            model.set_content_normalisation(model.content(tr.gen, tr.gen_pid))
+            content = model.content(tr.gen, tr.gen_pid)
+            assert content is not None  # config.content makes needs_pid true
+            model.set_content_normalisation(content)
     elif model.config.content and not config.content:
         raise HepgenInputError(f"{source}: its response is conditioned on the particle content; refit with content")
     if model.config.substructure_response and config.content and not source_content:
@@ -516,6 +525,7 @@ def refit_response(
     stage1 = dict(ck["training"])
     # the source flow's context has no content columns (they come last) if it had none
     src_ctx_va = ctx_va if source_content else ctx_va[:, : N_COND + 1]
+    about: dict[str, object]
     if fit_substructure:
         # the source's record (and its ensemble's epoch histories) stays with the response it made
         about = {"stage": "substructure fit", "response": stage1}
@@ -714,7 +724,9 @@ def stack_response_flows(sources: Sequence[str | os.PathLike], output: str | os.
         raise HepgenInputError(f"{output}: write the ensemble to a new file, not over a member")
     cks = [checkpoint.load(p) for p in paths]
     first = cks[0]
-    configs = [FSFMConfig.from_dict(ck["config"]).to_dict() if ck["model"] == "fastsim_fm" else None for ck in cks]
+    configs: list[dict | None] = [
+        FSFMConfig.from_dict(ck["config"]).to_dict() if ck["model"] == "fastsim_fm" else None for ck in cks
+    ]
     ref = {k: v for k, v in first["state_dict"].items() if not k.startswith("response.")}
     for p, ck, cfg in zip(paths, cks, configs):
         if cfg is None or cfg["response_members"] != 1:
@@ -732,7 +744,7 @@ def stack_response_flows(sources: Sequence[str | os.PathLike], output: str | os.
         for k, v in ck["state_dict"].items():
             if k.startswith("response."):
                 state[f"response.flows.{j}.{k[len('response.'):]}"] = v
-    config = {**configs[0], "response_members": len(cks)}
+    config = {**(configs[0] or {}), "response_members": len(cks)}
     with torch.random.fork_rng():  # the layout must load (built aside: no draw from the global stream)
         FSFM(FSFMConfig.from_dict(config)).load_state_dict(state)
     # the members' epoch histories go beside the training record, which a Runner carries to

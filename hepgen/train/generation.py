@@ -13,6 +13,7 @@ import shlex
 import sys
 from collections.abc import Sequence
 from dataclasses import replace
+from typing import Any
 
 import numpy as np
 import torch
@@ -147,7 +148,7 @@ def train_generator(
         else pt_scale
     )
     device = pick_device(train.device)
-    model = registry.build(name, config.to_dict())
+    model: Any = registry.build(name, config.to_dict())  # the family's own methods (set_data, vae, ...)
     if name == "mcflow":
         rel = to_relative(c_train)
         cond = torch.stack(
@@ -253,13 +254,13 @@ def train_convae_nf(
         coordinates = vae_ckpt.get("coordinates", "cartesian")
         jet_axes = vae_ckpt.get("jet_axes", torch.zeros(1, 3))
         table = torch.from_numpy(to_table(tr.constituents.numpy().astype(np.float64), coordinates))
-        mu, logvar = zip(
+        mus, logvars = zip(
             *(
                 model.vae.encode(norm.forward(table[i : i + 4096]).float())
                 for i in range(0, len(tr), 4096)
             )
         )
-        mu, logvar = torch.cat(mu), torch.cat(logvar)
+        mu, logvar = torch.cat(mus), torch.cat(logvars)
         zg = torch.Generator().manual_seed(train.seed + 2)
 
         def latents(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:

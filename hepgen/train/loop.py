@@ -7,8 +7,9 @@ import math
 import os
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sized
 from dataclasses import asdict, dataclass
+from typing import Any, cast
 
 import torch
 from torch.utils.data import DataLoader
@@ -61,7 +62,7 @@ def fit(
     With ``config.ema`` the model holds the averaged weights while ``validate`` and ``save_best``
     run (and when ``fit`` returns); the raw weights continue training.
     """
-    if len(train_data) == 0:
+    if len(cast(Sized, train_data)) == 0:
         raise HepgenInputError("no training jets: the data (after the selection) is empty")
     if config.ema is not None and not 0.0 < config.ema < 1.0:
         raise HepgenInputError(f"ema {config.ema}: the decay must lie in (0, 1), e.g. 0.999")
@@ -69,7 +70,7 @@ def fit(
     model.to(device)
     opt = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
     gen = torch.Generator().manual_seed(config.seed)
-    record = {
+    record: dict[str, Any] = {
         "history": [],
         "best_epoch": -1,
         "best_metric": math.inf,
@@ -135,7 +136,7 @@ def fit(
                 bar.set_postfix({k: f"{v.item():.3g}" for k, v in terms.items()})
         entry = {
             "epoch": epoch,
-            **{f"train_{k}": float(v) / len(train_data) for k, v in sums.items()},
+            **{f"train_{k}": float(v) / len(cast(Sized, train_data)) for k, v in sums.items()},
         }
         if (epoch + 1) % config.eval_every == 0 or epoch + 1 == config.epochs:
             model.eval()

@@ -15,8 +15,9 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import optuna
 
@@ -277,7 +278,7 @@ def plot_study(study: optuna.Study, outdir: str | os.PathLike) -> list[str]:
     out.mkdir(parents=True, exist_ok=True)
     paths = []
     complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
-    plots = [("history", ov.plot_optimization_history)]
+    plots: list[tuple[str, Callable[..., Any]]] = [("history", ov.plot_optimization_history)]
     if len(complete) >= 2:
         plots += [
             ("importances", ov.plot_param_importances),
@@ -289,7 +290,7 @@ def plot_study(study: optuna.Study, outdir: str | os.PathLike) -> list[str]:
         except (ValueError, RuntimeError) as exc:  # e.g. importances need ≥ 2 varied parameters
             print(f"skipped {name} plot: {exc}")
             continue
-        fig = (ax.flat[0] if hasattr(ax, "flat") else ax).figure
+        fig: Any = (ax.flat[0] if hasattr(ax, "flat") else ax).figure  # a Figure
         p = out / f"study_{name}.png"
         fig.savefig(p, bbox_inches="tight", dpi=80)
         plt.close(fig)
