@@ -77,7 +77,7 @@ N_CONTENT = 3  # the gen jet's charged / photon / neutral-hadron pT fractions (c
 #: without retraining (``Runner(settings=...)``, ``hepgen evaluate --set``)
 INFERENCE_FIELDS = (
     "steps", "project", "project_mass", "contain", "contain_antikt", "min_pt", "mass_mode", "candidates",
-    "project_axis", "project_substructure", "projection_rounds", "close_mass", "mass_within_annuli",
+    "project_axis", "project_substructure", "projection_rounds", "close_mass",
 )
 EPS = 1e-6
 
@@ -197,10 +197,6 @@ class FSFMConfig:
             and ``contain_antikt`` left more than 0.2% off the drawn mass (kept only where the set
             stays anti-kt stable; :func:`~hepgen.physics.projection.close_mass`, inference
             only).
-        mass_within_annuli: with ``project_substructure``, the mass projection of the annulus
-            rounds moves each particle within its annulus
-            (:func:`~hepgen.physics.projection.project_jet`'s ``mass_within_annuli``; inference
-            only; ``close_mass`` still moves them across).
         learning_rate: Adam's.
     """
 
@@ -234,7 +230,6 @@ class FSFMConfig:
     project_substructure: bool = False
     projection_rounds: int = 4
     close_mass: bool = False
-    mass_within_annuli: bool = False
     learning_rate: float = 1e-3
 
     def __post_init__(self) -> None:
@@ -969,7 +964,6 @@ class FSFM(nn.Module):
                 pt, eta, phi, target_pt, target_mass, c.R, project=c.project,
                 project_mass=c.project_mass, contain=c.contain, mass_mode=c.mass_mode,
                 iterations=c.projection_rounds, target_flows=target_flows, floor_pt=floor_pt,
-                mass_within_annuli=c.mass_within_annuli,
             )
         if c.contain_antikt:
             # pulling edge particles in lowers the mass: on the sets that were unstable, alternate
@@ -988,7 +982,6 @@ class FSFM(nn.Module):
                         project=c.project, project_mass=c.project_mass, contain=c.contain,
                         mass_mode=c.mass_mode, iterations=2,
                         target_flows=None if target_flows is None else target_flows[todo], floor_pt=floor_pt,
-                        mass_within_annuli=c.mass_within_annuli,
                     )
                     e_c, f_c = antikt_contain(p, e, f, c.R)
                     again = ((e_c != e) | (f_c != f)).any(1)

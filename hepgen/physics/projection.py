@@ -92,28 +92,6 @@ def _shell_factor(pt, deta, dphi, axis_eta, axis_phi, target_mass, R: float, ste
                    lambda c: 1 + c * u * (1 - u), -3.0, 1.0, steps, rising=True)
 
 
-LOG_01, LOG_10 = float(torch.log(torch.tensor(0.1))), float(torch.log(torch.tensor(10.0)))
-
-
-def _annulus_factor(pt, deta, dphi, axis_eta, axis_phi, target_mass, R: float, annuli: int, steps: int = 14):
-    """Per-particle factor that moves each particle within its annulus of the momentum flows
-    (width w = R / ``annuli``): ΔR = a·w + u·w → a·w + u^γ·w, γ per jet such that the jet mass is
-    the target (bisection on log γ in [log 0.1, log 10]; the mass falls as γ grows), particles at
-    or beyond R kept. Every annulus keeps its particles, so a mass step leaves the momentum flows
-    where the annulus scaling put them; the mass reachable this way is bounded (every particle
-    at its annulus' outer or inner edge)."""
-    w = R / annuli
-    dr = torch.sqrt(deta**2 + dphi**2).clamp_min(EPS)
-    ring = (dr / w).floor()
-    inside = ring < annuli
-    u = (dr / w - ring).clamp(1e-6, 1.0)
-
-    def factor(log_g: torch.Tensor) -> torch.Tensor:
-        return torch.where(inside, (ring + u ** torch.exp(log_g)) * w / dr, torch.ones_like(dr))
-
-    return _bisect(pt, deta, dphi, axis_eta, axis_phi, target_mass, factor, LOG_01, LOG_10, steps, rising=False)
-
-
 MASS_MODES = ("scale", "radial", "cone", "shell")
 
 
@@ -152,7 +130,6 @@ def project_jet(
     target_axis: torch.Tensor | None = None,
     target_flows: torch.Tensor | None = None,
     floor_pt: float = 0.0,
-    mass_within_annuli: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Particles (pT, η, φ), each (B, k) with pT = 0 for padding → the same, projected.
 
@@ -201,12 +178,6 @@ def project_jet(
             the rounds put it: the annulus scaling pushes soft particles under it, and raising them
             after the projections made the boosted-WW jet mass 0.5% / 2.9% / 5.2% too high at the
             75th / 95th / 99th percentile of output over target (RESULTS.md §2).
-        mass_within_annuli: with ``target_flows``, the mass projection moves each particle
-            within its annulus (:func:`_annulus_factor`) instead of by ``mass_mode``, so the two
-            projections of a round no longer undo each other: moved across annulus edges, the
-            particles a radial mass step takes out of a hard core make the next annulus step
-            scale up the ones left there, round after round (RESULTS.md §2, "The annulus
-            factors compound").
     """
     if mass_mode not in MASS_MODES:
         raise ValueError(f"mass_mode must be one of {MASS_MODES}, got {mass_mode!r}")
@@ -225,10 +196,7 @@ def project_jet(
                 pt = torch.where(pt > 0, pt.clamp_min(floor_pt), pt)
             j = jet_features(ptetaphi_to_cartesian(torch.stack([pt, eta, phi], -1)))
             deta, dphi = eta - j[:, 1:2], wrap_phi(phi - j[:, 2:3])
-            if project_mass and mass_within_annuli and target_flows is not None:
-                factor = _annulus_factor(pt, deta, dphi, j[:, 1:2], j[:, 2:3], target_mass, R, target_flows.shape[1])
-                deta, dphi = deta * factor, dphi * factor
-            elif project_mass and mass_mode in _FACTORS:
+            if project_mass and mass_mode in _FACTORS:
                 factor = _FACTORS[mass_mode](pt, deta, dphi, j[:, 1:2], j[:, 2:3], target_mass, R)
                 deta, dphi = deta * factor, dphi * factor
             elif project_mass:
