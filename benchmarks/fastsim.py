@@ -41,7 +41,7 @@ def real_gen(k: int, n: int = 10_000, with_pid: bool = False):
     from hepgen import shipped
     from hepgen.io import h5
 
-    gen = h5.read(shipped.sample("delphes_ww_pu50_highpt_25ev.expected.h5")).gen
+    gen = h5.read(shipped.sample("delphes_ww_pu50_highpt_25ev.expected.h5")).side("gen")
     x = np.resize(gen.constituents[:, :k], (n, k, 3)).astype(np.float32)
     return (x, np.resize(gen.pid[:, :k], (n, k))) if with_pid else x
 
@@ -128,11 +128,11 @@ def steps_sweep(checkpoint: str, reference: list[str], steps: list[int], repeat:
     pairs, keys = load_pairs(reference)
     pairs = pairs.take(split_indices(keys)["test"])
     bins = np.array([200.0, 300.0, 400.0, 600.0, 1500.0])
-    gen = jet_features(pairs.gen.constituents.astype(np.float64))
+    gen = jet_features(pairs.side("gen").constituents.astype(np.float64))
     sel = gen[:, 0] > 150
     pairs = pairs.take(np.flatnonzero(sel))
     gen = gen[sel]
-    ref = jet_features(apply_constituent_acceptance(pairs.reco.constituents.astype(np.float64)))
+    ref = jet_features(apply_constituent_acceptance(pairs.side("reco").constituents.astype(np.float64)))
     r_ref = response(gen[:, 0], gen[:, 3], ref[:, 0], ref[:, 3], bins)
     x = real_gen(Runner(checkpoint).k)
     rows = []
@@ -140,7 +140,7 @@ def steps_sweep(checkpoint: str, reference: list[str], steps: list[int], repeat:
         r = Runner(checkpoint, steps=s)
         r.simulate(x[:10])
         t = best_of(lambda r=r: r.simulate(x), repeat) / len(x) * 1e6
-        pred = r.simulate(pairs.gen.constituents, keys=pair_keys(pairs))
+        pred = r.simulate(pairs.side("gen").constituents, keys=pair_keys(pairs))
         f = jet_features(apply_constituent_acceptance(pred.astype(np.float64)))
         r_mod = response(gen[:, 0], gen[:, 3], f[:, 0], f[:, 3], bins)
         ratio = np.array(r_mod["pt_iqr"]) / np.array(r_ref["pt_iqr"])

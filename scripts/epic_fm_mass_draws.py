@@ -36,7 +36,7 @@ def main() -> None:
     a = p.parse_args()
     pairs, keys = load_pairs(a.reference)
     split = split_indices(keys, seed=0)
-    jets = _features(pairs.reco.constituents)
+    jets = _features(pairs.side("reco").constituents)
     test, train = jets[split["test"]], jets[split["train"]]
     runner = Runner(a.checkpoint)
     rng = np.random.default_rng(1)

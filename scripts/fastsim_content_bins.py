@@ -37,13 +37,13 @@ def main() -> None:
     pairs = pairs.take(idx)
     pairs.source_file = (keys[idx] >> 40).astype(np.int16)  # distinct event keys across files
     runner = Runner(a.checkpoint, device="cpu")
-    c = pairs.gen.constituents.astype(np.float64)
-    content = particle_content(c, pairs.gen.pid)
+    c = pairs.side("gen").constituents.astype(np.float64)
+    content = particle_content(c, pairs.side("gen").pid)
     gen = jet_features(c)
     acc = Acceptance()
-    ref = detector.observables(pairs.reco.constituents, runner.R, acc, apply_jet_cuts=False)
+    ref = detector.observables(pairs.side("reco").constituents, runner.R, acc, apply_jet_cuts=False)
     sims = [
-        detector.observables(simulate_pairs(runner, pairs, seed=s, progress=False).reco.constituents,
+        detector.observables(simulate_pairs(runner, pairs, seed=s, progress=False).side("reco").constituents,
                              runner.R, acc, apply_jet_cuts=False)
         for s in range(a.draws)
     ]

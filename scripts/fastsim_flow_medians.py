@@ -59,10 +59,10 @@ def main() -> None:
     pairs = pairs.take(idx[np.isin(keys[idx] >> 48, chosen)])
     model = Runner(args.checkpoint, device="cpu").model
     k = model.config.n_particles
-    gen = torch.from_numpy(pairs.gen.constituents[:, :k]).float()
-    reco = torch.from_numpy(pairs.reco.constituents[:, :k]).float()
-    gf = jet_features(pairs.gen.constituents.astype(np.float64))
-    rf = jet_features(pairs.reco.constituents[:, :k].astype(np.float64))
+    gen = torch.from_numpy(pairs.side("gen").constituents[:, :k]).float()
+    reco = torch.from_numpy(pairs.side("reco").constituents[:, :k]).float()
+    gf = jet_features(pairs.side("gen").constituents.astype(np.float64))
+    rf = jet_features(pairs.side("reco").constituents[:, :k].astype(np.float64))
     drawn: dict[str, list[np.ndarray]] = {"drawn n": [], "true n": []}
     n_drawn = []
     with torch.no_grad():
@@ -86,7 +86,7 @@ def main() -> None:
     print(f"{'gen pT':>10s} {'jets':>6s} {'mass':>26s} {'pT':>26s} {'mean n true / drawn':>20s}")
     groups = {"": np.ones(len(gf), bool)}
     if args.by_stability:
-        stable = reclusters_to_itself(pairs.gen.constituents[:, :k], gf[:, 3], model.config.R)
+        stable = reclusters_to_itself(pairs.side("gen").constituents[:, :k], gf[:, 3], model.config.R)
         print(
             f"gen jets whose leading {k} particles recluster into one jet of the same mass: "
             f"{stable[gf[:, 0] >= BINS[0]].mean():.3f} (gen pT > {BINS[0]:g} GeV)"

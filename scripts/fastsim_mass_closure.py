@@ -63,16 +63,16 @@ def main() -> None:
     idx = np.arange(len(pairs)) if args.split == "all" else split_indices(keys, seed=0)[args.split]
     chosen = [i for i, f in enumerate(args.files) if args.only_files in f]
     pairs = pairs.take(idx[np.isin(keys[idx] >> 48, chosen)])
-    gpt = jet_features(pairs.gen.constituents.astype(np.float64))[:, 0]
+    gpt = jet_features(pairs.side("gen").constituents.astype(np.float64))[:, 0]
     pairs = pairs.take(np.flatnonzero((gpt > args.pt_range[0]) & (gpt < args.pt_range[1])))
     variants = {"own settings": {}} | {v: _parse(v) for v in args.variant}
-    reco = pairs.reco.constituents.astype(np.float64)
+    reco = pairs.side("reco").constituents.astype(np.float64)
     runner = Runner(args.checkpoint, device="cpu")
     k = runner.model.config.n_particles
     reco = reco[:, :k]
-    gen = torch.from_numpy(pairs.gen.constituents[:, :k]).float()
+    gen = torch.from_numpy(pairs.side("gen").constituents[:, :k]).float()
     delphes_flows = momentum_flows(reco, runner.model.config.R)
-    identity = [wasserstein_distance(momentum_flows(pairs.gen.constituents[:, :k].astype(np.float64), runner.model.config.R)[:, i],
+    identity = [wasserstein_distance(momentum_flows(pairs.side("gen").constituents[:, :k].astype(np.float64), runner.model.config.R)[:, i],
                                      delphes_flows[:, i]) for i in range(4)]
     delphes_lead = _leading_share(reco)
     print(f"{len(gen)} jets of {args.pt_range[0]:g}–{args.pt_range[1]:g} GeV gen pT ({args.split} split, {args.only_files}); "

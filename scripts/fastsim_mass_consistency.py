@@ -72,7 +72,7 @@ def main() -> None:
     print(f"{args.checkpoint}, candidates {model.config.candidates}: miss = log(m/pT) of the raw set − of the draws")
     print(f"{'file':40s} {'jets':>5s} {'median':>7s} {'IQR':>6s} {'|miss|>0.1':>10s} {'corr':>5s} {'slope':>5s}")
     for path in args.files:
-        side = h5.read(path, sides=("gen",), stop=args.n).gen
+        side = h5.read(path, sides=("gen",), stop=args.n).side("gen")
         gen = torch.from_numpy(side.constituents)
         pid = torch.from_numpy(side.pid.astype(np.int64)) if model.needs_pid else None
         r = consistency(model, gen, args.seed, pid)

@@ -38,8 +38,8 @@ def _jets(paths: list[str]) -> tuple[np.ndarray, dict]:
     gen, reco = [], []
     for p in paths:
         pairs = h5.read(p)
-        gen.append(jet_features(pairs.gen.constituents.astype(np.float64)))
-        reco.append(detector.observables(pairs.reco.constituents, 0.5, Acceptance(), apply_jet_cuts=False))
+        gen.append(jet_features(pairs.side("gen").constituents.astype(np.float64)))
+        reco.append(detector.observables(pairs.side("reco").constituents, 0.5, Acceptance(), apply_jet_cuts=False))
     return np.concatenate(gen), {k: np.concatenate([r[k] for r in reco]) for k in ("pt", "eta")}
 
 

@@ -42,7 +42,7 @@ def main() -> None:
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
     pairs, keys = load_pairs(args.reference, k=100, sides=("reco",))
-    test = pairs.reco.constituents[split_indices(keys)["test"]][: args.n].astype(np.float64)
+    test = pairs.side("reco").constituents[split_indices(keys)["test"]][: args.n].astype(np.float64)
     runners = {"MSE": Runner(args.mse), "Chamfer": Runner(args.chamfer)}
     ref = jet_feature_dict(test)
     half = len(test) // 2

@@ -1,6 +1,6 @@
 """``hepgen/py.typed`` tells type checkers to trust the package's annotations: this keeps them
-true. mypy checks the package as installed (its settings: pyproject.toml ``[tool.mypy]``; the
-scientific stack without type information is named there)."""
+true. mypy checks the package as installed, and the speed benchmarks that use it (its settings:
+pyproject.toml ``[tool.mypy]``; the scientific stack without type information is named there)."""
 
 from __future__ import annotations
 
@@ -8,15 +8,16 @@ from pathlib import Path
 
 import hepgen
 
-CONFIG = Path(__file__).resolve().parents[1] / "pyproject.toml"
+ROOT = Path(__file__).resolve().parents[1]
+CONFIG = ROOT / "pyproject.toml"
 
 
-def test_the_package_type_checks() -> None:
+def test_the_package_type_checks(tmp_path) -> None:
     from mypy import api  # in the test extra
 
     assert (Path(hepgen.__file__).parent / "py.typed").is_file()
-    stdout, stderr, status = api.run(
-        ["--config-file", str(CONFIG), "--cache-dir", "/dev/null", "--no-error-summary", "-p", "hepgen"]
-    )
-    errors = [line for line in stdout.splitlines() if ": error:" in line]
-    assert status == 0 and not errors, "\n".join(errors[:40]) or stdout + stderr
+    common = ["--config-file", str(CONFIG), "--cache-dir", str(tmp_path), "--no-error-summary"]
+    for what in (["-p", "hepgen"], [str(p) for p in sorted((ROOT / "benchmarks").glob("*.py"))]):
+        stdout, stderr, status = api.run(common + what)
+        errors = [line for line in stdout.splitlines() if ": error:" in line]
+        assert status == 0 and not errors, "\n".join(errors[:40]) or stdout + stderr
