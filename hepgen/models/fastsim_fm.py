@@ -430,8 +430,7 @@ class FSFM(nn.Module):
     """Fast-sim flow matching: gen set → variable-length reco set (see the module docstring)."""
 
     physical_io = True  # takes and returns GeV tables; normalisation lives in its buffers
-    # the standardisation buffers (:meth:`_norm`); ``content_*``, ``pool_*`` and ``sub_*`` only
-    # where the config asks for them
+    # the gen condition's standardisation buffers, used directly (the others, by name: :meth:`_norm`)
     cond_mean: torch.Tensor
     cond_std: torch.Tensor
 
