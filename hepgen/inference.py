@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import warnings
 from collections.abc import Mapping
 from typing import Any
 
@@ -30,6 +31,7 @@ from hepgen.models import checkpoint, registry
 from hepgen.models.device import pick_device
 from hepgen.models.noise import jet_keys, keyed_normal, keyed_uniform
 from hepgen.physics.cuts import apply_constituent_acceptance
+from hepgen.physics.kinematics import jet_features
 
 __all__ = ["Runner", "check_finite"]
 
@@ -154,6 +156,22 @@ class Runner:
     @property
     def R(self) -> float:
         return float(self.dataset["R"])
+
+    @property
+    def gen_domain(self) -> dict | None:
+        """The range of gen jets the fast-sim was trained on (:func:`hepgen.data.datasets.
+        gen_domain`: ``pt`` [min, max] GeV, ``abs_eta`` max, ``pt_q999``), or None where the
+        checkpoint does not record it."""
+        return self.dataset.get("gen_domain")
+
+    def above_trained_pt(self, pt: np.ndarray) -> np.ndarray:
+        """Per gen jet: is its pT above the highest the fast-sim was trained on (an
+        extrapolation)? All False where the checkpoint records no range. (Below the lowest is the
+        processor's threshold warning; beyond the trained |η| are the forward jets of every event,
+        which no acceptance keeps.)"""
+        pt = np.asarray(pt, np.float64)
+        d = self.gen_domain
+        return np.zeros(pt.shape, bool) if d is None else pt > d["pt"][1]
 
     @property
     def k(self) -> int:
@@ -314,6 +332,7 @@ class Runner:
         # a row without any gen constituent (padding only) has no jet to simulate: it stays an
         # all-zero row; the others keep their own keys, so their noise does not depend on it
         filled = np.flatnonzero(np.any(gen != 0, axis=(1, 2)))
+        self._warn_above_trained_pt(gen[filled])
         device = self.device
         model = self.model
         physical = getattr(model, "physical_io", False)
@@ -336,6 +355,21 @@ class Runner:
                     )
                 out[rows] = y.float().cpu().numpy()
         return out
+
+    def _warn_above_trained_pt(self, gen: np.ndarray) -> None:
+        """Warn when gen jets (tables of their leading particles) are harder than any the model
+        was trained on: its output there is an extrapolation, not a measured response."""
+        if self.gen_domain is None or not len(gen):
+            return
+        above = int(self.above_trained_pt(jet_features(gen.astype(np.float64))[:, 0]).sum())
+        if above:
+            d = self.gen_domain
+            warnings.warn(
+                f"{above} of {len(gen)} gen jets lie above the gen pT {os.path.basename(self.path)} was "
+                f"trained on (up to {d['pt'][1]:.0f} GeV, 99.9% of its jets below {d['pt_q999']:.0f} GeV): "
+                "their reco jets are an extrapolation",
+                UserWarning, stacklevel=3,
+            )
 
     def sample(self, n: int, seed: int = 0, progress: bool = False) -> np.ndarray:
         """``n`` generated jets as physical cartesian constituents (n, k, 3), acceptance applied."""

@@ -503,5 +503,12 @@ def main_job(
         ) + (f"\nSkipped files: {', '.join(files_summary['skipped_files'])}" if files_summary["skipped_files"] else "") + "\n"
     print(summary)
     print("cutflow:", json.dumps(acc["cutflow"]))
+    simulated = acc["cutflow"].get("hepgen", {})
+    if simulated.get("gen jets above the trained pT"):
+        print(
+            f"note: {simulated['gen jets above the trained pT']} of {simulated.get('gen jets simulated')} "
+            "simulated gen jets are harder than any the fast-sim was trained on: their reco jets are an "
+            "extrapolation"
+        )
     print(f"wrote hists.coffea, {len(plots)} plots, fidelity.md and cutflow.json to {out.resolve()}")
     return out

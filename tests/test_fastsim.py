@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import pickle
+import warnings
 
 import h5py
 import numpy as np
@@ -54,6 +55,45 @@ def test_training_writes_self_describing_checkpoint(tiny):
         len(ckpt["training"]["history"]) == 2 and "valid_kld_sum" in ckpt["training"]["history"][0]
     )
     assert ckpt["training"]["best_epoch"] in (0, 1) and "torch" in ckpt["versions"]
+    # the range of its training gen jets, from which a Runner tells an extrapolation
+    jets = h5.read(EXPECTED).side("gen").jet
+    domain = ckpt["dataset"]["gen_domain"]
+    assert jets[:, 0].min() <= domain["pt"][0] <= domain["pt_q999"] <= domain["pt"][1] <= jets[:, 0].max()
+    assert 0 < domain["abs_eta"] <= np.abs(jets[:, 1]).max() and domain["jets"] == ckpt["dataset"]["n_train"]
+
+
+@pytest.mark.parametrize("name", ["fastsim_ww_pu50", "fastsim_fm_ww_pu50", "fastsim_vae_ww_pu50"])
+def test_runner_warns_above_the_trained_pt(name):
+    """Every shipped fast-sim records the range of gen jets it was trained on; simulate() says
+    when jets are harder than any of them (and only then): their output is an extrapolation."""
+    runner = Runner(name, device="cpu")
+    domain = runner.gen_domain
+    assert domain is not None and domain["pt"][0] < domain["pt_q999"] < domain["pt"][1] and 2.5 < domain["abs_eta"] < 3.2
+    pairs = h5.read(EXPECTED)
+    gen, pid = pairs.side("gen").constituents[:20], pairs.side("gen").pid[:20]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the demo's own jets: no warning
+        runner.simulate(gen, pid=pid)
+    hard = gen.copy()
+    hard[:3] *= 1.05 * domain["pt"][1] / jet_features(gen[:3].astype(np.float64))[:, 0, None, None]
+    with pytest.warns(UserWarning, match=r"3 of 20 gen jets lie above the gen pT .* an extrapolation"):
+        runner.simulate(hard, pid=pid)
+    np.testing.assert_array_equal(runner.above_trained_pt(jet_features(hard.astype(np.float64))[:, 0]), np.arange(20) < 3)
+
+
+def test_main_job_notes_jets_above_the_trained_pt(tiny, tmp_path, capsys):
+    """`hepgen run` counts the gen jets harder than any its fast-sim was trained on (cutflow) and
+    says so — here a checkpoint whose recorded range ends at 150 GeV."""
+    path, _ = tiny
+    ck = torch.load(path, weights_only=True)
+    ck["dataset"]["gen_domain"]["pt"][1] = 150.0
+    low = tmp_path / "low.pt"
+    torch.save(ck, low)
+    with pytest.warns(UserWarning, match="above the gen pT low.pt was trained on"):
+        assert main(["run", str(SAMPLE), "--checkpoint", str(low), "-o", str(tmp_path / "o")]) == 0
+    cutflow = json.loads((tmp_path / "o" / "cutflow.json").read_text())["hepgen"]
+    assert 0 < cutflow["gen jets above the trained pT"] < cutflow["gen jets simulated"]
+    assert f"note: {cutflow['gen jets above the trained pT']} of {cutflow['gen jets simulated']} simulated gen jets" in capsys.readouterr().out
 
 
 def test_resume_continues_where_it_stopped(tmp_path):
@@ -692,6 +732,7 @@ def test_processor_cutflow_and_histograms():
         assert cf["events"] == 25 == cf["0 jets"] + cf["1 jet"] + cf[">=2 jets"]
         assert acc["hists"]["jet_pt"][{"source": source}].sum() == cf["jets"]
     assert acc["cutflow"]["hepgen"]["gen jets simulated"] > 0
+    assert acc["cutflow"]["hepgen"]["gen jets above the trained pT"] == 0  # the demo: within it
     assert acc["hists"]["mjj"][{"source": "delphes"}].sum() == acc["cutflow"]["delphes"][">=2 jets"]
 
 

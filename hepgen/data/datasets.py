@@ -58,6 +58,24 @@ def fold_indices(event_keys: np.ndarray, k: int, seed: int = 0) -> np.ndarray:
     return (rank % k)[inverse.reshape(-1)]
 
 
+def gen_domain(gen_jet: np.ndarray) -> dict:
+    """The range of gen jets a fast-sim was trained on, from its training jets' ``gen/jet`` rows
+    (pT, η, ...): the pT range, the largest |η|, the pT below which 99.9% of them lie (above it
+    the model saw few jets: the shipped default 89 of 75 000 above 1 TeV) and their number (jets
+    repeated to balance processes counted as often as they were trained on).
+    Stored in the checkpoint (``dataset["gen_domain"]``) so that :class:`hepgen.inference.Runner`
+    can say when it is asked to extrapolate."""
+    pt, eta = np.asarray(gen_jet, np.float64)[:, 0], np.asarray(gen_jet, np.float64)[:, 1]
+    if not len(pt):
+        raise ValueError("no training jets to take the range from")
+    return {
+        "pt": [float(pt.min()), float(pt.max())],
+        "abs_eta": float(np.abs(eta).max()),
+        "pt_q999": float(np.quantile(pt, 0.999)),
+        "jets": int(len(pt)),
+    }
+
+
 def _names(paths) -> str:
     """One path or several, as a message names them."""
     return ", ".join(os.fspath(p) for p in ([paths] if isinstance(paths, (str, os.PathLike)) else paths))

@@ -159,6 +159,10 @@ class FastSimProcessor(HepgenProcessor):
         )
         out = {"gen": gen_all, "hepgen": self.hepgen_jets(events, gen_jets, select=False)}
         extra = {"gen jets simulated": int(ak.sum(ak.num(gen_jets)))}
+        if self.runner.gen_domain is not None:  # the model's output for these is an extrapolation
+            extra["gen jets above the trained pT"] = int(
+                self.runner.above_trained_pt(ak.to_numpy(ak.flatten(gen_jets.pt))).sum()
+            )
         if self.skip_bad:
             extra["particles dropped (non-finite)"] = bad
         return {**out, **self._reference(events, reco, select=False)}, extra

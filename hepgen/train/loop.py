@@ -252,9 +252,13 @@ def fit_checkpointed(
 def pair_dataset_info(
     train_set, valid_set, data, k: int, split_seed: int, exclude_events=None, **extra
 ) -> dict:
-    """The ``dataset`` entry of a fast-sim checkpoint: R, k, files, split, selection."""
+    """The ``dataset`` entry of a fast-sim checkpoint: R, k, files, split, selection and the range
+    of its training gen jets (:func:`hepgen.data.datasets.gen_domain`)."""
     import numpy as np
 
+    from hepgen.data.datasets import gen_domain
+
+    domain = {"gen_domain": gen_domain(train_set.gen_jet)} if len(getattr(train_set, "gen_jet", ())) else {}
     return {
         "R": float(train_set.attrs.get("R", 0.5)),
         "k": k,
@@ -268,6 +272,7 @@ def pair_dataset_info(
             for key, v in train_set.attrs.items()
             if key != "source_files"
         },
+        **domain,
         **extra,
     }
 
