@@ -49,6 +49,7 @@ def diagnose(path: str, data: list[str], n: int = 4000) -> dict:
         from hepgen.physics.coordinates import from_jet_frame, from_jet_polar
 
         back = from_jet_frame if coords == "jet_frame" else from_jet_polar
+        assert axes is not None  # set above for these coordinates
         rec_c = back(norm.inverse(rec.float()).double().numpy(), axes.double().numpy()[:, 1:3])
         recj = jet_feature_dict(rec_c)
     else:

@@ -16,6 +16,7 @@ the teacher's spread — their paired RMS difference and the Fréchet distance b
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 import numpy as np
 import torch
@@ -38,7 +39,7 @@ def main() -> None:
     ref = None  # the teacher endpoints' EFPs (the same for every checkpoint: one normalisation)
     for name in args.checkpoints:
         c = checkpoint.load(resolve_checkpoint(name))
-        model = registry.build("epic_fm", {**c["config"], "bf16": False})
+        model: Any = registry.build("epic_fm", {**c["config"], "bf16": False})  # an EPiCFM
         model.load_state_dict(c["state_dict"])
         model.float().eval()
         mask, cond = model._mask_and_condition(jets)

@@ -53,9 +53,9 @@ def main() -> None:
         for seed in a.samples:
             ro = relative(model.sample(n, generator=torch.Generator().manual_seed(seed), steps=a.steps).numpy())
             per.append(fpd(je.get_fpd_kpd_jet_features(ro)).mean())
-        per = np.array(per)
-        print(f"{name}: FPD per sample {np.round(per * 1e4, 2)} e-4; mean {per.mean():.3g} ± "
-              f"{per.std(ddof=1) / np.sqrt(len(per)):.2g} → {per.mean() / fl.mean():.2f}× the floor", flush=True)
+        fpds = np.array(per)
+        print(f"{name}: FPD per sample {np.round(fpds * 1e4, 2)} e-4; mean {fpds.mean():.3g} ± "
+              f"{fpds.std(ddof=1) / np.sqrt(len(fpds)):.2g} → {fpds.mean() / fl.mean():.2f}× the floor", flush=True)
 
 
 if __name__ == "__main__":

@@ -44,7 +44,8 @@ def relative(table: np.ndarray) -> np.ndarray:
 
 def reference_jets(files) -> tuple[np.ndarray, np.ndarray]:
     """The test and validation jets of ``files`` (split seed 0, k = 30), relative coordinates."""
-    return tuple(relative(JetDataset(files, "reco", s, k=30, seed=0).constituents.numpy()) for s in ("test", "valid"))
+    test, valid = (relative(JetDataset(files, "reco", s, k=30, seed=0).constituents.numpy()) for s in ("test", "valid"))
+    return test, valid
 
 
 def load_generator(name: str, **overrides):
@@ -115,7 +116,7 @@ def main() -> None:
     floors = {seed: jetnet_metrics(rr, fr, rv, seed, fv) for seed in args.seeds}
     for seed, floor in floors.items():
         print(f"floors (validation vs test jets), seed {seed}: " + ", ".join(f"{k} {v:.4g}" for k, v in zip(NAMES, floor)))
-    runs = [
+    runs: list[tuple[str, str, int, str, bool | None]] = [
         ("epic_fm_gluon", "student midpoint 2 bf16", 2, "midpoint", True),
         ("epic_fm_gluon", "student midpoint 2 fp32", 2, "midpoint", False),
         ("epic_fm_gluon", "student euler 4 bf16", 4, "euler", True),

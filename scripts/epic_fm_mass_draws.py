@@ -51,8 +51,8 @@ def main() -> None:
             res[key].append(np.array([w1(test[half, i], o[:, i]) for i in range(len(names))]))
     floor = np.mean(res["floor"], axis=0)
     for i, f in enumerate(names):
-        for name, v in res.items():
-            v = np.array(v)[:, i]
+        for name, runs in res.items():
+            v = np.array(runs)[:, i]
             print(f"{f:5s} {name:20s} W1 {np.mean(v):.4g} ± {np.std(v) / np.sqrt(len(v)):.2g} "
                   f"({np.mean(v) / floor[i]:.2f}× the floor)")
 

@@ -101,6 +101,7 @@ def main() -> None:
                 bad += 1
                 if bad >= 15:
                     break
+        assert state is not None  # the first epoch always improves on inf
         head.load_state_dict(state)
         with torch.no_grad():
             report(" + ".join(inputs), {s: head(xs[s]) for s in parts}, f" (best epoch {best_epoch})")

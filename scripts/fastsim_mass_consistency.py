@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -66,7 +67,7 @@ def main() -> None:
     config = {**ck["config"], **RAW}
     if args.candidates is not None:
         config["candidates"] = args.candidates
-    model = registry.build(ck["model"], config)
+    model: Any = registry.build(ck["model"], config)  # an FSFM
     model.load_state_dict(ck["state_dict"])
     model.eval()
     print(f"{args.checkpoint}, candidates {model.config.candidates}: miss = log(m/pT) of the raw set − of the draws")

@@ -82,13 +82,13 @@ def main() -> None:
                 if s.sum() < a.min_jets:
                     continue
                 dl, sm = (
-                    {key: v[0] for key, v in detector.response(gj[s, 0], gj[s, 3], t[s, 0], t[s, 3], [lo, hi]).items()}
+                    {key: v[0] for key, v in detector.response(gj[s, 0], gj[s, 3], t[s, 0], t[s, 3], np.array([lo, hi])).items()}
                     for t in (rj, sj)
                 )
                 pt_d, m_d = dl["pt_median"], dl["mass_median"]
                 parts = [f"Delphes {pt_d:.4f} / {m_d:.4f}"]
-                for label, f in flow.items():
-                    f = f.numpy()
+                for label, drawn in flow.items():
+                    f = drawn.numpy()
                     parts.append(f"{label} {np.median(f[s, 0]) - pt_d:+.4f} / {np.median(f[s, 1]) - m_d:+.4f}")
                     if label == "flow, true n":
                         flow_cells += [abs(np.median(f[s, 0]) - pt_d), abs(np.median(f[s, 1]) - m_d)]

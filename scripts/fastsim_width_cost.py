@@ -7,6 +7,7 @@ does not depend on its weights. µs per jet on 10⁴ real gen jets, 512 per call
 """
 
 import sys
+from typing import Any
 
 sys.path.insert(0, "benchmarks")
 from fastsim import best_of, real_gen  # noqa: E402
@@ -19,7 +20,7 @@ runner = Runner("fastsim_ww_pu50", device="cpu")
 trained = runner.model.state_dict()
 x = real_gen(runner.k)
 for hidden, layers in shapes:
-    model = registry.build("fastsim_fm", dict(runner.config, hidden=hidden, layers=layers))
+    model: Any = registry.build("fastsim_fm", dict(runner.config, hidden=hidden, layers=layers))
     own = model.state_dict()
     model.load_state_dict({k: trained[k] if k in trained and trained[k].shape == v.shape else v for k, v in own.items()})
     runner._model = model.eval()

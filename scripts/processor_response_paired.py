@@ -61,13 +61,13 @@ def main() -> None:
             hp.append(mh["reco_pt"])
             hm.append(mh["reco_mass"])
         keep = md["matched"] & (md["gen_mass"] > 0)
-        hp, hm = np.array(hp)[:, keep], np.array(hm)[:, keep]
-        unmatched += int(np.isnan(hp).sum())
-        total += hp.size
+        hp_k, hm_k = np.array(hp)[:, keep], np.array(hm)[:, keep]
+        unmatched += int(np.isnan(hp_k).sum())
+        total += hp_k.size
         name = os.path.basename(f)
         process = next((t for t in ("ww", "qcd", "ttbar") if f"_{t}_" in name), name)
         gp, gm = md["gen_pt"][keep], md["gen_mass"][keep]
-        rows.append((process, gp, gm, md["reco_pt"][keep], md["reco_mass"][keep], hp, hm))
+        rows.append((process, gp, gm, md["reco_pt"][keep], md["reco_mass"][keep], hp_k, hm_k))
     print(f"{a.checkpoint} in the processor, {a.seeds} noise seeds, paired with Delphes on the same gen jets "
           f"({unmatched} of {total} hepgen draws without a reco jet within R/2, left out); "
           f"Δ = hepgen − Delphes median ± paired-bootstrap std ({a.n_boot} resamples)\n")

@@ -24,6 +24,7 @@ import argparse
 import json
 import os
 import time
+from typing import Any
 
 import numpy as np
 import torch
@@ -70,7 +71,9 @@ def main() -> None:
     loop = TrainConfig(epochs=a.epochs, batch_size=512, learning_rate=3e-4, patience=a.patience,
                        schedule="cosine", seed=a.seed)
     os.makedirs(a.output, exist_ok=True)
-    fitted, fitted_ctx, records = {}, {}, {}
+    fitted: dict[str, Any] = {}
+    fitted_ctx: dict[str, torch.Tensor] = {}
+    records: dict[str, dict] = {}
     for name, arch in (("control", None), ("composition", {"content": True})):
         t0 = time.time()
         out = os.path.join(a.output, f"{name}.pt")
@@ -89,7 +92,7 @@ def main() -> None:
     gen_pt = test.gen_jet[:, 0]
     g = torch.Generator().manual_seed(a.seed)
     names = ("shipped", "control", "composition") + (("content ckpt",) if a.content_checkpoint else ())
-    draws = {name: [] for name in names}
+    draws: dict[str, list[torch.Tensor]] = {name: [] for name in names}
     if a.content_checkpoint:
         cmodel = _source_model(checkpoint.load(resolve_checkpoint(a.content_checkpoint)))
         cctx, cy = _response_features(cmodel, test)
@@ -132,7 +135,7 @@ def main() -> None:
                         mmed, miqr = quartiles(np.concatenate([r[q][sel] for r in model_r[n]]))
                         cells.append(f"{mmed - dmed:+.3f} / {miqr / diqr:.2f}×")
                         row[f"{n}_{q}"] = [mmed, miqr]
-                label = "all" if frac == "all" else f"{frac} {e0:.2f}–{min(e1, 1):.2f}"
+                label = "all" if frac == "all" else f"{frac} {e0:.2f}–{min(e1 if e1 is not None else 1.0, 1.0):.2f}"
                 print(f"| {lo}–{hi} | {label} | {int(sel.sum())} | " + " | ".join(cells) + " |")
                 rows.append(row)
     scale = fitted["composition"]
