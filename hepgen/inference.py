@@ -298,6 +298,10 @@ class Runner:
         Raises:
             HepgenInputError: a generator checkpoint, a wrong shape, non-finite momenta, or a
                 content checkpoint without ``pid``.
+
+        Warns:
+            UserWarning: gen jets harder than any the checkpoint was trained on
+                (:attr:`gen_domain`): their output is an extrapolation.
         """
         if self.kind != "fastsim":
             raise HepgenInputError(
