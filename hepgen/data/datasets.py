@@ -65,7 +65,8 @@ def gen_domain(gen_jet: np.ndarray) -> dict:
     repeated to balance processes counted as often as they were trained on).
     Stored in the checkpoint (``dataset["gen_domain"]``) so that :class:`hepgen.inference.Runner`
     can say when it is asked to extrapolate."""
-    pt, eta = np.asarray(gen_jet, np.float64)[:, 0], np.asarray(gen_jet, np.float64)[:, 1]
+    jets = np.asarray(gen_jet, np.float64)
+    pt, eta = jets[:, 0], jets[:, 1]
     if not len(pt):
         raise ValueError("no training jets to take the range from")
     return {
@@ -146,7 +147,8 @@ class JetPairDataset(Dataset):
         idx = (
             np.arange(len(pairs)) if split == "all" else split_indices(keys, fractions, seed)[split]
         )
-        gen, reco = pairs.side("gen", _names(paths)), pairs.side("reco", _names(paths))
+        where = _names(paths)
+        gen, reco = pairs.side("gen", where), pairs.side("reco", where)
         if exclude_events is not None:  # e.g. hold out the events of a demo sample
             idx = idx[~np.isin(pairs.event_number[idx], exclude_events)]
         if reco_min_pt is not None:

@@ -247,8 +247,9 @@ def close_mass(
         pt, eta, phi: (B, k) massless particles, pT = 0 for padding.
         target_pt, target_mass: (B, 1) the jet pT and mass to reach.
         R, mass_mode, contain, floor_pt, iterations: as in :func:`project_jet`.
-        antikt: keep the anti-kt stability of :func:`antikt_contain` (fastjet; only on the
-            sets moved here).
+        antikt: keep a moved set only if it is anti-kt stable, every particle in its leading
+            anti-kt jet (:func:`~hepgen.physics.clustering.leading_jet_members`, as
+            :func:`antikt_contain` makes them; fastjet, only on the sets moved here).
         tol: the relative mass miss above which a set is moved.
 
     Returns:
@@ -266,9 +267,12 @@ def close_mass(
     p, e, f = project_jet(pt[todo], eta[todo], phi[todo], target_pt[todo], target_mass[todo], R,
                           project_mass=True, contain=contain, mass_mode=mass_mode,
                           iterations=iterations, floor_pt=floor_pt)
-    if antikt:
-        e_c, f_c = antikt_contain(p, e, f, R, rounds=1)
-        stable = ~((e_c != e) | (f_c != f)).any(1)
+    if antikt:  # stable: every particle in the set's leading anti-kt jet
+        from hepgen.physics.clustering import leading_jet_members
+
+        P = p.detach().cpu().double().numpy()
+        inside = leading_jet_members(P, e.detach().cpu().double().numpy(), f.detach().cpu().double().numpy(), R)[0]
+        stable = torch.from_numpy(~((P > 0) & ~inside).any(1)).to(todo.device)
         todo, p, e, f = todo[stable], p[stable], e[stable], f[stable]
     pt, eta, phi = pt.clone(), eta.clone(), phi.clone()
     pt[todo], eta[todo], phi[todo] = p, e, f
