@@ -164,6 +164,17 @@ class Runner:
         checkpoint does not record it."""
         return self.dataset.get("gen_domain")
 
+    @property
+    def pileup_mu(self) -> float | None:
+        """The mean pile-up ⟨μ⟩ of the fast-sim's training sample (its output carries that much
+        pile-up whatever the input): recorded by the trainer (``dataset["pileup_mu"]``), else
+        stated by its training files' names (checkpoints trained before it was recorded; the
+        shipped ones: ``_pu50_``); None where neither says."""
+        from hepgen.data.datasets import pileup_from_names
+
+        mu = self.dataset.get("pileup_mu")
+        return float(mu) if mu is not None else pileup_from_names(self.dataset.get("files", []))
+
     def above_trained_pt(self, pt: np.ndarray) -> np.ndarray:
         """Per gen jet: is its pT above the highest the fast-sim was trained on (an
         extrapolation)? All False where the checkpoint records no range. (Below the lowest is the

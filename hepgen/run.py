@@ -398,6 +398,43 @@ def fidelity_table(hists: dict, reference: str | None = None) -> tuple[str, dict
     return "\n".join(head + rows) + "\n", data
 
 
+PILEUP_TOLERANCE = 0.2
+"""The files' mean pile-up may differ from the fast-sim's training ⟨μ⟩ by this fraction (at
+least 5 interactions) before the main job says so."""
+
+
+def files_pileup(hepgen_cutflow: Mapping[str, Any]) -> tuple[int, float | None]:
+    """(events whose pile-up the files state, their mean pile-up interactions or None), from the
+    fast-sim processor's cutflow (``cutflow["hepgen"]``)."""
+    counted = int(hepgen_cutflow.get("events with a pile-up count", 0))
+    return counted, (float(hepgen_cutflow["pile-up interactions (sum)"]) / counted if counted else None)
+
+
+def pileup_note(hepgen_cutflow: Mapping[str, Any], trained_mu: float | None) -> tuple[str, str | None]:
+    """(a line for fidelity.md, a warning or None) from the pile-up the processor counted in the
+    files and the fast-sim's training ⟨μ⟩: the model adds the pile-up it was trained with, so on
+    files simulated with another the comparison with the files' own reconstruction is not like
+    for like."""
+    counted, mu = files_pileup(hepgen_cutflow)
+    trained = "not recorded in the checkpoint" if trained_mu is None else f"{trained_mu:g}"
+    if mu is None:
+        return (
+            f"Pile-up: the files do not say theirs; the fast-sim adds that of its training sample "
+            f"(⟨μ⟩ {trained}).", None,
+        )
+    text = (
+        f"Pile-up: the files' ⟨μ⟩ ≈ {mu:.1f} ({counted} events); the fast-sim adds that of its "
+        f"training sample (⟨μ⟩ {trained})."
+    )
+    if trained_mu is None or abs(mu - trained_mu) <= max(5.0, PILEUP_TOLERANCE * trained_mu):
+        return text, None
+    return text, (
+        f"the files were simulated with pile-up ⟨μ⟩ ≈ {mu:.1f}, the fast-sim with ⟨μ⟩ {trained_mu:g}: "
+        "its jets carry its training's pile-up, so they differ from the files' own reconstruction "
+        "by more than the detector response (use a fast-sim trained at the files' pile-up)"
+    )
+
+
 def main_job(
     files=None,
     fileset=None,
@@ -469,6 +506,9 @@ def main_job(
                 sections.append(f"\n## Dataset {ds} ({events} events; plots in {folder}/)\n\n{t}\n{rt}")
             table = table + "".join(sections)
         n = acc["events"]
+        pileup_text, pileup_warning = pileup_note(acc["cutflow"].get("hepgen", {}), runner.pileup_mu)
+        counted, mu = files_pileup(acc["cutflow"].get("hepgen", {}))
+        data["pileup"] = {"events_counted": counted, "files_mu": mu, "trained_mu": runner.pileup_mu}
         summary = (
             f"hepgen fast-sim: {n} events from {sum(len(v) for v in fs.values())} file(s)"
             + (f" in {len(datasets)} datasets (all together first, then each)" if len(datasets) > 1 else "")
@@ -483,6 +523,7 @@ def main_job(
                 if reference == "reco_pf" else ""
             )
             + "\n\n"
+            + (pileup_text + "\n\n" if pileup_text else "")
             + table
         )
         (tmp / "fidelity.md").write_text(summary)
@@ -510,5 +551,7 @@ def main_job(
             "simulated gen jets are harder than any the fast-sim was trained on: their reco jets are an "
             "extrapolation"
         )
+    if pileup_warning:
+        print("note: " + pileup_warning)
     print(f"wrote hists.coffea, {len(plots)} plots, fidelity.md and cutflow.json to {out.resolve()}")
     return out

@@ -13,6 +13,7 @@ import h5py
 import numpy as np
 import pytest
 import torch
+import uproot
 
 from hepgen import shipped
 from hepgen.cli import main
@@ -60,6 +61,8 @@ def test_training_writes_self_describing_checkpoint(tiny):
     domain = ckpt["dataset"]["gen_domain"]
     assert jets[:, 0].min() <= domain["pt"][0] <= domain["pt_q999"] <= domain["pt"][1] <= jets[:, 0].max()
     assert 0 < domain["abs_eta"] <= np.abs(jets[:, 1]).max() and domain["jets"] == ckpt["dataset"]["n_train"]
+    # and the pile-up its file's name states (delphes_ww_pu50_highpt_25ev...: ⟨μ⟩ = 50)
+    assert ckpt["dataset"]["pileup_mu"] == 50.0 == Runner(path, device="cpu").pileup_mu
 
 
 @pytest.mark.parametrize("name", ["fastsim_ww_pu50", "fastsim_fm_ww_pu50", "fastsim_vae_ww_pu50"])
@@ -733,7 +736,31 @@ def test_processor_cutflow_and_histograms():
         assert acc["hists"]["jet_pt"][{"source": source}].sum() == cf["jets"]
     assert acc["cutflow"]["hepgen"]["gen jets simulated"] > 0
     assert acc["cutflow"]["hepgen"]["gen jets above the trained pT"] == 0  # the demo: within it
+    # the pile-up its Delphes simulation overlaid: its true vertices less the hard one
+    vertices = uproot.open(SAMPLE)["Delphes"]["Vertex_size"].array(library="np")
+    assert acc["cutflow"]["hepgen"]["events with a pile-up count"] == 25
+    assert acc["cutflow"]["hepgen"]["pile-up interactions (sum)"] == float((vertices - 1).sum())
     assert acc["hists"]["mjj"][{"source": "delphes"}].sum() == acc["cutflow"]["delphes"][">=2 jets"]
+
+
+def test_pileup_note_only_where_the_files_differ_from_training():
+    """The main job states the files' pile-up beside the fast-sim's and warns only when they
+    differ by more than 20% (at least 5 interactions), or not at all where either is unknown."""
+    from hepgen.run import pileup_note
+
+    def counted(mu, n=10):
+        return {"events with a pile-up count": n, "pile-up interactions (sum)": mu * n}
+
+    text, warning = pileup_note(counted(50.5), 50.0)
+    assert "⟨μ⟩ ≈ 50.5 (10 events)" in text and "(⟨μ⟩ 50)" in text and warning is None
+    assert pileup_note(counted(41.0), 50.0)[1] is None  # within 20%
+    assert "⟨μ⟩ ≈ 39.0, the fast-sim with ⟨μ⟩ 50" in pileup_note(counted(39.0), 50.0)[1]
+    assert "⟨μ⟩ ≈ 0.0" in pileup_note(counted(0.0), 50.0)[1]  # no pile-up in the files
+    assert pileup_note(counted(4.0), 0.0)[1] is None and pileup_note(counted(6.0), 0.0)[1]
+    text, warning = pileup_note(counted(0.0), None)
+    assert "not recorded in the checkpoint" in text and warning is None
+    text, warning = pileup_note({}, 50.0)  # e.g. gen-only files
+    assert "the files do not say theirs" in text and warning is None
 
 
 def test_main_job_keeps_datasets_apart(tmp_path):
@@ -842,7 +869,7 @@ def test_fileset_json_and_bad_inputs(tmp_path):
     )
 
 
-def test_processor_on_pfnanoaod(pfnano_sample, tmp_path):
+def test_processor_on_pfnanoaod(pfnano_sample, tmp_path, capsys):
     """The same processor on CMS PFNanoAOD: gen = GenCands, the reference = PFCands (source 'reco_pf');
     the main job's table and plots take PFCands as the reference, though the jet histograms also
     carry an (empty) Delphes category."""
@@ -861,9 +888,15 @@ def test_processor_on_pfnanoaod(pfnano_sample, tmp_path):
     assert "delphes" in list(acc["hists"]["jet_pt"].axes["source"])  # booked, empty
     assert reference_source(acc["hists"]) == "reco_pf"
 
+    # CMS simulated this file with ⟨μ⟩ ≈ 28 (Pileup_nPU), the fast-sim's training sample with 50
+    n_pu = uproot.open(pfnano_sample)["Events"]["Pileup_nPU"].array(library="np")
+    assert acc["cutflow"]["hepgen"]["pile-up interactions (sum)"] == float(n_pu.sum())
+
     out = main_job([str(pfnano_sample)], output=str(tmp_path / "run"))
     fid = json.loads((out / "fidelity.json").read_text())
     assert fid["reference"] == "reco_pf"
+    assert fid["pileup"] == {"events_counted": 10, "files_mu": float(n_pu.mean()), "trained_mu": 50.0}
+    assert "the files were simulated with pile-up ⟨μ⟩ ≈ 28.5, the fast-sim with ⟨μ⟩ 50" in capsys.readouterr().out
     # every jet of the file enters the table: 24 reclustered PF jets, finite W1s and floors
     assert fid["jet_pt"]["entries"]["reco_pf"] == acc["cutflow"]["reco_pf"]["jets"] > 0
     for name in ("jet_pt", "jet_mass", "jet_n_constituents"):

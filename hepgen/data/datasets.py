@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Sequence, Sized
 from typing import cast
 
@@ -75,6 +76,22 @@ def gen_domain(gen_jet: np.ndarray) -> dict:
         "pt_q999": float(np.quantile(pt, 0.999)),
         "jets": int(len(pt)),
     }
+
+
+_PILEUP_TAG = re.compile(r"(?:^|[_.-])pu(\d+)(?=[_.-]|$)", re.IGNORECASE)
+
+
+def pileup_from_names(files: Sequence[str | os.PathLike]) -> float | None:
+    """The pile-up ⟨μ⟩ the training files' names state (the shared sets' tag ``_pu50_``:
+    Delphes' CMS pile-up card, Poisson ⟨μ⟩ = 50), when every file states one and all agree;
+    else None (a mixture, or unknown)."""
+    found = set()
+    for f in files:
+        m = _PILEUP_TAG.search(os.path.basename(os.fspath(f)))
+        if m is None:
+            return None
+        found.add(int(m.group(1)))
+    return float(found.pop()) if len(found) == 1 else None
 
 
 def _names(paths) -> str:

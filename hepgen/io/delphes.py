@@ -1,10 +1,16 @@
 """Delphes ROOT files (tree ``Delphes``) → common particle format.
 
-- gen: ``Particle`` with Status == 1, neutrinos (|PID| 12, 14, 16) removed; Px, Py, Pz, E.
+- gen: ``Particle`` with Status == 1, neutrinos (|PID| 12, 14, 16) removed, and pile-up
+  particles (``IsPU`` == 1, where a card writes them into ``Particle``: the fast-sim adds its own
+  pile-up); Px, Py, Pz, E.
 - reco: ``EFlowTrack`` (PT, Eta, Phi, PID), ``EFlowPhoton`` (ET, Eta, Phi; pid 22),
   ``EFlowNeutralHadron`` (ET, Eta, Phi; pid 130), concatenated in that order, each taken
   massless, kept if pT > 0.25 GeV and |η| < 3.2. Cards that write ``ParticleFlowCandidate``
   and no EFlow collections are read from it instead (PT, Eta, Phi, PID).
+
+- pile-up (:func:`pileup_from_events`): the pile-up interactions each event's simulation
+  overlaid, from the true vertices (``Vertex``) or, without them, the EFlow tracks flagged
+  ``IsPU``.
 
 The ``*.fBits`` branches are never read. The collection functions take records with
 Delphes' leaf names (``PID``, ``Px``, ...), so they serve uproot arrays here and coffea's
@@ -32,11 +38,20 @@ _EFLOW = (
 _PFCAND = ("ParticleFlowCandidate", ("PT", "Eta", "Phi", "PID"))
 
 
+PU_TRACKS_PER_INTERACTION = 12.2
+"""EFlow tracks flagged ``IsPU`` (every one the card writes) per pile-up interaction with Delphes'
+CMS card: 612 / 50.5, 640 / 51.4 and 614 / 49.8 per event in the three shared ⟨μ⟩ = 50 samples
+that also hold the true vertices (``Vertex``; 12.2 over their 150 events). Used only where a
+file has no ``Vertex``; another card's tracking changes it."""
+
+
 def gen_particles(particle: ak.Array) -> ak.Array:
-    """``Particle`` collection → stable, visible generator-level particles."""
+    """``Particle`` collection → stable, visible generator-level particles of the hard event."""
     apid = np.abs(particle.PID)
     neutrino = (apid == NEUTRINOS[0]) | (apid == NEUTRINOS[1]) | (apid == NEUTRINOS[2])
     keep = (particle.Status == 1) & ~neutrino
+    if "IsPU" in particle.fields:
+        keep = keep & (particle.IsPU == 0)
     p = particle[keep]
     return ak.zip(
         {
@@ -91,6 +106,18 @@ def pf_candidates(pfcand: ak.Array) -> ak.Array:
     return massless(pfcand.PT, pfcand.Eta, pfcand.Phi, pfcand.PID)
 
 
+def pileup_from_events(events) -> np.ndarray | None:
+    """Per event, the pile-up interactions its simulation overlaid: the true vertices less the
+    hard one (``Vertex``), else the EFlow tracks flagged ``IsPU`` over
+    :data:`PU_TRACKS_PER_INTERACTION` (an estimate); None where the file holds neither."""
+    fields = set(events.fields)
+    if "Vertex" in fields:
+        return np.clip(ak.to_numpy(ak.num(events.Vertex)) - 1, 0, None).astype(np.float64)
+    if "EFlowTrack" in fields and "IsPU" in events.EFlowTrack.fields:
+        return ak.to_numpy(ak.sum(events.EFlowTrack.IsPU, axis=1)).astype(np.float64) / PU_TRACKS_PER_INTERACTION
+    return None
+
+
 def _has(tree, collection: str) -> bool:
     return collection in {k.split("/")[0] for k in tree.keys()}
 
@@ -105,6 +132,8 @@ def branches(tree, path: str, need_reco: bool = True) -> list[str]:
             wanted.append(_PFCAND)
     names = [f"{c}.{leaf}" for c, leaves in wanted for leaf in leaves]
     require_branches(tree, path, names, "the Delphes reader")
+    if "Particle/Particle.IsPU" in set(tree.keys(recursive=True)) or "Particle.IsPU" in set(tree.keys()):
+        names.append("Particle.IsPU")  # optional: pile-up particles are left out of gen
     return names
 
 

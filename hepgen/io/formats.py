@@ -64,6 +64,12 @@ class Format:
         """coffea events → (gen, reco or None) in the common particle format."""
         return self.reader.from_events(events, need_reco)
 
+    def pileup(self, events) -> np.ndarray | None:
+        """Per event, the pile-up interactions the file's simulation overlaid (Delphes: true
+        vertices, else an estimate from the EFlow tracks flagged pile-up; NanoAOD:
+        ``Pileup_nPU``); None where the file does not say."""
+        return self.reader.pileup_from_events(events)
+
 
 FORMATS: dict[str, Format] = {
     "delphes": Format(

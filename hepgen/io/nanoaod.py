@@ -3,6 +3,8 @@
 - gen: ``GenCands`` (pt, eta, phi, mass, pdgId) — the stable generator particles PFNano stores;
 - reco: ``PFCands`` (pt, eta, phi, mass, pdgId).
 Momenta are built with the stored masses (NanoAOD stores them; Delphes EFlow has none).
+- pile-up (:func:`pileup_from_events`): ``Pileup_nPU``, the in-time pile-up interactions of the
+  event's simulation.
 """
 
 from __future__ import annotations
@@ -48,6 +50,13 @@ def from_arrays(arrays: ak.Array, need_reco: bool = True):
     gen = particles(_collection(arrays, "GenCands"))
     reco = particles(_collection(arrays, "PFCands")) if need_reco else None
     return gen, reco, ak.to_numpy(arrays["event"]).astype(np.int64)
+
+
+def pileup_from_events(events) -> np.ndarray | None:
+    """Per event, the in-time pile-up interactions (``Pileup_nPU``); None where not stored."""
+    if "Pileup" in set(events.fields) and "nPU" in events.Pileup.fields:
+        return ak.to_numpy(events.Pileup.nPU).astype(np.float64)
+    return None
 
 
 def from_events(events, need_reco: bool = True):

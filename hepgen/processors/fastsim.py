@@ -6,7 +6,9 @@ their constituents, reclusters the predicted constituents of each event with fas
 the acceptance cuts and fills the analysis histograms with a ``source`` axis: ``gen``,
 ``hepgen`` and — when the file has reconstructed particles — the file's own reconstruction
 (``delphes``: EFlow; ``reco_pf``: CMS PFCands) reclustered the same way. A cutflow accounts
-for every event of every source.
+for every event of every source, and counts the pile-up interactions the file's own simulation
+overlaid where it says (:meth:`hepgen.io.formats.Format.pileup`): the model adds the pile-up of
+its training sample (:attr:`hepgen.inference.Runner.pileup_mu`), whatever the file had.
 
 Stateless between chunks and picklable: the model loads lazily on the worker
 (:class:`hepgen.inference.Runner`) and is dropped when the processor is pickled. A jet's noise
@@ -23,6 +25,7 @@ import numpy as np
 
 from hepgen.data.postprocess import particles_from_jets
 from hepgen.inference import Runner
+from hepgen.io.formats import detect_events
 from hepgen.physics.clustering import cluster, same_radius, sorted_constituents
 from hepgen.physics.coordinates import pad
 from hepgen.physics.cuts import Acceptance, apply_constituent_acceptance
@@ -158,11 +161,15 @@ class FastSimProcessor(HepgenProcessor):
             else cluster(gen, self.R, min_pt=self.cluster_min_pt)
         )
         out = {"gen": gen_all, "hepgen": self.hepgen_jets(events, gen_jets, select=False)}
-        extra = {"gen jets simulated": int(ak.sum(ak.num(gen_jets)))}
+        extra: dict[str, float] = {"gen jets simulated": int(ak.sum(ak.num(gen_jets)))}
         if self.runner.gen_domain is not None:  # the model's output for these is an extrapolation
             extra["gen jets above the trained pT"] = int(
                 self.runner.above_trained_pt(ak.to_numpy(ak.flatten(gen_jets.pt))).sum()
             )
+        pileup = detect_events(events).pileup(events)
+        if pileup is not None:  # what the file's simulation overlaid; the model adds its training's
+            extra["events with a pile-up count"] = len(pileup)
+            extra["pile-up interactions (sum)"] = float(pileup.sum())
         if self.skip_bad:
             extra["particles dropped (non-finite)"] = bad
         return {**out, **self._reference(events, reco, select=False)}, extra

@@ -252,13 +252,19 @@ def fit_checkpointed(
 def pair_dataset_info(
     train_set, valid_set, data, k: int, split_seed: int, exclude_events=None, **extra
 ) -> dict:
-    """The ``dataset`` entry of a fast-sim checkpoint: R, k, files, split, selection and the range
-    of its training gen jets (:func:`hepgen.data.datasets.gen_domain`)."""
+    """The ``dataset`` entry of a fast-sim checkpoint: R, k, files, split, selection, the range
+    of its training gen jets (:func:`hepgen.data.datasets.gen_domain`) and, where the files' names
+    state it, their pile-up (``pileup_mu``, :func:`hepgen.data.datasets.pileup_from_names`)."""
     import numpy as np
 
-    from hepgen.data.datasets import gen_domain
+    from hepgen.data.datasets import gen_domain, pileup_from_names
 
-    domain = {"gen_domain": gen_domain(train_set.gen_jet)} if len(getattr(train_set, "gen_jet", ())) else {}
+    domain: dict[str, object] = {}
+    if len(getattr(train_set, "gen_jet", ())):
+        domain["gen_domain"] = gen_domain(train_set.gen_jet)
+    mu = pileup_from_names(data)
+    if mu is not None:
+        domain["pileup_mu"] = mu
     return {
         "R": float(train_set.attrs.get("R", 0.5)),
         "k": k,
