@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from hepgen.data.datasets import event_keys, split_indices
+from hepgen.data.datasets import event_keys, pileup_from_names, split_indices
 from hepgen.errors import HepgenInputError
 from hepgen.io import h5
 from hepgen.metrics import detector, floor, jetnet
@@ -802,6 +802,14 @@ def evaluate(
         overlap = training_overlap(runner.dataset, reference, split, split_seed)
         if overlap:
             warnings.warn(f"{sample}: {overlap}", UserWarning, stacklevel=2)
+        ref_mu = pileup_from_names(reference)
+        if runner.kind == "fastsim" and None not in (ref_mu, runner.pileup_mu) and ref_mu != runner.pileup_mu:
+            warnings.warn(
+                f"{sample}: trained with pile-up ⟨μ⟩ {runner.pileup_mu:g}, the reference files' names "
+                f"state ⟨μ⟩ {ref_mu:g}: the model adds its training's pile-up, so the comparison "
+                "is not of the detector response alone",
+                UserWarning, stacklevel=2,
+            )
         _check_compatible(str(sample), {"R": runner.R, "k": runner.k}, ref.attrs, mode, force)
     elif sample is not None:
         sample_pairs = h5.read(sample, sides=("reco",))  # generated files have no gen side

@@ -700,6 +700,18 @@ def test_simulate_and_evaluate_cli(tiny, tmp_path):
     assert main(["evaluate", str(sim), "--reference", str(EXPECTED), "--draws", "2", "-o", str(tmp_path / "x")]) == 2
 
 
+def test_evaluate_warns_on_another_pileup(tiny, tmp_path):
+    """``hepgen evaluate`` says when the reference files' names state another pile-up than the
+    fast-sim's training files' (tiny: _pu50_); the same jets under a _pu0_ name."""
+    import shutil
+
+    path, _ = tiny
+    renamed = tmp_path / "delphes_ww_pu0_25ev.h5"
+    shutil.copy(EXPECTED, renamed)
+    with pytest.warns(UserWarning, match=r"trained with pile-up ⟨μ⟩ 50, the reference files' names state ⟨μ⟩ 0"):
+        assert main(["evaluate", str(path), "--reference", str(renamed), "--n-splits", "2", "-o", str(tmp_path / "e")]) == 0
+
+
 def test_training_overlap_warns_where_a_split_holds_training_events(tiny, tmp_path):
     """A checkpoint's held-out jets are the test split of exactly its training files (in order,
     its seed); ``hepgen evaluate`` warns on anything else that includes its training files."""
