@@ -107,9 +107,11 @@ def pf_candidates(pfcand: ak.Array) -> ak.Array:
 
 
 def pileup_from_events(events) -> np.ndarray | None:
-    """Per event, the pile-up interactions its simulation overlaid: the true vertices less the
-    hard one (``Vertex``), else the EFlow tracks flagged ``IsPU`` over
-    :data:`PU_TRACKS_PER_INTERACTION` (an estimate); None where the file holds neither."""
+    """Per event, the pile-up interactions its simulation overlaid: the vertices less the hard
+    one (``Vertex``: the CMS pile-up card writes ``PileUpMerger/vertices`` there, the true ones;
+    a card that writes reconstructed vertices under that name undercounts), else the EFlow tracks
+    flagged ``IsPU`` over :data:`PU_TRACKS_PER_INTERACTION` (an estimate); None where the file
+    holds neither."""
     fields = set(events.fields)
     if "Vertex" in fields:
         return np.clip(ak.to_numpy(ak.num(events.Vertex)) - 1, 0, None).astype(np.float64)
