@@ -403,35 +403,51 @@ PILEUP_TOLERANCE = 0.2
 least 5 interactions) before the main job says so."""
 
 
-def files_pileup(hepgen_cutflow: Mapping[str, Any]) -> tuple[int, float | None]:
-    """(events whose pile-up the files state, their mean pile-up interactions or None), from the
-    fast-sim processor's cutflow (``cutflow["hepgen"]``)."""
-    counted = int(hepgen_cutflow.get("events with a pile-up count", 0))
-    return counted, (float(hepgen_cutflow["pile-up interactions (sum)"]) / counted if counted else None)
+def files_pileup(files: Mapping[str, Mapping[str, Any]]) -> dict[str, tuple[int, float]]:
+    """{file: (events counted, mean pile-up interactions)} for the files that state their
+    pile-up, from the processor's per-file record (``acc["files"]``)."""
+    return {
+        name: (int(d["pileup_events"]), float(d["pileup_sum"]) / int(d["pileup_events"]))
+        for name, d in files.items()
+        if d.get("pileup_events")
+    }
 
 
-def pileup_note(hepgen_cutflow: Mapping[str, Any], trained_mu: float | None) -> tuple[str, str | None]:
-    """(a line for fidelity.md, a warning or None) from the pile-up the processor counted in the
-    files and the fast-sim's training ⟨μ⟩: the model adds the pile-up it was trained with, so on
-    files simulated with another the comparison with the files' own reconstruction is not like
-    for like."""
-    counted, mu = files_pileup(hepgen_cutflow)
+def pileup_note(files: Mapping[str, Mapping[str, Any]], trained_mu: float | None) -> tuple[str, str | None]:
+    """(a line for fidelity.md, a warning or None) from the pile-up the processor counted in each
+    file and the fast-sim's training ⟨μ⟩: the model adds the pile-up it was trained with, so on
+    files simulated with another the comparison with their own reconstruction is not like for
+    like. Judged file by file: a file without pile-up among files with it must not hide in the mean."""
+    per_file = files_pileup(files)
     trained = "not recorded in the checkpoint" if trained_mu is None else f"{trained_mu:g}"
-    if mu is None:
+    if not per_file:
         return (
             f"Pile-up: the files do not say theirs; the fast-sim adds that of its training sample "
             f"(⟨μ⟩ {trained}).", None,
         )
+    counted = sum(n for n, _ in per_file.values())
+    mean = sum(n * mu for n, mu in per_file.values()) / counted
+    mus = [mu for _, mu in per_file.values()]
+    spread = f"; per file {min(mus):.1f}–{max(mus):.1f}" if len(per_file) > 1 else ""
     text = (
-        f"Pile-up: the files' ⟨μ⟩ ≈ {mu:.1f} ({counted} events); the fast-sim adds that of its "
-        f"training sample (⟨μ⟩ {trained})."
+        f"Pile-up: the files' ⟨μ⟩ ≈ {mean:.1f} ({counted} events{spread}); the fast-sim adds that "
+        f"of its training sample (⟨μ⟩ {trained})."
     )
-    if trained_mu is None or abs(mu - trained_mu) <= max(5.0, PILEUP_TOLERANCE * trained_mu):
+    if trained_mu is None:
         return text, None
+    off = {
+        name: mu for name, (_, mu) in per_file.items()
+        if abs(mu - trained_mu) > max(5.0, PILEUP_TOLERANCE * trained_mu)
+    }
+    if not off:
+        return text, None
+    shown = short_names(list(per_file))
+    listed = ", ".join(f"{shown[name]} ⟨μ⟩ ≈ {mu:.1f}" for name, mu in off.items())
     return text, (
-        f"the files were simulated with pile-up ⟨μ⟩ ≈ {mu:.1f}, the fast-sim with ⟨μ⟩ {trained_mu:g}: "
-        "its jets carry its training's pile-up, so they differ from the files' own reconstruction "
-        "by more than the detector response (use a fast-sim trained at the files' pile-up)"
+        f"{len(off)} of {len(per_file)} file(s) were simulated with another pile-up than the "
+        f"fast-sim's ⟨μ⟩ {trained_mu:g} ({listed}): its jets carry its training's pile-up, so they "
+        "differ from those files' own reconstruction by more than the detector response (use a "
+        "fast-sim trained at their pile-up)"
     )
 
 
@@ -506,9 +522,11 @@ def main_job(
                 sections.append(f"\n## Dataset {ds} ({events} events; plots in {folder}/)\n\n{t}\n{rt}")
             table = table + "".join(sections)
         n = acc["events"]
-        pileup_text, pileup_warning = pileup_note(acc["cutflow"].get("hepgen", {}), runner.pileup_mu)
-        counted, mu = files_pileup(acc["cutflow"].get("hepgen", {}))
-        data["pileup"] = {"events_counted": counted, "files_mu": mu, "trained_mu": runner.pileup_mu}
+        pileup_text, pileup_warning = pileup_note(acc.get("files", {}), runner.pileup_mu)
+        data["pileup"] = {
+            "files": {name: {"events": n, "mu": mu} for name, (n, mu) in files_pileup(acc.get("files", {})).items()},
+            "trained_mu": runner.pileup_mu,
+        }
         summary = (
             f"hepgen fast-sim: {n} events from {sum(len(v) for v in fs.values())} file(s)"
             + (f" in {len(datasets)} datasets (all together first, then each)" if len(datasets) > 1 else "")

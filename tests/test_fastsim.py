@@ -756,22 +756,26 @@ def test_processor_cutflow_and_histograms():
 
 
 def test_pileup_note_only_where_the_files_differ_from_training():
-    """The main job states the files' pile-up beside the fast-sim's and warns only when they
-    differ by more than 20% (at least 5 interactions), or not at all where either is unknown."""
+    """The main job states the files' pile-up beside the fast-sim's and warns, file by file, only
+    where a file's differs by more than 20% (at least 5 interactions), or not at all where
+    either is unknown."""
     from hepgen.run import pileup_note
 
-    def counted(mu, n=10):
-        return {"events with a pile-up count": n, "pile-up interactions (sum)": mu * n}
+    def files(*mus, n=10):
+        return {f"/data/f{i}.root": {"events": n, "pileup_events": n, "pileup_sum": mu * n} for i, mu in enumerate(mus)}
 
-    text, warning = pileup_note(counted(50.5), 50.0)
+    text, warning = pileup_note(files(50.5), 50.0)
     assert "⟨μ⟩ ≈ 50.5 (10 events)" in text and "(⟨μ⟩ 50)" in text and warning is None
-    assert pileup_note(counted(41.0), 50.0)[1] is None  # within 20%
-    assert "⟨μ⟩ ≈ 39.0, the fast-sim with ⟨μ⟩ 50" in pileup_note(counted(39.0), 50.0)[1]
-    assert "⟨μ⟩ ≈ 0.0" in pileup_note(counted(0.0), 50.0)[1]  # no pile-up in the files
-    assert pileup_note(counted(4.0), 0.0)[1] is None and pileup_note(counted(6.0), 0.0)[1]
-    text, warning = pileup_note(counted(0.0), None)
+    assert pileup_note(files(41.0), 50.0)[1] is None  # within 20%
+    assert "1 of 1 file(s)" in pileup_note(files(39.0), 50.0)[1] and "f0.root ⟨μ⟩ ≈ 39.0" in pileup_note(files(39.0), 50.0)[1]
+    assert pileup_note(files(4.0), 0.0)[1] is None and pileup_note(files(6.0), 0.0)[1]
+    # a file without pile-up among files with it: the mean (37.6) would pass, the file does not
+    text, warning = pileup_note(files(50.0, 50.0, 50.0, 0.4), 50.0)
+    assert "⟨μ⟩ ≈ 37.6 (40 events; per file 0.4–50.0)" in text
+    assert warning.startswith("1 of 4 file(s)") and "f3.root ⟨μ⟩ ≈ 0.4" in warning and "f0.root" not in warning
+    text, warning = pileup_note(files(0.0), None)
     assert "not recorded in the checkpoint" in text and warning is None
-    text, warning = pileup_note({}, 50.0)  # e.g. gen-only files
+    text, warning = pileup_note({"/data/gen_only.root": {"events": 10}}, 50.0)
     assert "the files do not say theirs" in text and warning is None
 
 
@@ -907,8 +911,8 @@ def test_processor_on_pfnanoaod(pfnano_sample, tmp_path, capsys):
     out = main_job([str(pfnano_sample)], output=str(tmp_path / "run"))
     fid = json.loads((out / "fidelity.json").read_text())
     assert fid["reference"] == "reco_pf"
-    assert fid["pileup"] == {"events_counted": 10, "files_mu": float(n_pu.mean()), "trained_mu": 50.0}
-    assert "the files were simulated with pile-up ⟨μ⟩ ≈ 28.5, the fast-sim with ⟨μ⟩ 50" in capsys.readouterr().out
+    assert fid["pileup"] == {"files": {str(pfnano_sample): {"events": 10, "mu": float(n_pu.mean())}}, "trained_mu": 50.0}
+    assert "another pile-up than the fast-sim's ⟨μ⟩ 50 (cms_pfnano_10events.root ⟨μ⟩ ≈ 28.5)" in capsys.readouterr().out
     # every jet of the file enters the table: 24 reclustered PF jets, finite W1s and floors
     assert fid["jet_pt"]["entries"]["reco_pf"] == acc["cutflow"]["reco_pf"]["jets"] > 0
     for name in ("jet_pt", "jet_mass", "jet_n_constituents"):

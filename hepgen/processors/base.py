@@ -184,6 +184,9 @@ class HepgenProcessor(processor.ProcessorABC):
                     )
         name = str(events.metadata.get("filename", "?"))  # the path: base names can repeat
         stats = {"events": len(events), "chunks": 1, "time_s": time.perf_counter() - t0}
+        if "events with a pile-up count" in extra:  # what the file's own simulation overlaid
+            stats["pileup_events"] = extra["events with a pile-up count"]
+            stats["pileup_sum"] = extra["pile-up interactions (sum)"]
         return {
             "hists": hists,
             "cutflow": cutflow,  # all datasets together
