@@ -148,6 +148,12 @@ class FastSimProcessor(HepgenProcessor):
         jets = cluster(pred, self.R, min_pt=self.cluster_min_pt)
         return self.select(jets) if select else jets
 
+    def pileup(self, events) -> np.ndarray | None:
+        """Per event, the pile-up interactions the file's own simulation overlaid, or None where
+        the file does not say (:meth:`hepgen.io.formats.Format.pileup`); the fast-sim adds the
+        pile-up of its training sample instead, ``self.runner.pileup_mu``."""
+        return detect_events(events).pileup(events)
+
     paired = True
 
     def sources(self, events):
@@ -166,7 +172,7 @@ class FastSimProcessor(HepgenProcessor):
             extra["gen jets above the trained pT"] = int(
                 self.runner.above_trained_pt(ak.to_numpy(ak.flatten(gen_jets.pt))).sum()
             )
-        pileup = detect_events(events).pileup(events)
+        pileup = self.pileup(events)
         if pileup is not None:  # what the file's simulation overlaid; the model adds its training's
             extra["events with a pile-up count"] = len(pileup)
             extra["pile-up interactions (sum)"] = float(pileup.sum())
