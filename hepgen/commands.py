@@ -298,7 +298,7 @@ def _run(args: argparse.Namespace) -> int:
         args.files, args.fileset, args.checkpoint, args.executor, args.workers, args.chunksize,
         args.device, args.output, args.seed, overwrite=args.overwrite, skip_bad=args.skip_bad,
         R=args.R, scheduler=args.scheduler, retries=args.retries,
-        skip_bad_files=args.skip_bad_files, maxchunks=args.maxchunks,
+        skip_bad_files=args.skip_bad_files, maxchunks=args.maxchunks, weights=not args.no_weights,
     )
     return 0
 
@@ -609,6 +609,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     r.add_argument(
         "--skip-bad-files", action="store_true",
         help="skip unreadable files (listed in files.json and the summary) instead of stopping",
+    )
+    r.add_argument(
+        "--no-weights", action="store_true",
+        help="fill the histograms unweighted (default: with the files' generator weights, "
+        "Delphes Event.Weight / NanoAOD genWeight)",
     )
     r.add_argument("--workers", type=_int_in(1, 512), default=2)
     r.add_argument("--chunksize", type=POSITIVE, default=50)

@@ -75,37 +75,37 @@ def ratio_plot_counts(
     xlabel: str | None = None,
     density: bool = True,
     logy: bool = False,
+    variances: Mapping[str, np.ndarray] | None = None,
 ) -> str:
-    """Step histograms of binned counts with a ratio panel to ``reference``.
+    """Step histograms of binned counts (or sums of weights) with a ratio panel to ``reference``.
 
-    The grey band is the reference's relative statistical uncertainty (√N); error bars on the
-    other samples are theirs. Returns the path written.
+    The grey band is the reference's relative statistical uncertainty (√N, or √ of the sum of
+    squared weights where ``variances`` are given); error bars on the other samples are theirs.
+    Returns the path written.
     """
     with matplotlib.style.context(STYLE):
-        return _ratio_plot_counts(counts, bins, reference, path, xlabel, density, logy)
+        return _ratio_plot_counts(counts, bins, reference, path, xlabel, density, logy, variances)
 
 
-def _ratio_plot_counts(counts, bins, reference, path, xlabel, density, logy) -> str:
+def _ratio_plot_counts(counts, bins, reference, path, xlabel, density, logy, variances=None) -> str:
     fig = Figure(figsize=(8, 8))
     ax, rax = fig.subplots(
         2, 1, sharex=True, gridspec_kw={"height_ratios": [3, 1], "hspace": 0.05}
     )
     width = np.diff(bins)
 
-    def norm(c):
-        c = np.asarray(c, dtype=float)
+    def norm(name):
+        c = np.asarray(counts[name], dtype=float)
+        var = c if variances is None else np.asarray(variances[name], dtype=float)
+        err = np.sqrt(np.clip(var, 0.0, None))
         total = c.sum()
-        return (
-            (c / (total * width), np.sqrt(c) / (total * width))
-            if density and total
-            else (c, np.sqrt(c))
-        )
+        return (c / (total * width), err / (total * width)) if density and total else (c, err)
 
-    ref_y, ref_e = norm(counts[reference])
+    ref_y, ref_e = norm(reference)
     centres = 0.5 * (bins[1:] + bins[:-1])
     for colour, (name, c) in zip(COLOURS, counts.items()):
-        y, e = norm(c)
-        mplhep.histplot(y, bins, yerr=e, ax=ax, label=f"{name} ({int(np.sum(c))})", color=colour)
+        y, e = norm(name)
+        mplhep.histplot(y, bins, yerr=e, ax=ax, label=f"{name} ({np.sum(c):.6g})", color=colour)
         if name == reference:
             rel = np.divide(ref_e, ref_y, out=np.zeros_like(ref_y), where=ref_y > 0)
             rax.stairs(
@@ -143,37 +143,56 @@ def hist_ratio_plots(
         if name.startswith("response_"):
             paths += _response_plots(name, h, outdir, reference)
             continue
-        sources = [s for s in h.axes["source"] if h[{"source": s}].sum() > 0]
+        sources = filled_sources(h)
         if not sources:
             continue
         ref = reference if reference in sources else sources[0]
-        proj = {s: h[{"source": s}].project(h.axes[-1].name).values() for s in sources}
-        order = {ref: proj[ref], **{s: v for s, v in proj.items() if s != ref}}
-        shown = {SOURCE_LABELS.get(s, s): v for s, v in order.items()}
+        order = [ref, *(s for s in sources if s != ref)]
+        proj = {s: h[{"source": s}].project(h.axes[-1].name) for s in order}
         paths.append(
             ratio_plot_counts(
-                shown,
+                {SOURCE_LABELS.get(s, s): p.values() for s, p in proj.items()},
                 h.axes[-1].edges,
                 SOURCE_LABELS.get(ref, ref),
                 os.path.join(outdir, f"{name}.png"),
                 h.axes[-1].label,
+                variances={SOURCE_LABELS.get(s, s): _variances(p) for s, p in proj.items()},
             )
         )
     return paths
 
 
+def total(h, flow: bool = False) -> float:
+    """A histogram's sum as a number, whatever its storage (``Weight``: the sum of weights)."""
+    t = h.sum(flow=flow)
+    return float(getattr(t, "value", t))
+
+
+def filled_sources(h) -> list[str]:
+    """The ``source`` categories of ``h`` that hold anything (a positive sum)."""
+    return [s for s in h.axes["source"] if total(h[{"source": s}]) > 0]
+
+
+def _variances(h) -> np.ndarray:
+    """Per bin, the variance of a 1-d histogram (Weight storage: the sum of squared weights;
+    counts: the counts)."""
+    v = h.variances()
+    return h.values() if v is None else v
+
+
 def _response_plots(name: str, h, outdir, reference: str) -> list[str]:
     """One ratio plot of the response per gen-pT bin of a response histogram."""
     paths: list[str] = []
-    sources = [s for s in h.axes["source"] if h[{"source": s}].sum() > 0]
+    sources = filled_sources(h)
     if reference not in sources:
         return paths
     edges = h.axes["gen_pt"].edges
     for b in range(len(edges) - 1):
-        proj = {
-            SOURCE_LABELS.get(s, s): h[{"source": s, "gen_pt": b}].project(name).values()
+        sliced = {
+            SOURCE_LABELS.get(s, s): h[{"source": s, "gen_pt": b}].project(name)
             for s in [reference, *[x for x in sources if x != reference]]
         }
+        proj = {k: p.values() for k, p in sliced.items()}
         if sum(proj[SOURCE_LABELS.get(reference, reference)]) < 5:
             continue
         group, stop = 4, len(h.axes[-1].edges) - 1  # responses: 0.02-wide bins over 0–2
@@ -181,6 +200,7 @@ def _response_plots(name: str, h, outdir, reference: str) -> list[str]:
             filled = max(int(np.flatnonzero(v)[-1]) + 1 if np.any(v) else 0 for v in proj.values())
             group, stop = 5, min(stop, max(50, -(-filled // 50) * 50))
         coarse = {k: v[:stop].reshape(-1, group).sum(1) for k, v in proj.items()}
+        coarse_var = {k: _variances(p)[:stop].reshape(-1, group).sum(1) for k, p in sliced.items()}
         paths.append(
             ratio_plot_counts(
                 coarse,
@@ -188,6 +208,7 @@ def _response_plots(name: str, h, outdir, reference: str) -> list[str]:
                 SOURCE_LABELS.get(reference, reference),
                 os.path.join(outdir, f"{name}_{edges[b]:.0f}_{edges[b + 1]:.0f}.png"),
                 f"{h.axes[-1].label}, gen $p_T$ {edges[b]:.0f}–{edges[b + 1]:.0f} GeV",
+                variances=coarse_var,
             )
         )
     return paths

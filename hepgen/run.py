@@ -195,6 +195,7 @@ def run_processor(
     scheduler: str | None = None,
     retries: int = 0,
     skip_bad_files: bool = False,
+    weights: bool = True,
 ) -> dict:
     """Run the fast-sim processor over ``fileset``; returns the accumulator.
 
@@ -213,6 +214,7 @@ def run_processor(
         retries: retries of a failed chunk (futures / dask).
         skip_bad_files: skip unreadable files (coffea's ``skipbadfiles``); they are listed in
             the output's ``skipped_files``.
+        weights: fill the histograms with the files' generator weights (False: unweighted).
     """
     from coffea import processor
 
@@ -224,7 +226,7 @@ def run_processor(
     skipped = [f for files in fileset.values() for f in files if f not in good]
     fileset = {name: [f for f in files if f in good] for name, files in fileset.items()}
     fileset = {name: files for name, files in fileset.items() if files}
-    proc = FastSimProcessor(checkpoint, device=device, seed=seed, skip_bad=skip_bad, R=R)
+    proc = FastSimProcessor(checkpoint, device=device, seed=seed, skip_bad=skip_bad, R=R, weights=weights)
     ex, client = make_executor(executor, workers, scheduler, retries)
     links = tempfile.TemporaryDirectory(prefix="hepgen-links-")
     try:
@@ -250,9 +252,10 @@ def run_processor(
 
 
 def hist_w1(h, a: dict, b: dict) -> float:
-    """Binned W1 between two selections of a histogram (dicts of category values)."""
+    """Binned W1 between two selections of a histogram (dicts of category values); bins of
+    negative weight (negative generator weights) count as empty."""
     axis = h.axes[-1]
-    ua, ub = h[a].project(axis.name).values(), h[b].project(axis.name).values()
+    ua, ub = (np.clip(h[x].project(axis.name).values(), 0.0, None) for x in (a, b))
     if ua.sum() == 0 or ub.sum() == 0:
         return float("nan")
     return float(wasserstein_distance(axis.centers, axis.centers, ua, ub))
@@ -296,11 +299,13 @@ def reference_source(hists: Mapping) -> str | None:
     PFNanoAOD run has an empty ``delphes`` category beside a filled ``reco_pf``; being on the
     axis is not enough. Without entries anywhere, the first reconstruction on an axis (or None).
     """
+    from hepgen.plotting import total
+
     present, filled = [], set()
     for h in hists.values():
         for s in h.axes["source"]:
             present.append(s)
-            if h[{"source": s}].sum(flow=True) > 0:
+            if total(h[{"source": s}], flow=True) > 0:
                 filled.add(s)
     return next((s for s in REFERENCE_LABELS if s in filled), None) or next(
         (s for s in REFERENCE_LABELS if s in present), None
@@ -310,7 +315,9 @@ def reference_source(hists: Mapping) -> str | None:
 def response_table(hists: dict) -> tuple[str, dict]:
     """Median and IQR of the reclustered jets' pT and mass response per gen-pT bin, and the
     median and 90% quantile of their ΔR to the gen jet (the jet direction; histograms written
-    before it have none: "—")."""
+    before it have none: "—"). With weighted histograms the quantiles and the counts are of
+    the weights."""
+    from hepgen.plotting import total
     from hepgen.processors.histograms import hist_quantiles
 
     if "response_pt" not in hists:
@@ -340,12 +347,13 @@ def response_table(hists: dict) -> tuple[str, dict]:
                     continue
                 sl = h[{"source": s, "gen_pt": b}].project(f"response_{q}")
                 lo, med, hi = hist_quantiles(sl.values(), sl.axes[0].edges, (0.25, 0.5, 0.75) if q != "dr" else (0.0, 0.5, 0.9))
-                entry = {"bin": [float(edges[b]), float(edges[b + 1])], "median": float(med), "n": int(sl.sum())}
+                n = total(sl)  # jets, or their sum of weights
+                entry = {"bin": [float(edges[b]), float(edges[b + 1])], "median": float(med), "n": n}
                 entry.update({"q90": float(hi)} if q == "dr" else {"iqr": float(hi - lo)})
                 data.setdefault(s, {}).setdefault(q, []).append(entry)
                 spread = hi if q == "dr" else hi - lo
                 digits = 4 if q == "dr" else 3
-                cells.append("—" if not np.isfinite(med) else f"{med:.{digits}f} / {spread:.{digits}f} ({int(sl.sum())})")
+                cells.append("—" if not np.isfinite(med) else f"{med:.{digits}f} / {spread:.{digits}f} ({n:.6g})")
         lines.append(f"| {edges[b]:.0f}–{edges[b + 1]:.0f} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n", data
 
@@ -358,6 +366,8 @@ def fidelity_table(hists: dict, reference: str | None = None) -> tuple[str, dict
     range are counted in its overflow column (they do not enter the W1). A W1 from empty
     histograms is shown as "—".
     """
+    from hepgen.plotting import total
+
     rows, data = [], {}
     reference = reference or reference_source(hists)
     for name, h in hists.items():
@@ -376,9 +386,9 @@ def fidelity_table(hists: dict, reference: str | None = None) -> tuple[str, dict
                 ]
                 finite = [w for w in halves if np.isfinite(w)]  # a half can be empty
                 entry[s] = float(np.mean(finite)) if finite else float("nan")
-        over = {s: int(h[{"source": s}].project(h.axes[-1].name).view(flow=True)[[0, -1]].sum()) for s in sources}
+        over = {s: float(h[{"source": s}].project(h.axes[-1].name).values(flow=True)[[0, -1]].sum()) for s in sources}
         entry["outside_range"] = over
-        entry["entries"] = {s: int(h[{"source": s}].sum(flow=True)) for s in sources}
+        entry["entries"] = {s: total(h[{"source": s}], flow=True) for s in sources}
         data[name] = entry
 
         def f(x: float, fmt: str = ".4g") -> str:
@@ -388,7 +398,7 @@ def fidelity_table(hists: dict, reference: str | None = None) -> tuple[str, dict
         ratio = hep / fl if fl and np.isfinite(fl) and fl > 0 else float("nan")
         rows.append(
             f"| {name} | {f(hep)} | {f(entry.get('gen', float('nan')))} | {f(fl)} | {f(ratio, '.2f')} | "
-            f"{entry['entries'].get(reference, 0)} | {sum(over.values())} |"
+            f"{entry['entries'].get(reference, 0):.6g} | {sum(over.values()):.6g} |"
         )
     label = REFERENCE_LABELS.get(reference or "", reference)
     head = [
@@ -396,6 +406,27 @@ def fidelity_table(hists: dict, reference: str | None = None) -> tuple[str, dict
         "|---|---|---|---|---|---|---|",
     ]
     return "\n".join(head + rows) + "\n", data
+
+
+def weights_note(files: Mapping[str, Mapping[str, Any]], weights: bool) -> str:
+    """A line for fidelity.md: how the histograms were weighted (from the processor's per-file
+    record of the generator weights it used)."""
+    if not weights:
+        return "Histograms unweighted (--no-weights): every event counts 1."
+    used = [d for d in files.values() if "weight_sum" in d]
+    if not used:
+        return "Histograms unweighted: the files store no generator weights."
+    n = sum(int(d["events"]) for d in used)
+    not_1 = sum(int(d["weights_not_1"]) for d in used)
+    if not not_1:
+        return f"Histograms weighted by the files' generator weights (all {n} are 1)."
+    negative = sum(int(d["weights_negative"]) for d in used)
+    return (
+        f"Histograms weighted by the files' generator weights ({n} events, sum "
+        f"{sum(float(d['weight_sum']) for d in used):.6g}; {not_1} not 1, {negative} negative; "
+        "entries, medians and W1s are of the weights, negative bins counted as empty in the "
+        "quantiles and W1s; --no-weights for counts)."
+    )
 
 
 PILEUP_TOLERANCE = 0.2
@@ -468,6 +499,7 @@ def main_job(
     retries: int = 0,
     skip_bad_files: bool = False,
     maxchunks: int | None = None,
+    weights: bool = True,
 ) -> Path:
     """``hepgen run``: the fast-sim processor over files, then plots and the fidelity table.
 
@@ -494,7 +526,7 @@ def main_job(
         acc = run_processor(
             fs, ckpt, executor, workers, chunksize, device, seed, maxchunks=maxchunks,
             skip_bad=skip_bad, R=R, scheduler=scheduler, retries=retries,
-            skip_bad_files=skip_bad_files,
+            skip_bad_files=skip_bad_files, weights=weights,
         )
         elapsed = time.perf_counter() - t0
         save(acc, tmp / "hists.coffea")
@@ -541,6 +573,7 @@ def main_job(
                 if reference == "reco_pf" else ""
             )
             + "\n\n"
+            + weights_note(acc.get("files", {}), weights) + "\n\n"
             + (pileup_text + "\n\n" if pileup_text else "")
             + table
         )

@@ -9,6 +9,7 @@ import os
 import pickle
 import warnings
 
+import awkward as ak
 import h5py
 import numpy as np
 import pytest
@@ -745,14 +746,14 @@ def test_processor_cutflow_and_histograms():
     for source in ("gen", "hepgen", "delphes"):
         cf = acc["cutflow"][source]
         assert cf["events"] == 25 == cf["0 jets"] + cf["1 jet"] + cf[">=2 jets"]
-        assert acc["hists"]["jet_pt"][{"source": source}].sum() == cf["jets"]
+        assert acc["hists"]["jet_pt"][{"source": source}].sum().value == cf["jets"]
     assert acc["cutflow"]["hepgen"]["gen jets simulated"] > 0
     assert acc["cutflow"]["hepgen"]["gen jets above the trained pT"] == 0  # the demo: within it
     # the pile-up its Delphes simulation overlaid: its true vertices less the hard one
     vertices = uproot.open(SAMPLE)["Delphes"]["Vertex_size"].array(library="np")
     assert acc["cutflow"]["hepgen"]["events with a pile-up count"] == 25
     assert acc["cutflow"]["hepgen"]["pile-up interactions (sum)"] == float((vertices - 1).sum())
-    assert acc["hists"]["mjj"][{"source": "delphes"}].sum() == acc["cutflow"]["delphes"][">=2 jets"]
+    assert acc["hists"]["mjj"][{"source": "delphes"}].sum().value == acc["cutflow"]["delphes"][">=2 jets"]
 
 
 def test_pileup_note_only_where_the_files_differ_from_training():
@@ -798,7 +799,7 @@ def test_main_job_keeps_datasets_apart(tmp_path):
     assert by["ww"]["gen"]["events"] == 25 and by["qcd/pu50"]["gen"]["events"] == 50
     for source in ("gen", "hepgen", "delphes"):
         for ds in ("ww", "qcd/pu50"):
-            assert h[{"dataset": ds, "source": source}].sum() == by[ds][source]["jets"] > 0
+            assert h[{"dataset": ds, "source": source}].sum().value == by[ds][source]["jets"] > 0
         assert cutflow[source]["jets"] == by["ww"][source]["jets"] + by["qcd/pu50"][source]["jets"]
     fid = json.loads((out / "fidelity.json").read_text())
     assert fid["jet_pt"]["entries"]["delphes"] == cutflow["delphes"]["jets"]
@@ -860,7 +861,7 @@ def test_main_job_cli(tmp_path):
     cut = json.loads((out / "cutflow.json").read_text())
     for source in ("hepgen", "delphes"):
         dr = h[{"source": source, "dataset": sum, "half": sum}].project("response_dr")
-        assert dr.sum() == cut[source]["response"]["matched"] > 0
+        assert dr.sum().value == cut[source]["response"]["matched"] > 0
         assert dr.values()[250:].sum() == 0  # nothing at ΔR ≥ R/2 = 0.25
     fid = json.loads((out / "fidelity.json").read_text())
     assert all(0 < b["median"] < b["q90"] < 0.25 for b in fid["response"]["delphes"]["dr"] if b["n"] >= 5)
@@ -899,7 +900,7 @@ def test_processor_on_pfnanoaod(pfnano_sample, tmp_path, capsys):
         assert cf["events"] == 10 == cf["0 jets"] + cf["1 jet"] + cf[">=2 jets"]
     # the leading CMS jets (above 1.4 TeV) are inside the histogram range, not in the overflow
     h = acc["hists"]["pt_lead"][{"source": "reco_pf"}].project("pt_lead")
-    assert h.view(flow=True)[-1] == 0 and h.sum() > 0
+    assert h.values(flow=True)[-1] == 0 and h.sum().value > 0
     assert acc["cutflow"]["hepgen"]["gen jets simulated"] > 0
     assert "delphes" in list(acc["hists"]["jet_pt"].axes["source"])  # booked, empty
     assert reference_source(acc["hists"]) == "reco_pf"
@@ -939,7 +940,7 @@ def test_shipped_fastsim_resolution_matches_delphes(ww_sample_100, name):
         sl = h[{"source": source, "gen_pt": slice(0, 3, sum)}].project("response_pt")
         q1, _, q3 = hist_quantiles(sl.values(), sl.axes[0].edges)
         iqr[source] = q3 - q1
-        assert sl.sum() > 80
+        assert sl.sum().value > 80
     assert 0.5 < iqr["hepgen"] / iqr["delphes"] < 2.0, iqr
 
 
@@ -1174,3 +1175,42 @@ def test_response_by_content_finds_a_resolution_wrong_per_class():
         assert 0.8 < r["iqr_ratio"] < 1.25 and abs(r["median_diff"]) < 3 * r["median_diff_err"] + 0.01
     text = content_table(rows)
     assert "| 200–300 | photon 0.50–1.00 | 200 |" in text and "one Δ med / IQR ratio" in text
+
+
+def test_processor_fills_with_generator_weights(monkeypatch, tmp_path):
+    """The histograms hold the files' generator weights (sums and variances), as a coffea
+    analysis would; ``weights=False`` / ``--no-weights`` fills counts. The shipped samples' weights
+    are all 1, so here each event gets 1 + (number mod 3), negated for every seventh."""
+    from hepgen.io.formats import Format, open_events
+    from hepgen.processors import FastSimProcessor
+    from hepgen.run import main_job, run_processor
+
+    def fake(self, events):
+        number = self.event_numbers(events)
+        return np.where(number % 7 == 0, -1.0, 1.0) * (1 + number % 3)
+
+    monkeypatch.setattr(Format, "weights", fake)
+    events = open_events(SAMPLE)
+    number = np.asarray(ak.to_numpy(ak.flatten(events.Event.Number, axis=None)), np.int64)
+    w = np.where(number % 7 == 0, -1.0, 1.0) * (1 + number % 3)
+    fs = FastSimProcessor(str(SHIPPED))
+    # jets per event of the deterministic sources (the fast-sim's noise keys name the file by its
+    # UUID, which these whole-file events do not carry)
+    expected = {"delphes": ak.to_numpy(ak.num(fs.delphes_jets(events))), "gen": ak.to_numpy(ak.num(fs.select(fs.gen_jets(events))))}
+    acc = run_processor({"ww": [str(SAMPLE)]}, str(SHIPPED), chunksize=10)
+    unweighted = run_processor({"ww": [str(SAMPLE)]}, str(SHIPPED), chunksize=10, weights=False)
+    for source, n in expected.items():
+        s = acc["hists"]["jet_pt"][{"source": source}].sum(flow=True)
+        assert s.value == pytest.approx(float((w * n).sum())) and s.variance == pytest.approx(float((w**2 * n).sum()))
+        assert acc["hists"]["mjj"][{"source": source}].sum(flow=True).value == pytest.approx(float(w[n >= 2].sum()))
+        assert unweighted["hists"]["jet_pt"][{"source": source}].sum(flow=True).value == n.sum()
+    assert acc["cutflow"] == unweighted["cutflow"]  # the cutflow counts events and jets
+    hep = acc["hists"]["jet_pt"][{"source": "hepgen"}].sum(flow=True)
+    assert hep.value != unweighted["hists"]["jet_pt"][{"source": "hepgen"}].sum(flow=True).value == acc["cutflow"]["hepgen"]["jets"]
+    record = next(iter(acc["files"].values()))
+    assert record["weight_sum"] == pytest.approx(w.sum()) and record["weights_negative"] == int((w < 0).sum()) > 0
+    main_job([str(SAMPLE)], output=str(tmp_path / "run"))
+    table = (tmp_path / "run" / "fidelity.md").read_text()
+    assert f"weighted by the files' generator weights (25 events, sum {w.sum():.6g}; {int((w != 1).sum())} not 1, {int((w < 0).sum())} negative" in table
+    main_job([str(SAMPLE)], output=str(tmp_path / "counts"), weights=False)
+    assert "Histograms unweighted (--no-weights)" in (tmp_path / "counts" / "fidelity.md").read_text()

@@ -64,6 +64,20 @@ class Format:
         """coffea events → (gen, reco or None) in the common particle format."""
         return self.reader.from_events(events, need_reco)
 
+    def weights(self, events) -> np.ndarray | None:
+        """Per event, the generator weight (Delphes ``Event.Weight``, NanoAOD ``genWeight``);
+        None where the file stores none."""
+        if self.name == "delphes":
+            if "Event" not in events.fields or "Weight" not in events.Event.fields:
+                return None
+            w = events.Event.Weight
+            w = ak.firsts(w) if w.ndim > 1 else w
+        else:
+            if "genWeight" not in events.fields:
+                return None
+            w = events.genWeight
+        return ak.to_numpy(ak.fill_none(w, 1.0)).astype(np.float64)
+
     def pileup(self, events) -> np.ndarray | None:
         """Per event, the pile-up interactions the file's simulation overlaid (Delphes: true
         vertices, else an estimate from the EFlow tracks flagged pile-up; NanoAOD:

@@ -64,6 +64,9 @@ class HepgenProcessor(processor.ProcessorABC):
         with_reference: also fill the file's own reconstruction (Delphes EFlow or CMS PFCands).
         skip_bad: drop particles with non-finite momenta (counted) instead of stopping.
         R: jet radius for clustering (default: the checkpoint's).
+        weights: fill the histograms with the files' generator weights
+            (:meth:`hepgen.io.formats.Format.weights`; 1 where a file has none); False: every
+            event counts 1.
     """
 
     def __init__(
@@ -75,6 +78,7 @@ class HepgenProcessor(processor.ProcessorABC):
         with_reference: bool = True,
         skip_bad: bool = False,
         R: float | None = None,
+        weights: bool = True,
     ) -> None:
         self.runner = Runner(checkpoint, device=device)
         self.acceptance = acceptance
@@ -84,6 +88,7 @@ class HepgenProcessor(processor.ProcessorABC):
         if R is not None and not 0 < R <= 2:
             raise HepgenInputError(f"R = {R}: the jet radius must be in (0, 2]")
         self.R = float(R) if R is not None else self.runner.R
+        self.weights = weights
 
     def select(self, jets: ak.Array) -> ak.Array:
         a = self.acceptance
@@ -167,11 +172,13 @@ class HepgenProcessor(processor.ProcessorABC):
 
         t0 = time.perf_counter()
         hists = book()
-        half = detect_events(events).event_numbers(events) % 2
+        fmt = detect_events(events)
+        half = fmt.event_numbers(events) % 2
+        weight = fmt.weights(events) if self.weights else None
         sources, extra = self.sources(events)
         dataset = str(events.metadata.get("dataset", "sample"))
         cutflow: dict[str, dict[str, Any]] = {
-            name: fill(hists, name, self.select(jets), half, self.R, dataset=dataset)
+            name: fill(hists, name, self.select(jets), half, self.R, dataset=dataset, weight=weight)
             for name, jets in sources.items()
         }
         cutflow["hepgen"].update(extra)
@@ -180,10 +187,14 @@ class HepgenProcessor(processor.ProcessorABC):
                 if name != "gen":
                     cutflow[name]["response"] = fill_response(
                         hists, name, sources["gen"], jets, half, self.R,
-                        self.acceptance.jet_max_eta, dataset=dataset,
+                        self.acceptance.jet_max_eta, dataset=dataset, weight=weight,
                     )
         name = str(events.metadata.get("filename", "?"))  # the path: base names can repeat
-        stats = {"events": len(events), "chunks": 1, "time_s": time.perf_counter() - t0}
+        stats: dict[str, float] = {"events": len(events), "chunks": 1, "time_s": time.perf_counter() - t0}
+        if weight is not None:  # the histograms' weights: their sum, and how many are not 1 or < 0
+            stats["weight_sum"] = float(weight.sum())
+            stats["weights_not_1"] = int((weight != 1).sum())
+            stats["weights_negative"] = int((weight < 0).sum())
         if "events with a pile-up count" in extra:  # what the file's own simulation overlaid
             stats["pileup_events"] = extra["events with a pile-up count"]
             stats["pileup_sum"] = extra["pile-up interactions (sum)"]

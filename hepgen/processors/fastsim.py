@@ -98,6 +98,7 @@ class FastSimProcessor(HepgenProcessor):
         with_reference: also fill the file's own reconstruction.
         skip_bad: drop particles with non-finite momenta (counted) instead of stopping.
         R: jet radius (default: the checkpoint's).
+        weights: fill the histograms with the files' generator weights (False: unweighted).
 
     Example::
 
@@ -116,9 +117,10 @@ class FastSimProcessor(HepgenProcessor):
         with_reference: bool = True,
         skip_bad: bool = False,
         R: float | None = None,
+        weights: bool = True,
     ) -> None:
         super().__init__(
-            checkpoint or DEFAULT_FASTSIM, device, acceptance, seed, with_reference, skip_bad, R
+            checkpoint or DEFAULT_FASTSIM, device, acceptance, seed, with_reference, skip_bad, R, weights
         )
         if self.runner.kind != "fastsim":
             from hepgen.errors import HepgenInputError

@@ -4,7 +4,9 @@ and the notebooks, so every source (``gen``, ``hepgen``, ``delphes``) is binned 
 Every histogram has a ``dataset`` category (the fileset's keys, as coffea processors keep
 signal and backgrounds apart; ``h[{"dataset": sum}]`` adds them up), a ``source`` category and a
 ``half`` axis (event number parity): the two halves of a sample give the truth floor of any
-distance computed from the histograms.
+distance computed from the histograms. They hold weighted sums with their variances
+(``Weight`` storage): the processors fill them with the files' generator weights (1 for the
+shipped samples), so ``h.values()`` and ``h.variances()`` are what a coffea analysis expects.
 """
 
 from __future__ import annotations
@@ -51,7 +53,7 @@ def book() -> dict[str, hist.Hist]:
             .IntCat([0, 1], name="half", label="Event-number parity")
             .Var(list(RESPONSE_BINS), name="gen_pt", label=r"gen jet $p_T$ [GeV]")
             .Reg(400, 0.0, 2.0, name=f"response_{q}", label=label)
-            .Double()
+            .Weight()
         )
     # the jet direction: ΔR between each gen jet and its matched reco jet (within R/2)
     out["response_dr"] = (
@@ -60,7 +62,7 @@ def book() -> dict[str, hist.Hist]:
         .IntCat([0, 1], name="half", label="Event-number parity")
         .Var(list(RESPONSE_BINS), name="gen_pt", label=r"gen jet $p_T$ [GeV]")
         .Reg(1000, 0.0, 1.0, name="response_dr", label=r"$\Delta R$(reco jet, gen jet)")
-        .Double()
+        .Weight()
     )
     for name, (label, n, lo, hi) in {**JET_AXES, **DIJET_AXES}.items():  # noqa: B007
         out[name] = (
@@ -68,7 +70,7 @@ def book() -> dict[str, hist.Hist]:
             .StrCat(list(SOURCES), name="source", label="Source", growth=True)
             .IntCat([0, 1], name="half", label="Event-number parity")
             .Reg(n, lo, hi, name=name, label=label)
-            .Double()
+            .Weight()
         )
     return out
 
@@ -128,27 +130,32 @@ def fill_response(
     R: float,
     max_eta: float = 2.5,
     dataset: str = "sample",
+    weight: np.ndarray | None = None,
 ) -> dict[str, int]:
     """Pair every gen jet (|η| < ``max_eta``, pT in the response bins) with its nearest reco jet
     within ΔR < R/2 (:func:`match_to_gen`) and fill pT and mass responses and their ΔR (the jet
-    direction). Returns matched / unmatched counts."""
+    direction), each pair with its event's ``weight`` (default 1). Returns matched / unmatched
+    counts (of jets, not weighted)."""
     m = match_to_gen(gen_jets, reco_jets, R, max_eta)
     ok = m["matched"]
     gp, gm, rp, rm = (m[k][ok] for k in ("gen_pt", "gen_mass", "reco_pt", "reco_mass"))
     h = np.asarray(half)[m["event"][ok]]
-    hists["response_pt"].fill(dataset=dataset, source=source, half=h, gen_pt=gp, response_pt=rp / gp)
-    hists["response_dr"].fill(dataset=dataset, source=source, half=h, gen_pt=gp, response_dr=m["dr"][ok])
+    w = np.ones(len(h)) if weight is None else np.asarray(weight, np.float64)[m["event"][ok]]
+    hists["response_pt"].fill(dataset=dataset, source=source, half=h, gen_pt=gp, response_pt=rp / gp, weight=w)
+    hists["response_dr"].fill(dataset=dataset, source=source, half=h, gen_pt=gp, response_dr=m["dr"][ok], weight=w)
     m_ok = gm > 0
     hists["response_mass"].fill(
-        dataset=dataset, source=source, half=h[m_ok], gen_pt=gp[m_ok], response_mass=rm[m_ok] / gm[m_ok]
+        dataset=dataset, source=source, half=h[m_ok], gen_pt=gp[m_ok], response_mass=rm[m_ok] / gm[m_ok],
+        weight=w[m_ok],
     )
     n_gen = len(ok)
     return {"gen jets in response bins": n_gen, "matched": int(ok.sum()), "unmatched": n_gen - int(ok.sum())}
 
 
 def hist_quantiles(counts: np.ndarray, edges: np.ndarray, qs=(0.25, 0.5, 0.75)) -> np.ndarray:
-    """Quantiles of binned data (linear interpolation within bins); NaN when empty."""
-    c = np.cumsum(np.asarray(counts, float))
+    """Quantiles of binned data (linear interpolation within bins); NaN when empty. Bins of
+    negative weight (negative generator weights) count as empty."""
+    c = np.cumsum(np.clip(np.asarray(counts, float), 0.0, None))
     if c[-1] <= 0:
         return np.full(len(qs), np.nan)
     return np.interp(np.asarray(qs) * c[-1], np.r_[0.0, c], edges)
@@ -161,36 +168,41 @@ def fill(
     half: np.ndarray,
     R: float,
     dataset: str = "sample",
+    weight: np.ndarray | None = None,
 ) -> dict[str, int]:
-    """Fill every histogram for ``source`` of ``dataset`` from selected jets (events × var, pT-sorted).
+    """Fill every histogram for ``source`` of ``dataset`` from selected jets (events × var,
+    pT-sorted), each jet and dijet with its event's ``weight`` (default 1).
 
-    Returns the event counts by jet multiplicity (0, 1, ≥2) for the cutflow.
+    Returns the event counts by jet multiplicity (0, 1, ≥2) for the cutflow (not weighted).
     """
     obs = jet_observables(jets, R)
     n = ak.num(jets)
-    half_j = ak.flatten(ak.broadcast_arrays(half, jets.pt)[0])
+    counts = ak.to_numpy(n)
+    half_j = np.repeat(np.asarray(half), counts)
+    w = np.ones(len(counts)) if weight is None else np.asarray(weight, np.float64)
+    w_j = np.repeat(w, counts)
     for name, values in obs.items():
         hists[name].fill(
-            dataset=dataset, source=source, half=ak.to_numpy(half_j),
-            **{name: ak.to_numpy(ak.flatten(values))},
+            dataset=dataset, source=source, half=half_j,
+            **{name: ak.to_numpy(ak.flatten(values))}, weight=w_j,
         )
     two = jets[n >= 2]
     if len(two):
         j1, j2 = two[:, 0], two[:, 1]
         px, py, pz, E = (j1[f] + j2[f] for f in ("px", "py", "pz", "E"))
         mjj = np.sqrt(np.maximum(E**2 - px**2 - py**2 - pz**2, 0))
-        h2 = half[ak.to_numpy(n >= 2)]
+        h2 = half[counts >= 2]
         for name, v in (
             ("mjj", mjj),
             ("deta_jj", np.abs(j1.eta - j2.eta)),
             ("pt_lead", j1.pt),
             ("pt_sublead", j2.pt),
         ):
-            hists[name].fill(dataset=dataset, source=source, half=h2, **{name: ak.to_numpy(v)})
+            hists[name].fill(dataset=dataset, source=source, half=h2, **{name: ak.to_numpy(v)}, weight=w[counts >= 2])
     return {
-        "events": int(len(n)),
-        "0 jets": int(ak.sum(n == 0)),
-        "1 jet": int(ak.sum(n == 1)),
-        ">=2 jets": int(ak.sum(n >= 2)),
-        "jets": int(ak.sum(n)),
+        "events": int(len(counts)),
+        "0 jets": int((counts == 0).sum()),
+        "1 jet": int((counts == 1).sum()),
+        ">=2 jets": int((counts >= 2).sum()),
+        "jets": int(counts.sum()),
     }
