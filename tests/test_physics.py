@@ -382,6 +382,12 @@ def test_leading_jet_members_and_antikt_contain():
     inside, ax_eta, ax_phi = leading_jet_members(pt, eta, np.zeros_like(pt), 0.5)
     assert inside.tolist() == [[True, True, False, False], [True, False, False, False], [False] * 4]
     assert ax_eta[1] == 0 and np.isnan(ax_eta[2]) and ax_eta[0] == pytest.approx(0.3 * 10 / 110, rel=0.05)
+    # two jets of equal pT: one of them, whole, and its axis; the softer listed first changes nothing
+    pt = np.array([[40, 40, 0], [5, 40, 40], [40, 5, 40]], float)
+    eta = np.array([[0, 1.0, 0], [2.0, 0, 1.0], [0, 2.0, 1.0]], float)
+    inside, ax_eta, _ = leading_jet_members(pt, eta, np.zeros_like(pt), 0.5)
+    assert inside.sum(1).tolist() == [1, 1, 1] and not inside[1, 0] and not inside[2, 1]
+    assert all(ax_eta[i] == eta[i][inside[i]][0] for i in range(3))
     # sets with a hard core and soft particles near and beyond the edge (R = 0.5)
     g = torch.Generator().manual_seed(1)
     B, k, R = 200, 30, 0.5
