@@ -1,16 +1,73 @@
 """The notebooks run top to bottom on the shipped sample and checkpoints (nbclient), from a
-folder outside the repository, and show their figures inline."""
+folder outside the repository, and show their figures inline.
+
+A notebook takes ~15 s here (up to a minute on a loaded machine), but three times in ~25 runs of the
+full suite one execution stalled ~10 minutes and then passed. So that a stall says where it
+sits, nbclient's messages are logged with their times, and after :data:`SLOW_AFTER` seconds a
+watchdog reads the kernel process's state from ``/proc`` (each thread's state, wait channel and
+CPU time; nothing is sent to the kernel); a slow execution warns with both.
+"""
 
 from __future__ import annotations
 
+import logging
+import os
+import threading
+import time
+import warnings
+
 import nbformat
 import pytest
+
+SLOW_AFTER = 120
+"""Seconds after which a notebook's execution counts as stalled (the watchdog reads the kernel)."""
 
 
 def _notebooks():
     from pathlib import Path
 
     return sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb"))
+
+
+def _proc_state(pid: int) -> str:
+    """Each thread of process ``pid`` and of its children: state, wait channel and user+system
+    CPU seconds, from ``/proc``."""
+    from pathlib import Path
+
+    def children(p: int) -> list[int]:
+        f = Path(f"/proc/{p}/task/{p}/children")
+        return [int(c) for c in f.read_text().split()] if f.exists() else []
+
+    tick = os.sysconf("SC_CLK_TCK")
+    lines = []
+    for p in [pid, *children(pid)]:
+        tasks = Path(f"/proc/{p}/task")
+        for task in sorted(tasks.glob("*")) if tasks.exists() else []:
+            try:
+                stat = (task / "stat").read_text().rsplit(")", 1)[1].split()
+                wchan = (task / "wchan").read_text() or "-"
+                comm = (task / "comm").read_text().strip()
+            except OSError:  # the thread ended meanwhile
+                continue
+            cpu = (int(stat[11]) + int(stat[12])) / tick
+            lines.append(f"pid {p} thread {task.name} {comm}: state {stat[0]}, wchan {wchan}, cpu {cpu:.1f} s")
+    return "\n".join(lines) or "(nothing in /proc)"
+
+
+def _around_longest_gap(lines: list[str]) -> str:
+    """The log lines either side of the longest pause between two timestamped lines."""
+    from datetime import datetime
+
+    stamps = []
+    for i, line in enumerate(lines):
+        try:
+            stamps.append((datetime.strptime(line[:23], "%Y-%m-%d %H:%M:%S,%f"), i))
+        except ValueError:
+            continue
+    if len(stamps) < 2:
+        return "\n".join(lines[-20:])
+    gap, i = max(((b[0] - a[0]).total_seconds(), a[1]) for a, b in zip(stamps, stamps[1:]))
+    return f"(longest gap {gap:.0f} s after line {i})\n" + "\n".join(lines[max(0, i - 6) : i + 4])
 
 
 @pytest.mark.parametrize("path", _notebooks(), ids=[p.name for p in _notebooks()])
@@ -22,9 +79,44 @@ def test_notebook_executes(path, tmp_path, monkeypatch, repo_root):
         monkeypatch.setenv("HEPGEN_SHARED_DATA", str(shared))
     monkeypatch.delenv("MPLBACKEND", raising=False)
     nb = nbformat.read(path, as_version=4)
-    NotebookClient(
+    client = NotebookClient(
         nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
-    ).execute()
+    )
+    log = tmp_path / "nbclient.log"
+    handler = logging.FileHandler(log)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    client.log.addHandler(handler)
+    level = client.log.level
+    client.log.setLevel(logging.DEBUG)
+    seen: list[str] = []
+    done = threading.Event()
+
+    def watch() -> None:  # the kernel's threads, every SLOW_AFTER s once the run counts as stalled
+        while not done.wait(SLOW_AFTER):
+            pid = getattr(getattr(client.km, "provisioner", None), "pid", None)
+            state = _proc_state(pid) if pid else "(no kernel process)"
+            seen.append(f"{time.strftime('%H:%M:%S')} kernel pid {pid}:\n{state}")
+
+    watchdog = threading.Thread(target=watch, daemon=True)
+    start = time.monotonic()
+    watchdog.start()
+    try:
+        client.execute()
+    finally:
+        done.set()
+        client.log.removeHandler(handler)
+        client.log.setLevel(level)
+        handler.close()
+    took = time.monotonic() - start
+    if took > SLOW_AFTER:
+        messages = [line[:300] for line in log.read_text().splitlines()]
+        warnings.warn(
+            f"{path.name} took {took:.0f} s (normally ~15 s). nbclient's messages around the "
+            "longest gap and at the end:\n" + _around_longest_gap(messages)
+            + "\n...\n" + "\n".join(messages[-10:])
+            + f"\nthe kernel after {SLOW_AFTER} s:\n" + "\n".join(seen),
+            UserWarning, stacklevel=2,
+        )
     outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
     assert not [o for o in outputs if o.output_type == "error"]
     text = "".join(o.get("text", "") for o in outputs if o.output_type == "stream")
