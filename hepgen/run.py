@@ -235,7 +235,13 @@ def run_processor(
             skipbadfiles=skip_bad_files,
         )
         ascii_fileset, names = _ascii_fileset(fileset, links.name)
-        acc = runner(ascii_fileset, processor_instance=proc, treename=fmt.tree)
+        try:
+            acc = runner(ascii_fileset, processor_instance=proc, treename=fmt.tree)
+        except Exception as exc:  # coffea wraps a chunk's error; a bad input says so itself
+            cause = exc.__cause__
+            if isinstance(cause, HepgenInputError):
+                raise HepgenInputError(str(cause)) from exc
+            raise
         # per-file statistics under the files' own paths, not the links'
         acc["files"] = {names.get(k, k): v for k, v in acc.get("files", {}).items()}
         if skip_bad_files:  # files coffea skipped while reading

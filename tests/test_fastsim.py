@@ -1214,3 +1214,6 @@ def test_processor_fills_with_generator_weights(monkeypatch, tmp_path):
     assert f"weighted by the files' generator weights (25 events, sum {w.sum():.6g}; {int((w != 1).sum())} not 1, {int((w < 0).sum())} negative" in table
     main_job([str(SAMPLE)], output=str(tmp_path / "counts"), weights=False)
     assert "Histograms unweighted (--no-weights)" in (tmp_path / "counts" / "fidelity.md").read_text()
+    monkeypatch.setattr(Format, "weights", lambda self, events: np.where(self.event_numbers(events) % 5 == 0, np.nan, 1.0))
+    with pytest.raises(HepgenInputError, match="5 event.s. with a non-finite generator weight; pass --no-weights"):
+        run_processor({"ww": [str(SAMPLE)]}, str(SHIPPED), chunksize=25)

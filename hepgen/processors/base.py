@@ -175,6 +175,11 @@ class HepgenProcessor(processor.ProcessorABC):
         fmt = detect_events(events)
         half = fmt.event_numbers(events) % 2
         weight = fmt.weights(events) if self.weights else None
+        if weight is not None and not np.isfinite(weight).all():
+            raise HepgenInputError(
+                f"{events.metadata.get('filename', '?')}: {int((~np.isfinite(weight)).sum())} event(s) "
+                "with a non-finite generator weight; pass --no-weights to fill counts"
+            )
         sources, extra = self.sources(events)
         dataset = str(events.metadata.get("dataset", "sample"))
         cutflow: dict[str, dict[str, Any]] = {
