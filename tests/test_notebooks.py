@@ -1,11 +1,16 @@
 """The notebooks run top to bottom on the shipped sample and checkpoints (nbclient), from a
 folder outside the repository, and show their figures inline.
 
-A notebook takes ~15 s here (up to a minute on a loaded machine), but three times in ~25 runs of the
-full suite one execution stalled ~10 minutes and then passed. So that a stall says where it
-sits, nbclient's messages are logged with their times, and after :data:`SLOW_AFTER` seconds a
-watchdog reads the kernel process's state from ``/proc`` (each thread's state, wait channel and
-CPU time; nothing is sent to the kernel); a slow execution warns with both.
+A notebook takes ~15 s here (a cell at most ~10 s), but about one full-suite run in seven stalled
+~10 minutes in the first notebook and then passed. Caught live (2026-12-07, with the logging
+below): every cell had run, the kernel sat idle with its last output sent, and nbclient still
+waited for the last cell's reply — for exactly its cell ``timeout`` (then 600 s), after which it
+found the reply and passed: pyzmq's asyncio poll had missed the socket's wake-up and saw the
+message only at the timeout's final check. So the cell timeout is :data:`CELL_TIMEOUT`, ~10× the
+slowest cell: a missed wake-up costs at most that, and a cell that really hangs still fails.
+nbclient's messages are logged with their times, and after :data:`SLOW_AFTER` seconds a
+watchdog reads the kernel's threads from ``/proc`` (state, wait channel, CPU time; nothing is
+sent to the kernel); a slow execution warns with both.
 """
 
 from __future__ import annotations
@@ -18,6 +23,9 @@ import warnings
 
 import nbformat
 import pytest
+
+CELL_TIMEOUT = 120
+"""nbclient's per-cell timeout, seconds (the slowest cell takes ~10 s)."""
 
 SLOW_AFTER = 120
 """Seconds after which a notebook's execution counts as stalled (the watchdog reads the kernel)."""
@@ -80,7 +88,7 @@ def test_notebook_executes(path, tmp_path, monkeypatch, repo_root):
     monkeypatch.delenv("MPLBACKEND", raising=False)
     nb = nbformat.read(path, as_version=4)
     client = NotebookClient(
-        nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
+        nb, timeout=CELL_TIMEOUT, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
     )
     log = tmp_path / "nbclient.log"
     handler = logging.FileHandler(log)
