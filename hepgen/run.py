@@ -450,12 +450,14 @@ def files_pileup(files: Mapping[str, Mapping[str, Any]]) -> dict[str, tuple[int,
     }
 
 
-def pileup_note(files: Mapping[str, Mapping[str, Any]], trained_mu: float | None) -> tuple[str, str | None]:
+def pileup_note(
+    per_file: Mapping[str, tuple[int, float]], trained_mu: float | None
+) -> tuple[str, str | None]:
     """(a line for fidelity.md, a warning or None) from the pile-up the processor counted in each
-    file and the fast-sim's training ⟨μ⟩: the model adds the pile-up it was trained with, so on
-    files simulated with another the comparison with their own reconstruction is not like for
-    like. Judged file by file: a file without pile-up among files with it must not hide in the mean."""
-    per_file = files_pileup(files)
+    file (:func:`files_pileup`) and the fast-sim's training ⟨μ⟩: the model adds the pile-up it
+    was trained with, so on files simulated with another the comparison with their own
+    reconstruction is not like for like. Judged file by file: a file without pile-up among files
+    with it must not hide in the mean."""
     trained = "not recorded in the checkpoint" if trained_mu is None else f"{trained_mu:g}"
     if not per_file:
         return (
@@ -560,9 +562,10 @@ def main_job(
                 sections.append(f"\n## Dataset {ds} ({events} events; plots in {folder}/)\n\n{t}\n{rt}")
             table = table + "".join(sections)
         n = acc["events"]
-        pileup_text, pileup_warning = pileup_note(acc.get("files", {}), runner.pileup_mu)
+        per_file = files_pileup(acc.get("files", {}))
+        pileup_text, pileup_warning = pileup_note(per_file, runner.pileup_mu)
         data["pileup"] = {
-            "files": {name: {"events": n, "mu": mu} for name, (n, mu) in files_pileup(acc.get("files", {})).items()},
+            "files": {name: {"events": k, "mu": mu} for name, (k, mu) in per_file.items()},
             "trained_mu": runner.pileup_mu,
         }
         summary = (

@@ -760,10 +760,10 @@ def test_pileup_note_only_where_the_files_differ_from_training():
     """The main job states the files' pile-up beside the fast-sim's and warns, file by file, only
     where a file's differs by more than 20% (at least 5 interactions), or not at all where
     either is unknown."""
-    from hepgen.run import pileup_note
+    from hepgen.run import files_pileup, pileup_note
 
-    def files(*mus, n=10):
-        return {f"/data/f{i}.root": {"events": n, "pileup_events": n, "pileup_sum": mu * n} for i, mu in enumerate(mus)}
+    def files(*mus, n=10):  # the processor's per-file records, as pileup_note is given them
+        return files_pileup({f"/data/f{i}.root": {"events": n, "pileup_events": n, "pileup_sum": mu * n} for i, mu in enumerate(mus)})
 
     text, warning = pileup_note(files(50.5), 50.0)
     assert "⟨μ⟩ ≈ 50.5 (10 events)" in text and "(⟨μ⟩ 50)" in text and warning is None
@@ -776,7 +776,7 @@ def test_pileup_note_only_where_the_files_differ_from_training():
     assert warning.startswith("1 of 4 file(s)") and "f3.root ⟨μ⟩ ≈ 0.4" in warning and "f0.root" not in warning
     text, warning = pileup_note(files(0.0), None)
     assert "not recorded in the checkpoint" in text and warning is None
-    text, warning = pileup_note({"/data/gen_only.root": {"events": 10}}, 50.0)
+    text, warning = pileup_note(files_pileup({"/data/gen_only.root": {"events": 10}}), 50.0)
     assert "the files do not say theirs" in text and warning is None
 
 

@@ -23,7 +23,7 @@ import awkward as ak
 import numpy as np
 
 from hepgen.errors import HepgenInputError
-from hepgen.io.tree import require_branches
+from hepgen.io.tree import branch_names, require_branches
 
 NEUTRINOS = (12, 14, 16)
 RECO_MIN_PT = 0.25
@@ -134,7 +134,7 @@ def branches(tree, path: str, need_reco: bool = True) -> list[str]:
             wanted.append(_PFCAND)
     names = [f"{c}.{leaf}" for c, leaves in wanted for leaf in leaves]
     require_branches(tree, path, names, "the Delphes reader")
-    if "Particle/Particle.IsPU" in set(tree.keys(recursive=True)) or "Particle.IsPU" in set(tree.keys()):
+    if "Particle.IsPU" in branch_names(tree):
         names.append("Particle.IsPU")  # optional: pile-up particles are left out of gen
     return names
 

@@ -30,9 +30,15 @@ def tree_names(f: uproot.ReadOnlyDirectory) -> set[str]:
     return {k.split(";")[0] for k in f.keys(recursive=False)}
 
 
+def branch_names(tree: uproot.TTree) -> set[str]:
+    """Every branch of ``tree`` under its own name and its full path (``C.Leaf`` and
+    ``C/C.Leaf`` in Delphes' split layout)."""
+    return set(tree.keys(recursive=True, full_paths=False)) | set(tree.keys(recursive=True))
+
+
 def require_branches(tree: uproot.TTree, path: str, branches: list[str], what: str) -> None:
     """Raise :class:`HepgenInputError` naming the missing branches, if any."""
-    have = set(tree.keys(recursive=True, full_paths=False)) | set(tree.keys(recursive=True))
+    have = branch_names(tree)
     missing = [b for b in branches if b not in have]
     if missing:
         shown = ", ".join(missing[:6]) + (f" (+{len(missing) - 6} more)" if len(missing) > 6 else "")
