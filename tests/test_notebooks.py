@@ -20,6 +20,7 @@ import os
 import threading
 import time
 import warnings
+from datetime import datetime
 
 import nbformat
 import pytest
@@ -64,8 +65,6 @@ def _proc_state(pid: int) -> str:
 
 def _around_longest_gap(lines: list[str]) -> str:
     """The log lines either side of the longest pause between two timestamped lines."""
-    from datetime import datetime
-
     stamps = []
     for i, line in enumerate(lines):
         try:
@@ -116,8 +115,11 @@ def test_notebook_executes(path, tmp_path, monkeypatch, repo_root):
         client.log.setLevel(level)
         handler.close()
     took = time.monotonic() - start
+    finished = datetime.now()
     if took > SLOW_AFTER:
         messages = [line[:300] for line in log.read_text().splitlines()]
+        # the wait after the last message counts too (the stall seen so far sat there)
+        messages.append(f"{finished:%Y-%m-%d %H:%M:%S},{finished.microsecond // 1000:03d} execute() returned")
         warnings.warn(
             f"{path.name} took {took:.0f} s (normally ~15 s). nbclient's messages around the "
             "longest gap and at the end:\n" + _around_longest_gap(messages)
