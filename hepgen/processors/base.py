@@ -153,6 +153,11 @@ class HepgenProcessor(processor.ProcessorABC):
             )
         return next(iter(ref.values()))
 
+    def pileup(self, events) -> np.ndarray | None:
+        """Per event, the pile-up the file's own simulation overlaid, counted in the cutflow and
+        in each file's record; None (the default): not counted."""
+        return None
+
     def model_jets(self, events) -> tuple[ak.Array, dict[str, int]]:
         """(selected hepgen jets per event, extra cutflow entries)."""
         raise NotImplementedError
@@ -200,9 +205,12 @@ class HepgenProcessor(processor.ProcessorABC):
             stats["weight_sum"] = float(weight.sum())
             stats["weights_not_1"] = int((weight != 1).sum())
             stats["weights_negative"] = int((weight < 0).sum())
-        if "events with a pile-up count" in extra:  # what the file's own simulation overlaid
-            stats["pileup_events"] = extra["events with a pile-up count"]
-            stats["pileup_sum"] = extra["pile-up interactions (sum)"]
+        pileup = self.pileup(events)
+        if pileup is not None:  # what the file's own simulation overlaid (the fast-sim adds its training's)
+            count, total = len(pileup), float(pileup.sum())
+            cutflow["hepgen"]["events with a pile-up count"] = count
+            cutflow["hepgen"]["pile-up interactions (sum)"] = total
+            stats["pileup_events"], stats["pileup_sum"] = count, total
         return {
             "hists": hists,
             "cutflow": cutflow,  # all datasets together

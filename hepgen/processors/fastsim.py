@@ -174,10 +174,6 @@ class FastSimProcessor(HepgenProcessor):
             extra["gen jets above the trained pT"] = int(
                 self.runner.above_trained_pt(ak.to_numpy(ak.flatten(gen_jets.pt))).sum()
             )
-        pileup = self.pileup(events)
-        if pileup is not None:  # what the file's simulation overlaid; the model adds its training's
-            extra["events with a pile-up count"] = len(pileup)
-            extra["pile-up interactions (sum)"] = float(pileup.sum())
         if self.skip_bad:
             extra["particles dropped (non-finite)"] = bad
         return {**out, **self._reference(events, reco, select=False)}, extra
