@@ -340,18 +340,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     """Add every subcommand to the ``hepgen`` parser."""
     b = sub.add_parser("build-dataset", help="ROOT files → matched gen/reco jet pairs (HDF5)")
     b.add_argument("inputs", nargs="+", type=Path, help="Delphes or PFNanoAOD ROOT files")
-    b.add_argument("-o", "--output", required=True, type=Path)
+    b.add_argument("-o", "--output", required=True, type=Path, help="HDF5 file to write")
     b.add_argument(
         "--preset", choices=["ww", "gluon"], default="ww", help="defaults of the shared sets"
     )
     b.add_argument("--R", type=RADIUS, default=None, help="jet radius, 0 < R ≤ 2 (ww 0.5, gluon 0.8)")
     b.add_argument("--n-particles", type=POSITIVE, default=None, help="constituents kept per jet (k)")
-    b.add_argument("--reco-min-pt", type=_float_in(0, 1e5, False), default=None)
-    b.add_argument("--gen-min-pt", type=_float_in(0, 1e5, False), default=None)
-    b.add_argument("--max-eta", type=_float_in(0, 10), default=None)
-    b.add_argument("--max-jets", type=POSITIVE, default=None)
+    b.add_argument("--reco-min-pt", type=_float_in(0, 1e5, False), default=None, metavar="GEV", help="reco jets above this pT (ww 30, gluon 300)")
+    b.add_argument("--gen-min-pt", type=_float_in(0, 1e5, False), default=None, metavar="GEV", help="gen jets above this pT (20)")
+    b.add_argument("--max-eta", type=_float_in(0, 10), default=None, help="reco jets within |eta| < this (ww 2.7, gluon 2.5)")
+    b.add_argument("--max-jets", type=POSITIVE, default=None, help="leading reco jets kept per event (ww 4, gluon 2)")
     b.add_argument("--step-size", type=POSITIVE, default=200, help="events per chunk (bounds memory)")
-    b.add_argument("-q", "--quiet", action="store_true")
+    b.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     _overwrite(b)
     b.set_defaults(func=_build_dataset)
 
@@ -449,7 +449,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="epic-fm --reflow: start the student from this EPiC-FM checkpoint (same architecture) "
         "instead of the teacher, e.g. a line-trained student for an endpoint stage",
     )
-    t.add_argument("--max-train-jets", type=POSITIVE, default=None)
+    t.add_argument("--max-train-jets", type=POSITIVE, default=None, help="use at most this many training jets (default: all)")
     t.add_argument(
         "--max-minutes", type=_float_in(0, 1e6), default=None,
         help="wall-clock budget (stops after that epoch)",
@@ -457,28 +457,28 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--device", default=None, help="auto (default), cpu, cuda, cuda:1, ...")
     t.add_argument("--resume", action="store_true", help="continue from OUTPUT.last.pt")
     t.add_argument("--half", action="store_true", help="store float16 weights (smaller checkpoint)")
-    t.add_argument("-q", "--quiet", action="store_true")
+    t.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     _overwrite(t)
     t.set_defaults(func=_train)
 
     u = sub.add_parser(
         "tune", help="Optuna hyperparameter search (seed 000's two-step procedure), resumable"
     )
-    u.add_argument("model", choices=[n for n, e in CLI.items() if e.tunable])
-    u.add_argument("--data", nargs="+", type=Path, required=True)
+    u.add_argument("model", choices=[n for n, e in CLI.items() if e.tunable], help="model family to tune")
+    u.add_argument("--data", nargs="+", type=Path, required=True, help="HDF5 dataset file(s)")
     u.add_argument(
         "--trials", type=NONNEG, default=20, help="trials to add now (0: only report/export/plot)"
     )
-    u.add_argument("--storage", default="sqlite:///hepgen-study.db")
+    u.add_argument("--storage", default="sqlite:///hepgen-study.db", help="Optuna storage URL (default: sqlite:///hepgen-study.db)")
     u.add_argument("--study", required=True, help="study name (re-use it to resume or to add workers)")
     u.add_argument(
         "--step", choices=["loss", "architecture", "flow"], default="loss",
         help="loss: loss parameters + lr (architecture fixed); architecture: with --base-study's "
         "best loss parameters fixed; flow: flows' one-step search",
     )
-    u.add_argument("--base-study", default=None)
+    u.add_argument("--base-study", default=None, help="--step architecture: the loss study whose best parameters are kept")
     u.add_argument("--epochs", type=POSITIVE, default=5, help="epochs per trial")
-    u.add_argument("--max-train-jets", type=POSITIVE, default=5000)
+    u.add_argument("--max-train-jets", type=POSITIVE, default=5000, help="training jets per trial (default 5000)")
     u.add_argument("--preset", default=None, help="generator preset the search starts from (default cpu)")
     u.add_argument(
         "--config", type=Path, default=None,
@@ -489,8 +489,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="JSON {parameter: value} run as the next trial (e.g. the published values as a "
         "baseline); skipped if the study already has it",
     )
-    u.add_argument("--pruner", choices=["median", "hyperband"], default="median")
-    u.add_argument("--seed", type=NONNEG, default=0)
+    u.add_argument("--pruner", choices=["median", "hyperband"], default="median", help="Optuna pruner (default median)")
+    u.add_argument("--seed", type=NONNEG, default=0, help="sampler and training seed (default 0)")
     u.add_argument(
         "--export", type=Path, default=None, help="write the best trial as a hepgen train --config JSON"
     )
@@ -505,20 +505,20 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="generator checkpoint file or shipped name (default: hepgen's default generator)",
     )
     g.add_argument("-n", type=POSITIVE, required=True, help="number of jets")
-    g.add_argument("-o", "--output", required=True, type=Path)
-    g.add_argument("--seed", type=NONNEG, default=0)
-    g.add_argument("--device", default=None)
-    g.add_argument("-q", "--quiet", action="store_true")
+    g.add_argument("-o", "--output", required=True, type=Path, help="HDF5 file to write")
+    g.add_argument("--seed", type=NONNEG, default=0, help="noise seed (default 0)")
+    g.add_argument("--device", default=None, help="auto (default), cpu, cuda, cuda:1, ...")
+    g.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     _overwrite(g)
     g.set_defaults(func=_sample)
 
     s = sub.add_parser("simulate", help="apply a fast-sim checkpoint to the gen side of a dataset file")
     s.add_argument("checkpoint", help="fast-sim checkpoint file or shipped name")
     s.add_argument("input", type=Path, help="HDF5 dataset file (its gen side is read)")
-    s.add_argument("-o", "--output", required=True, type=Path)
-    s.add_argument("--seed", type=NONNEG, default=0)
-    s.add_argument("--device", default=None)
-    s.add_argument("-q", "--quiet", action="store_true")
+    s.add_argument("-o", "--output", required=True, type=Path, help="HDF5 file to write (the input with the simulated reco side)")
+    s.add_argument("--seed", type=NONNEG, default=0, help="noise seed (default 0)")
+    s.add_argument("--device", default=None, help="auto (default), cpu, cuda, cuda:1, ...")
+    s.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     s.add_argument("--force", action="store_true", help="simulate jets of another R than the checkpoint's anyway")
     _overwrite(s)
     s.set_defaults(func=_simulate)
@@ -538,7 +538,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="reference jets to compare on (split by event, 70/15/15); auto (default): all of them "
         "when the checkpoint was trained on none of the reference files, else the test split",
     )
-    e.add_argument("--split-seed", type=NONNEG, default=0)
+    e.add_argument("--split-seed", type=NONNEG, default=0, help="seed of the train/valid/test event split (the trainers' default 0)")
     e.add_argument(
         "--no-per-family", action="store_true",
         help="fast-sim mode: skip the per-family evaluations (reference files whose names differ "
@@ -554,7 +554,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "-k", "--n-particles", type=POSITIVE, default=None, help="constituents per jet (generation: 30)"
     )
     e.add_argument("--n-splits", type=POSITIVE, default=5, help="random event splits for the floors")
-    e.add_argument("--seed", type=NONNEG, default=0)
+    e.add_argument("--seed", type=NONNEG, default=0, help="seed of the model's noise, the floors' splits and the bootstraps (default 0)")
     e.add_argument("--steps", type=POSITIVE, default=None, help="ODE steps (flow-matching models)")
     e.add_argument(
         "--set", action="append", default=[], metavar="KEY=VALUE",
@@ -582,8 +582,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--fast", action="store_true", help="reduced bootstrap sizes (quick look)")
     e.add_argument("--force", action="store_true", help="compare even if R or k differ from the reference")
     e.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
-    e.add_argument("--device", default=None)
-    e.add_argument("-o", "--output", type=Path, default=Path("hepgen-evaluate"))
+    e.add_argument("--device", default=None, help="auto (default), cpu, cuda, cuda:1, ...")
+    e.add_argument("-o", "--output", type=Path, default=Path("hepgen-evaluate"), help="output folder (default hepgen-evaluate)")
     _overwrite(e)
     e.set_defaults(func=_evaluate)
 
@@ -598,7 +598,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--checkpoint", default=None,
         help="fast-sim checkpoint file or shipped name (default: fastsim_ww_pu50)",
     )
-    r.add_argument("--executor", choices=["iterative", "futures", "dask"], default="iterative")
+    r.add_argument("--executor", choices=["iterative", "futures", "dask"], default="iterative", help="coffea executor (default iterative)")
     r.add_argument(
         "--scheduler", default=None,
         help="address of a running Dask scheduler (tcp://host:8786); implies --executor dask. "
@@ -615,15 +615,15 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="fill the histograms unweighted (default: with the files' generator weights, "
         "Delphes Event.Weight / NanoAOD genWeight)",
     )
-    r.add_argument("--workers", type=_int_in(1, 512), default=2)
-    r.add_argument("--chunksize", type=POSITIVE, default=50)
+    r.add_argument("--workers", type=_int_in(1, 512), default=2, help="processes of the futures executor, or workers of a local Dask cluster (default 2)")
+    r.add_argument("--chunksize", type=POSITIVE, default=50, help="events per chunk (default 50; the histograms do not depend on it)")
     r.add_argument("--R", type=RADIUS, default=None, help="jet radius (default: the checkpoint's)")
     r.add_argument("--device", default=None, help="auto (default), cpu, cuda")
-    r.add_argument("--seed", type=NONNEG, default=0)
+    r.add_argument("--seed", type=NONNEG, default=0, help="noise seed (default 0; a jet's noise depends on seed, file, event and jet index)")
     r.add_argument(
         "--skip-bad", action="store_true",
         help="drop particles with non-finite momenta (counted in the cutflow) instead of stopping",
     )
-    r.add_argument("-o", "--output", default="hepgen-output")
+    r.add_argument("-o", "--output", default="hepgen-output", help="output folder (default hepgen-output)")
     _overwrite(r)
     r.set_defaults(func=_run)

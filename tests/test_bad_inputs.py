@@ -306,3 +306,20 @@ def test_debug_shows_the_traceback(tmp_path, capsys):
     rc = main(["--debug", "run", str(tmp_path / "missing.root"), "-o", str(tmp_path / "o")])
     err = capsys.readouterr().err
     assert rc == 2 and "Traceback" in err and "missing.root: no such file" in err.splitlines()[-1]
+
+
+def test_every_cli_option_says_what_it_does():
+    """``hepgen CMD --help`` explains every option and argument of every subcommand."""
+    import argparse
+
+    from hepgen.cli import make_parser
+
+    sub = next(a for a in make_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    bare = [
+        f"{cmd} {'/'.join(a.option_strings) or a.dest}"
+        for cmd, parser in sub.choices.items()
+        for a in parser._actions
+        if not a.help and not isinstance(a, argparse._HelpAction)
+    ]
+    assert len(sub.choices) >= 7
+    assert not bare, f"options without help: {bare}"
