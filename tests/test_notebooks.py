@@ -1,26 +1,30 @@
 """The notebooks run top to bottom on the shipped sample and checkpoints (nbclient), from a
 folder outside the repository, and show their figures inline.
 
-A notebook takes ~15 s here (a cell at most ~10 s), but about one full-suite run in seven stalled
-~10 minutes in the first notebook and then passed. Caught live (2026-12-07, with the logging
-below): every cell had run, the kernel sat idle with its last output sent, and nbclient still
-waited for the last cell's reply — for exactly its cell ``timeout`` (then 600 s), after which it
-found the reply and passed: pyzmq's asyncio poll had missed the socket's wake-up and saw the
-message only at the timeout's final check. So the cell timeout is :data:`CELL_TIMEOUT`, ~10× the
-slowest cell: a missed wake-up costs at most that, and a cell that really hangs still fails.
-nbclient's messages are logged with their times, and after :data:`SLOW_AFTER` seconds a
-watchdog reads the kernel's threads from ``/proc`` (state, wait channel, CPU time; nothing is
-sent to the kernel); a slow execution warns with both.
+A notebook takes ~15 s here (a cell at most ~10 s), but about one full-suite run in seven (and
+most first runs in a fresh venv) stalled in the first notebook and then passed. Caught live
+(2026-12-07, with the logging below): every cell had run, the kernel sat idle with its last output
+sent, and nbclient still waited for the last cell's reply — for exactly its cell ``timeout`` (then
+600 s), after which it found the reply and passed: pyzmq's asyncio poll had missed the socket's
+wake-up (zmq's descriptor is edge-triggered) and saw the message only in the ``poll(0)`` it makes
+when a poll times out. A *new* poll looks for a waiting message first, so the kernel's sockets are
+polled here in slices of :data:`POLL_SLICE` seconds (:func:`sliced`): a missed wake-up costs at
+most that. The cell timeout, :data:`CELL_TIMEOUT`, is ~10× the slowest cell, so a cell that really
+hangs still fails. nbclient's messages are logged with their times, and after :data:`SLOW_AFTER`
+seconds a watchdog reads the kernel's threads from ``/proc`` (state, wait channel, CPU time;
+nothing is sent to the kernel); a slow execution warns with both.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import threading
 import time
 import warnings
 from datetime import datetime
+from queue import Empty
 
 import nbformat
 import pytest
@@ -30,6 +34,41 @@ CELL_TIMEOUT = 120
 
 SLOW_AFTER = 120
 """Seconds after which a notebook's execution counts as stalled (the watchdog reads the kernel)."""
+
+POLL_SLICE = 1.0
+"""Seconds per poll of the kernel's sockets (:func:`sliced`)."""
+
+
+def sliced(get_msg):
+    """``get_msg(timeout)`` of a jupyter_client async channel, made of polls of at most
+    :data:`POLL_SLICE` seconds up to the same timeout: each new poll first looks for a message
+    already waiting, so one whose wake-up the event loop missed is found within a slice."""
+
+    async def get_msg_sliced(timeout: float | None = None):
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            left = POLL_SLICE if deadline is None else min(POLL_SLICE, max(0.0, deadline - time.monotonic()))
+            try:
+                return await get_msg(timeout=left)
+            except Empty:
+                if deadline is not None and time.monotonic() >= deadline:
+                    raise
+
+    return get_msg_sliced
+
+
+def _client(nb, **kwargs):
+    """An nbclient ``NotebookClient`` whose shell and IOPub channels poll in slices."""
+    from nbclient import NotebookClient
+
+    class SlicedPolls(NotebookClient):
+        async def async_start_new_kernel_client(self):
+            kc = await super().async_start_new_kernel_client()
+            for channel in (kc.shell_channel, kc.iopub_channel):
+                channel.get_msg = sliced(channel.get_msg)
+            return kc
+
+    return SlicedPolls(nb, **kwargs)
 
 
 def _notebooks():
@@ -79,14 +118,12 @@ def _around_longest_gap(lines: list[str]) -> str:
 
 @pytest.mark.parametrize("path", _notebooks(), ids=[p.name for p in _notebooks()])
 def test_notebook_executes(path, tmp_path, monkeypatch, repo_root):
-    from nbclient import NotebookClient
-
     shared = repo_root.parent / "shared" / "data"
     if shared.exists():
         monkeypatch.setenv("HEPGEN_SHARED_DATA", str(shared))
     monkeypatch.delenv("MPLBACKEND", raising=False)
     nb = nbformat.read(path, as_version=4)
-    client = NotebookClient(
+    client = _client(
         nb, timeout=CELL_TIMEOUT, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
     )
     log = tmp_path / "nbclient.log"
@@ -135,3 +172,37 @@ def test_notebook_executes(path, tmp_path, monkeypatch, repo_root):
         assert "pile-up: the file's <mu> = 50.5, the fast-sim's training sample's 50" in text
     # importing hepgen must not switch matplotlib off inline figures
     assert any("image/png" in o.get("data", {}) for o in outputs if o.output_type == "display_data")
+
+
+def test_sliced_polls_find_a_message_whose_wake_up_was_missed():
+    """A channel that, like the stall, never wakes a waiting poll (only a new poll sees the
+    message): sliced, a 60-s wait returns within a slice of the message's arrival; a timeout still
+    raises ``Empty`` on time."""
+
+    class Missed:
+        def __init__(self, arrives: float | None):
+            self.arrives, self.polls = arrives, 0
+
+        async def get_msg(self, timeout=None):
+            self.polls += 1
+            if self.arrives is not None and time.monotonic() >= self.arrives:
+                return {"msg_id": "reply"}
+            await asyncio.sleep(3600 if timeout is None else timeout)  # the missed wake-up
+            raise Empty
+
+    async def wait(channel, timeout):
+        start = time.monotonic()
+        try:
+            return await sliced(channel.get_msg)(timeout=timeout), time.monotonic() - start
+        except Empty:
+            return None, time.monotonic() - start
+
+    with pytest.raises(TimeoutError):  # unsliced, the poll waits its whole timeout
+        asyncio.run(asyncio.wait_for(Missed(time.monotonic() + 0.2).get_msg(timeout=60), 1.5))
+    late = Missed(time.monotonic() + 0.2)
+    msg, took = asyncio.run(wait(late, 60.0))
+    assert msg == {"msg_id": "reply"} and took < 0.2 + POLL_SLICE + 0.5 and late.polls == 2
+    msg, took = asyncio.run(wait(Missed(None), 2.5))
+    assert msg is None and 2.5 <= took < 3.0
+    msg, took = asyncio.run(wait(Missed(None), 0))
+    assert msg is None and took < 0.1
