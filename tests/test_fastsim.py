@@ -1128,7 +1128,8 @@ def test_evaluate_reports_each_file_family(tmp_path):
 
 def test_processor_warns_where_its_thresholds_leave_the_model():
     """Gen jets under the checkpoint's training threshold are an extrapolation; reco jets close to
-    the gen threshold come partly from gen jets that are not simulated."""
+    the gen threshold come partly from gen jets that are not simulated; reco jets beyond the
+    training jets' |eta| are an extrapolation."""
     import warnings
 
     from hepgen.physics.cuts import Acceptance
@@ -1143,6 +1144,11 @@ def test_processor_warns_where_its_thresholds_leave_the_model():
         FastSimProcessor(acceptance=Acceptance(jet_min_pt=130.0))
     with pytest.warns(UserWarning, match="simulates R = 0.5 jets"):
         FastSimProcessor(R=0.8)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        FastSimProcessor(acceptance=Acceptance(jet_max_eta=2.7))  # the training reco jets' |eta| < 2.7
+    with pytest.warns(UserWarning, match=r"trained on reco jets within \|eta\| < 2.7"):
+        FastSimProcessor(acceptance=Acceptance(jet_max_eta=4.7))
 
 
 def test_response_by_content_finds_a_resolution_wrong_per_class():

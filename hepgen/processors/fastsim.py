@@ -61,9 +61,11 @@ reco jets above 150 GeV (|η| < 2.5) of the shared sets, ≤ 0.4% are matched to
 
 
 def _warn_thresholds(
-    gen_min_pt: float, jet_min_pt: float, trained_gen_min_pt: float | None, R: float, trained_R: float
+    gen_min_pt: float, jet_min_pt: float, trained_gen_min_pt: float | None, R: float, trained_R: float,
+    jet_max_eta: float = 2.5, trained_max_eta: float | None = None,
 ) -> None:
-    """Warn where the processor's thresholds or jet radius leave what the fast-sim can stand for."""
+    """Warn where the processor's thresholds, acceptance or jet radius leave what the fast-sim can
+    stand for."""
     if not same_radius(R, trained_R):
         warnings.warn(
             f"R={R:g}: the checkpoint simulates R = {trained_R:g} jets (it keeps its particles "
@@ -82,6 +84,13 @@ def _warn_thresholds(
             f"gen_min_pt={gen_min_pt:g} GeV: reco jets that come from gen jets under gen_min_pt "
             "are missing (they are not simulated; Delphes reco jets above 130 GeV come from gen "
             "jets under 100 GeV in 0.3–5.7% of cases)",
+            UserWarning, stacklevel=3,
+        )
+    if trained_max_eta is not None and jet_max_eta > float(trained_max_eta):
+        warnings.warn(
+            f"acceptance jet_max_eta={jet_max_eta:g}: the checkpoint was trained on reco jets within "
+            f"|eta| < {float(trained_max_eta):g}; beyond that (the tracker ends at |eta| = 2.5 in the "
+            "CMS card) its jets are an extrapolation",
             UserWarning, stacklevel=3,
         )
 
@@ -130,7 +139,8 @@ class FastSimProcessor(HepgenProcessor):
             )
         self.gen_min_pt = gen_min_pt
         _warn_thresholds(
-            gen_min_pt, acceptance.jet_min_pt, self.runner.dataset.get("gen_min_pt"), self.R, self.runner.R
+            gen_min_pt, acceptance.jet_min_pt, self.runner.dataset.get("gen_min_pt"), self.R, self.runner.R,
+            acceptance.jet_max_eta, (self.runner.dataset.get("selection") or {}).get("max_eta"),
         )
 
     # --- building blocks, usable from any analysis processor (see notebooks/fastsim_dijet.ipynb) ---
