@@ -490,6 +490,50 @@ def pileup_note(
     )
 
 
+RESOLUTION_MIN_JETS = 5
+"""Gen-pT bins with fewer (weighted) jets of a source are left out of its resolution plot: an
+IQR of one or two jets is the histogram's bin width, not a resolution."""
+
+
+def resolution_series(rdata: Mapping[str, Mapping[str, list]], quantity: str) -> dict[str, dict[str, list]]:
+    """Per source (legend label; the reference first, then hepgen), the response table's bins,
+    IQRs and medians of ``quantity`` (``pt`` or ``mass``), as :func:`hepgen.plotting.
+    resolution_plot` takes them: bins of fewer than :data:`RESOLUTION_MIN_JETS` jets are NaN; the
+    medians' error bars are the normal approximation 0.929·IQR/√n (1.2533 σ/√n with σ = IQR/1.349;
+    n: jets, or their weights' sum)."""
+    from hepgen.plotting import SOURCE_LABELS
+
+    series: dict[str, dict[str, list]] = {}
+    for source in sorted(rdata, key=lambda s: (s not in REFERENCE_LABELS, s != "hepgen")):
+        rows = rdata[source].get(quantity, [])
+        if not rows:
+            continue
+        keep = [r["n"] >= RESOLUTION_MIN_JETS and np.isfinite(r["median"]) for r in rows]
+        series[SOURCE_LABELS.get(source, source)] = {
+            "bins": [rows[0]["bin"][0], *(r["bin"][1] for r in rows)],
+            f"{quantity}_iqr": [r["iqr"] if k else np.nan for r, k in zip(rows, keep)],
+            f"{quantity}_median": [r["median"] if k else np.nan for r, k in zip(rows, keep)],
+            f"{quantity}_median_err": [
+                0.929 * r["iqr"] / np.sqrt(r["n"]) if k else np.nan for r, k in zip(rows, keep)
+            ],
+        }
+    return series
+
+
+def resolution_plots(rdata: Mapping[str, Mapping[str, list]], outdir: Path) -> list[str]:
+    """``resolution_pt.png`` and ``resolution_mass.png``: the reclustered jets' IQR (resolution)
+    and median (scale) of reco/gen per gen-pT bin for every source (:func:`resolution_series`),
+    as ``hepgen evaluate`` draws them for the model's own jets; none where no bin has enough jets."""
+    from hepgen.plotting import resolution_plot
+
+    paths = []
+    for q in ("pt", "mass"):
+        series = resolution_series(rdata, q)
+        if any(np.isfinite(v[f"{q}_iqr"]).any() for v in series.values()):
+            paths.append(resolution_plot(series, q, outdir / f"resolution_{q}.png"))
+    return paths
+
+
 def main_job(
     files=None,
     fileset=None,
@@ -546,6 +590,7 @@ def main_job(
         rtable, rdata = response_table(total)
         table = table + "\n" + rtable
         data["response"] = rdata
+        plots += resolution_plots(rdata, tmp)
         by_dataset = acc.get("cutflow_by_dataset", {})
         datasets = [d for d in fs if d in by_dataset] + [d for d in by_dataset if d not in fs]
         if len(datasets) > 1:  # signal and backgrounds apart, as a coffea user keeps them
@@ -556,6 +601,7 @@ def main_job(
                 plots += hist_ratio_plots(part, tmp / folder, reference=reference or "gen")
                 t, d = fidelity_table(part, reference)
                 rt, d["response"] = response_table(part)
+                plots += resolution_plots(d["response"], tmp / folder)
                 events = by_dataset[ds]["gen"]["events"]
                 d["events"], d["folder"] = events, folder
                 data["datasets"][ds] = d

@@ -866,6 +866,30 @@ def test_main_job_cli(tmp_path):
     fid = json.loads((out / "fidelity.json").read_text())
     assert all(0 < b["median"] < b["q90"] < 0.25 for b in fid["response"]["delphes"]["dr"] if b["n"] >= 5)
     assert "hepgen ΔR med / 90%" in table and (out / "response_dr_200_300.png").exists()
+    # resolution vs gen pT, as hepgen evaluate draws it, from the response table's numbers
+    assert (out / "resolution_pt.png").exists() and (out / "resolution_mass.png").exists()
+
+
+def test_main_job_resolution_series():
+    """The main job's resolution plots take the response table's numbers: the reference first, a
+    bin of too few jets left out (its IQR is the histogram's bin width), the median's error
+    0.929·IQR/√n."""
+    from hepgen.run import RESOLUTION_MIN_JETS, resolution_series
+
+    def rows(iqrs, ns):
+        return [{"bin": [b, b + 100.0], "median": 1.0 + i, "iqr": i, "n": n}
+                for b, i, n in zip((200.0, 300.0, 400.0), iqrs, ns)]
+
+    rdata = {"hepgen": {"pt": rows((0.1, 0.08, 0.003), (400, 100, RESOLUTION_MIN_JETS - 1))},
+             "delphes": {"pt": rows((0.11, 0.09, 0.07), (400, 100, 30))}}
+    series = resolution_series(rdata, "pt")
+    assert list(series) == ["Delphes", "hepgen"]
+    h = series["hepgen"]
+    assert h["bins"] == [200.0, 300.0, 400.0, 500.0]
+    assert h["pt_iqr"][:2] == [0.1, 0.08] and np.isnan(h["pt_iqr"][2]) and np.isnan(h["pt_median"][2])
+    assert h["pt_median_err"][0] == pytest.approx(0.929 * 0.1 / 20)
+    assert series["Delphes"]["pt_iqr"] == [0.11, 0.09, 0.07]
+    assert resolution_series(rdata, "mass") == {}
 
 
 def test_fileset_json_and_bad_inputs(tmp_path):
