@@ -318,6 +318,12 @@ def reference_source(hists: Mapping) -> str | None:
     )
 
 
+RESOLUTION_MIN_JETS = 5
+"""Gen-pT bins with fewer (weighted) jets of a source show no IQR (90% quantile) in the response
+table and are left out of its resolution plot: the spread of one or two jets is the histogram's
+bin width, not a resolution."""
+
+
 def response_table(hists: dict) -> tuple[str, dict]:
     """Median and IQR of the reclustered jets' pT and mass response per gen-pT bin, and the
     median and 90% quantile of their ΔR to the gen jet (the jet direction; histograms written
@@ -335,8 +341,9 @@ def response_table(hists: dict) -> tuple[str, dict]:
     lines = [
         "Reclustered-jet response per gen-jet pT bin (each gen jet, |eta| < 2.5, paired with the "
         "nearest reco jet within R/2; median / IQR of reco/gen, from 0.005-wide bins; the jets' "
-        "ΔR to their gen jet, median / 90% quantile, from 0.001-wide bins; unmatched gen jets "
-        "are counted in cutflow.json):",
+        "ΔR to their gen jet, median / 90% quantile, from 0.001-wide bins; the IQR and 90% "
+        f"quantile of a bin of fewer than {RESOLUTION_MIN_JETS} jets are left out (—); unmatched "
+        "gen jets are counted in cutflow.json):",
         "",
         "| gen pT [GeV] | " + " | ".join(
             f"{REFERENCE_LABELS.get(s, s)} {label}" for s in sources for _, label in quantities
@@ -359,7 +366,8 @@ def response_table(hists: dict) -> tuple[str, dict]:
                 data.setdefault(s, {}).setdefault(q, []).append(entry)
                 spread = hi if q == "dr" else hi - lo
                 digits = 4 if q == "dr" else 3
-                cells.append("—" if not np.isfinite(med) else f"{med:.{digits}f} / {spread:.{digits}f} ({n:.6g})")
+                shown = f"{spread:.{digits}f}" if n >= RESOLUTION_MIN_JETS else "—"  # one jet's IQR: a bin width
+                cells.append("—" if not np.isfinite(med) else f"{med:.{digits}f} / {shown} ({n:.6g})")
         lines.append(f"| {edges[b]:.0f}–{edges[b + 1]:.0f} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n", data
 
@@ -488,11 +496,6 @@ def pileup_note(
         "differ from those files' own reconstruction by more than the detector response (use a "
         "fast-sim trained at their pile-up)"
     )
-
-
-RESOLUTION_MIN_JETS = 5
-"""Gen-pT bins with fewer (weighted) jets of a source are left out of its resolution plot: an
-IQR of one or two jets is the histogram's bin width, not a resolution."""
 
 
 def resolution_series(rdata: Mapping[str, Mapping[str, list]], quantity: str) -> dict[str, dict[str, list]]:

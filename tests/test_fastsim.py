@@ -866,6 +866,9 @@ def test_main_job_cli(tmp_path):
     fid = json.loads((out / "fidelity.json").read_text())
     assert all(0 < b["median"] < b["q90"] < 0.25 for b in fid["response"]["delphes"]["dr"] if b["n"] >= 5)
     assert "hepgen ΔR med / 90%" in table and (out / "response_dr_200_300.png").exists()
+    # a bin of a few jets shows its median but no spread (one jet's IQR is the bin width)
+    small = [b for src in fid["response"].values() for q in src.values() for b in q if b["n"] < 5]
+    assert ("/ — (" in table) == bool(small)
     # resolution vs gen pT, as hepgen evaluate draws it, from the response table's numbers
     assert (out / "resolution_pt.png").exists() and (out / "resolution_mass.png").exists()
 
