@@ -13,7 +13,9 @@
 3. The processor stages on a Delphes file, events/s: read only; read + gen clustering; full
    (read, cluster, fast-sim, recluster, cuts, histograms) through coffea's Runner, with and
    without also reclustering Delphes' own EFlow candidates as the reference.
-4. The per-event cost of the full processor without the per-file overhead: the slope between
+4. The processor with the model kept per process against loading it in every chunk (coffea
+   unpickles the processor per chunk), side by side, for two chunk sizes.
+5. The per-event cost of the full processor without the per-file overhead: the slope between
    the shipped 25- and 100-event samples of the same process.
 Prints the ratios, and the speed-up against Delphes' CMS card with pile-up 50 (77 ms/event on
 this machine kind, shared/data/README.md) — a reference figure, not re-measured here.
@@ -201,6 +203,43 @@ def stage_speed(checkpoint: str, path: str, repeat: int) -> dict[str, float]:
     return {name: n / best_of(fn, repeat) for name, fn in stages}
 
 
+def model_cache_speed(checkpoint: str, path: str, repeat: int, chunksizes=(10, 25, 50, 100)) -> list[tuple]:
+    """The processor (iterative executor, fast-sim only) with the per-process model cache and
+    without it (``MODEL_CACHE_SIZE = 0``: the model loaded again in every chunk, as coffea's
+    per-chunk unpickling did before 2026-12-07), interleaved: (chunksize, chunks, ms/event
+    without, with)."""
+    from coffea import processor
+    from coffea.nanoevents import DelphesSchema
+
+    import hepgen.inference as inference
+    from hepgen.processors.fastsim import FastSimProcessor
+
+    proc = FastSimProcessor(checkpoint, with_reference=False)
+    size = inference.MODEL_CACHE_SIZE
+    rows = []
+    try:
+        for chunksize in chunksizes:
+            def run(chunksize=chunksize):
+                runner = processor.Runner(
+                    processor.IterativeExecutor(status=False), schema=DelphesSchema, chunksize=chunksize
+                )
+                return runner({"bench": [path]}, processor_instance=proc, treename="Delphes")
+
+            times: dict[int, list[float]] = {0: [], size: []}
+            for _ in range(repeat):
+                for cache in (0, size):
+                    inference.MODEL_CACHE_SIZE = cache
+                    inference.clear_model_cache()
+                    t = time.perf_counter()
+                    acc = run()
+                    times[cache].append(time.perf_counter() - t)
+            n, chunks = acc["events"], sum(f["chunks"] for f in acc["files"].values())
+            rows.append((chunksize, chunks, 1e3 * min(times[0]) / n, 1e3 * min(times[size]) / n))
+    finally:
+        inference.MODEL_CACHE_SIZE = size
+    return rows
+
+
 def per_event_slope(checkpoint: str, repeat: int) -> float:
     """ms per event of the full processor (fast-sim only) without the per-file overhead."""
     from coffea import processor
@@ -304,6 +343,10 @@ def main() -> None:
         f"{DELPHES_MS_PER_EVENT / full_ms:.1f}× faster per event (fast-sim only; includes reading, clustering "
         "and histogramming)"
     )
+    print(f"\nthe model loaded once per process vs once per chunk, {Path(args.file).name} (iterative, interleaved):")
+    for chunksize, chunks, without, with_cache in model_cache_speed(args.checkpoint, args.file, args.repeat):
+        print(f"  chunksize {chunksize:4d} ({chunks:3d} chunks): {without:7.2f} → {with_cache:7.2f} ms/event "
+              f"({without / with_cache:.2f}× faster)")
     slope = per_event_slope(args.checkpoint, args.repeat)
     print(
         f"per-event cost without the per-file overhead (slope 25 → 100 events): {slope:.2f} ms/event "

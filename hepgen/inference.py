@@ -8,6 +8,13 @@ another machine or in another folder does not have. The worker verifies the hash
 loading (``weights_only=True``). Inputs and outputs are physical (GeV) float32 tables; normalisation,
 batching, noise and device transfers happen here, under ``torch.inference_mode``.
 
+coffea unpickles the processor — and so the runner — afresh for every chunk (its
+``processor_compression``), so the loaded models are also kept per process, keyed by the
+checkpoint's hash, its (inference) config and the device (:data:`MODEL_CACHE_SIZE` at most;
+:func:`clear_model_cache`): a worker loads each model once, not once per chunk (~0.2 s each, as
+long as a 50-event chunk's simulation). Models are only read once loaded (``eval``, inference
+mode), so runners may share one.
+
 This module imports only the model layer (registry, checkpoint format, device, keyed noise)
 and the post-processing of :mod:`hepgen.data.postprocess` — never the training stack.
 """
@@ -15,6 +22,7 @@ and the post-processing of :mod:`hepgen.data.postprocess` — never the training
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import warnings
 from collections.abc import Mapping
@@ -33,7 +41,17 @@ from hepgen.models.noise import jet_keys, keyed_normal, keyed_uniform
 from hepgen.physics.cuts import apply_constituent_acceptance
 from hepgen.physics.kinematics import jet_features
 
-__all__ = ["Runner", "check_finite"]
+__all__ = ["Runner", "check_finite", "clear_model_cache"]
+
+MODEL_CACHE_SIZE = 4
+"""Loaded models kept per process (the oldest dropped first)."""
+
+_MODELS: dict[tuple[str, str, str, str], torch.nn.Module] = {}
+
+
+def clear_model_cache() -> None:
+    """Forget the models loaded in this process (the next use of a runner loads its own again)."""
+    _MODELS.clear()
 
 
 def check_finite(table: np.ndarray, what: str, events: np.ndarray | None = None) -> None:
@@ -224,21 +242,33 @@ class Runner:
         """The model (an ``nn.Module`` with its kind's methods: ``simulate`` or ``sample``,
         ``noise_shapes``), loaded on first use — on a coffea worker, not in the driver."""
         if self._model is None:
-            ckpt = checkpoint.load(self.path, data=self._checkpoint_bytes())
-            model = registry.build(self.name, self.config)
-            try:
-                model.load_state_dict(
-                    {
-                        k: v.float() if v.is_floating_point() else v
-                        for k, v in ckpt["state_dict"].items()
-                    }
-                )
-            except RuntimeError as exc:
-                raise HepgenInputError(
-                    f"{self.path}: weights do not fit model {self.name!r} ({str(exc).splitlines()[0]})"
-                ) from exc
-            self._model = model.to(self.device).eval()
+            key = (self.sha256, self.name, json.dumps(self.config, sort_keys=True, default=repr), str(self.device))
+            model = _MODELS.get(key)
+            if model is None:
+                model = self._load()
+                if MODEL_CACHE_SIZE > 0:
+                    while len(_MODELS) >= MODEL_CACHE_SIZE:
+                        _MODELS.pop(next(iter(_MODELS)))  # the oldest
+                    _MODELS[key] = model
+            self._model = model
         return self._model
+
+    def _load(self) -> torch.nn.Module:
+        """Build the model from the checkpoint's bytes (hash checked) on this runner's device."""
+        ckpt = checkpoint.load(self.path, data=self._checkpoint_bytes())
+        model = registry.build(self.name, self.config)
+        try:
+            model.load_state_dict(
+                {
+                    k: v.float() if v.is_floating_point() else v
+                    for k, v in ckpt["state_dict"].items()
+                }
+            )
+        except RuntimeError as exc:
+            raise HepgenInputError(
+                f"{self.path}: weights do not fit model {self.name!r} ({str(exc).splitlines()[0]})"
+            ) from exc
+        return model.to(self.device).eval()
 
     def __getstate__(self) -> dict:
         state = dict(self.__dict__)

@@ -23,6 +23,14 @@ from scipy.stats import wasserstein_distance
 from hepgen.errors import HepgenInputError
 from hepgen.io.paths import repeated
 
+DEFAULT_CHUNKSIZE = 1000
+"""Events per coffea chunk of ``hepgen run``. Every chunk costs ~0.45 s besides its events
+(coffea re-opens the file and its Delphes tree of hundreds of branches, NanoEvents, the model's
+fixed cost per call): on the demo file 45.6 / 21.0 / 13.0 / 6.8 ms per event in chunks of 10 / 25 /
+50 / 100 events (``python benchmarks/fastsim.py``, RESULTS.md §2 "Speed"), ~2.6 ms at 1 000 by that
+fit; memory grows ~0.3–0.5 MB per event of a chunk (``benchmarks/memory.py``: 25 → 100 events,
+60 → 81 MB), so ~0.5 GB at 1 000."""
+
 
 def load_fileset(files: list[str] | None, fileset: str | None) -> dict[str, list[str]]:
     """Files on the command line, or a coffea-style JSON fileset {dataset: [files] | {"files": ...}}.
@@ -186,7 +194,7 @@ def run_processor(
     checkpoint: str,
     executor: str = "iterative",
     workers: int = 2,
-    chunksize: int = 50,
+    chunksize: int = DEFAULT_CHUNKSIZE,
     device: str | None = None,
     seed: int = 0,
     maxchunks: int | None = None,
@@ -543,7 +551,7 @@ def main_job(
     checkpoint=None,
     executor="iterative",
     workers=2,
-    chunksize=50,
+    chunksize=DEFAULT_CHUNKSIZE,
     device=None,
     output="hepgen-output",
     seed=0,

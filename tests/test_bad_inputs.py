@@ -323,3 +323,8 @@ def test_every_cli_option_says_what_it_does():
     ]
     assert len(sub.choices) >= 7
     assert not bare, f"options without help: {bare}"
+    # hepgen run's default chunk size is the library's (the CLI does not import coffea to know it)
+    from hepgen.run import DEFAULT_CHUNKSIZE
+
+    run = sub.choices["run"]
+    assert run.get_default("chunksize") == DEFAULT_CHUNKSIZE and f"default {DEFAULT_CHUNKSIZE}" in run.format_help()

@@ -527,6 +527,27 @@ def test_runner_is_lazy_picklable_and_seeded(tiny):
         r.simulate(np.zeros((3, 50)))
 
 
+def test_the_model_loads_once_per_process_not_once_per_chunk(monkeypatch):
+    """coffea unpickles the processor, and so its runner, for every chunk: the loaded model is
+    kept per process (keyed by the checkpoint's hash, its inference config and the device), so a
+    5-chunk run loads it once; other settings are another model."""
+    from hepgen.inference import clear_model_cache
+    from hepgen.run import run_processor
+
+    loads = []
+    real = Runner._load
+    monkeypatch.setattr(Runner, "_load", lambda self: loads.append(self.sha256) or real(self))
+    clear_model_cache()
+    acc = run_processor({"ww": [str(SAMPLE)]}, str(SHIPPED), chunksize=5, seed=0)
+    assert acc["files"][str(SAMPLE)]["chunks"] == 5 and len(loads) == 1
+    r = Runner(SHIPPED)
+    clone = pickle.loads(pickle.dumps(r))
+    assert clone._model is None and clone.model is r.model and len(loads) == 1
+    assert Runner(SHIPPED, settings={"candidates": 2}).model is not r.model and len(loads) == 2
+    clear_model_cache()
+    assert Runner(SHIPPED).model is not r.model and len(loads) == 3
+
+
 def test_runner_batch_default_follows_the_device(monkeypatch):
     """The flow-matching fast-sim runs 2048 jets per call on the CPU (it groups them itself) and 10 000 on
     CUDA (decided when the model runs, so a pickled runner picks its worker's device); a jet's
