@@ -9,11 +9,12 @@ loading (``weights_only=True``). Inputs and outputs are physical (GeV) float32 t
 batching, noise and device transfers happen here, under ``torch.inference_mode``.
 
 coffea unpickles the processor — and so the runner — afresh for every chunk (its
-``processor_compression``), so the loaded models are also kept per process, keyed by the
-checkpoint's hash, its (inference) config and the device (:data:`MODEL_CACHE_SIZE` at most;
-:func:`clear_model_cache`): a worker loads each model once, not once per chunk (~0.2 s each, as
-long as a 50-event chunk's simulation). Models are only read once loaded (``eval``, inference
-mode), so runners may share one.
+``processor_compression``), so runners that arrive by pickle share their loaded models within a
+process, keyed by the checkpoint's hash, its (inference) config and the device
+(:data:`MODEL_CACHE_SIZE` at most; :func:`clear_model_cache`): a worker loads each model once,
+not once per chunk (~0.2 s each, as long as a 50-event chunk's simulation). Such copies only
+read their model (``eval``, inference mode); a runner made directly keeps a model of its own,
+which its user may change without touching any other.
 
 This module imports only the model layer (registry, checkpoint format, device, keyed noise)
 and the post-processing of :mod:`hepgen.data.postprocess` — never the training stack.
@@ -161,6 +162,7 @@ class Runner:
         if self.postprocess.get("min_pt") and self.coordinates != "jet_polar":
             raise HepgenInputError(f"{self.path}: min_pt applies to jet_polar models only")
         self._model: torch.nn.Module | None = None
+        self._shared = False  # True in a pickled copy: it takes the process's loaded model
 
     @property
     def batch_size(self) -> int:
@@ -241,7 +243,9 @@ class Runner:
     def model(self) -> Any:
         """The model (an ``nn.Module`` with its kind's methods: ``simulate`` or ``sample``,
         ``noise_shapes``), loaded on first use — on a coffea worker, not in the driver."""
-        if self._model is None:
+        if self._model is None and not getattr(self, "_shared", True):
+            self._model = self._load()
+        if self._model is None:  # a pickled copy (a coffea chunk's): the process's shared model
             key = (self.sha256, self.name, json.dumps(self.config, sort_keys=True, default=repr), str(self.device))
             model = _MODELS.get(key)
             if model is None:
@@ -273,6 +277,7 @@ class Runner:
     def __getstate__(self) -> dict:
         state = dict(self.__dict__)
         state["_model"] = None
+        state["_shared"] = True  # an unpickled copy shares the process's loaded model
         return state
 
     @staticmethod

@@ -528,9 +528,10 @@ def test_runner_is_lazy_picklable_and_seeded(tiny):
 
 
 def test_the_model_loads_once_per_process_not_once_per_chunk(monkeypatch):
-    """coffea unpickles the processor, and so its runner, for every chunk: the loaded model is
-    kept per process (keyed by the checkpoint's hash, its inference config and the device), so a
-    5-chunk run loads it once; other settings are another model."""
+    """coffea unpickles the processor, and so its runner, for every chunk: pickled copies share
+    the process's loaded model (keyed by the checkpoint's hash, its inference config and the
+    device), so a 5-chunk run loads it once; other settings are another model; a runner made
+    directly keeps its own."""
     from hepgen.inference import clear_model_cache
     from hepgen.run import run_processor
 
@@ -541,11 +542,14 @@ def test_the_model_loads_once_per_process_not_once_per_chunk(monkeypatch):
     acc = run_processor({"ww": [str(SAMPLE)]}, str(SHIPPED), chunksize=5, seed=0)
     assert acc["files"][str(SAMPLE)]["chunks"] == 5 and len(loads) == 1
     r = Runner(SHIPPED)
-    clone = pickle.loads(pickle.dumps(r))
-    assert clone._model is None and clone.model is r.model and len(loads) == 1
-    assert Runner(SHIPPED, settings={"candidates": 2}).model is not r.model and len(loads) == 2
+    first, second = (pickle.loads(pickle.dumps(r)) for _ in range(2))  # two chunks' copies
+    assert first._model is None and first.model is second.model and len(loads) == 1
+    other = pickle.loads(pickle.dumps(Runner(SHIPPED, settings={"candidates": 2})))
+    assert other.model is not first.model and len(loads) == 2
+    # a runner made directly has a model of its own (its user may change it)
+    assert r.model is not first.model and len(loads) == 3
     clear_model_cache()
-    assert Runner(SHIPPED).model is not r.model and len(loads) == 3
+    assert pickle.loads(pickle.dumps(r)).model is not first.model and len(loads) == 4
 
 
 def test_runner_batch_default_follows_the_device(monkeypatch):
