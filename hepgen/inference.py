@@ -12,7 +12,7 @@ coffea unpickles the processor — and so the runner — afresh for every chunk 
 ``processor_compression``), so runners that arrive by pickle share their loaded models within a
 process, keyed by the checkpoint's hash, its (inference) config and the device
 (:data:`MODEL_CACHE_SIZE` at most; :func:`clear_model_cache`): a worker loads each model once,
-not once per chunk (~0.2 s each, as long as a 50-event chunk's simulation). Such copies only
+not once per chunk (0.07–0.25 s each, about a 50-event chunk's simulation). Such copies only
 read their model (``eval``, inference mode); a runner made directly keeps a model of its own,
 which its user may change without touching any other.
 

@@ -26,7 +26,7 @@ from hepgen.io.paths import repeated
 DEFAULT_CHUNKSIZE = 1000
 """Events per coffea chunk of ``hepgen run``. Every chunk costs ~0.45 s besides its events
 (coffea re-opens the file and its Delphes tree of hundreds of branches, NanoEvents, the model's
-fixed cost per call): on the demo file 45.6 / 21.0 / 13.0 / 6.8 ms per event in chunks of 10 / 25 /
+fixed cost per call): on the demo file 45.5 / 20.4 / 12.2 / 6.7 ms per event in chunks of 10 / 25 /
 50 / 100 events (``python benchmarks/fastsim.py``, RESULTS.md §2 "Speed"), ~2.6 ms at 1 000 by that
 fit; memory grows ~0.3–0.5 MB per event of a chunk (``benchmarks/memory.py``: 25 → 100 events,
 60 → 81 MB), so ~0.5 GB at 1 000."""
