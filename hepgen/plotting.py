@@ -20,6 +20,12 @@ def _label(ax, text: str = "hepgen") -> None:
     ax.text(0.0, 1.01, text, transform=ax.transAxes, fontsize=14, fontweight="bold", va="bottom")
     ax.text(1.0, 1.01, "13 TeV (simulation)", transform=ax.transAxes, fontsize=12, ha="right", va="bottom")
 
+MIN_BIN_JETS = 5
+"""A gen-pT bin of the main job's response histograms with fewer (weighted) jets is not drawn
+(its response plot: the reference's jets) and shows no spread (IQR, 90% quantile) in the response
+table or the resolution plot: the spread of one or two jets is the histogram's bin width, not a
+resolution."""
+
 SOURCE_LABELS = {"delphes": "Delphes", "reco_pf": "reco (PF)", "gen": "gen", "hepgen": "hepgen"}
 """How histogram sources are named in legends (CMS PFCands are not Delphes)."""
 COLOURS = ("black", "tab:red", "tab:blue", "tab:green", "tab:orange", "tab:purple")
@@ -193,7 +199,7 @@ def _response_plots(name: str, h, outdir, reference: str) -> list[str]:
             for s in [reference, *[x for x in sources if x != reference]]
         }
         proj = {k: p.values() for k, p in sliced.items()}
-        if sum(proj[SOURCE_LABELS.get(reference, reference)]) < 5:
+        if sum(proj[SOURCE_LABELS.get(reference, reference)]) < MIN_BIN_JETS:
             continue
         group, stop = 4, len(h.axes[-1].edges) - 1  # responses: 0.02-wide bins over 0–2
         if name == "response_dr":  # ΔR: 0.005-wide bins up to the filled range (a multiple of 0.05)

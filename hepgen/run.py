@@ -326,18 +326,12 @@ def reference_source(hists: Mapping) -> str | None:
     )
 
 
-RESOLUTION_MIN_JETS = 5
-"""Gen-pT bins with fewer (weighted) jets of a source show no IQR (90% quantile) in the response
-table and are left out of its resolution plot: the spread of one or two jets is the histogram's
-bin width, not a resolution."""
-
-
 def response_table(hists: dict) -> tuple[str, dict]:
     """Median and IQR of the reclustered jets' pT and mass response per gen-pT bin, and the
     median and 90% quantile of their ΔR to the gen jet (the jet direction; histograms written
     before it have none: "—"). With weighted histograms the quantiles and the counts are of
     the weights."""
-    from hepgen.plotting import total
+    from hepgen.plotting import MIN_BIN_JETS, total
     from hepgen.processors.histograms import hist_quantiles
 
     if "response_pt" not in hists:
@@ -350,7 +344,7 @@ def response_table(hists: dict) -> tuple[str, dict]:
         "Reclustered-jet response per gen-jet pT bin (each gen jet, |eta| < 2.5, paired with the "
         "nearest reco jet within R/2; median / IQR of reco/gen, from 0.005-wide bins; the jets' "
         "ΔR to their gen jet, median / 90% quantile, from 0.001-wide bins; the IQR and 90% "
-        f"quantile of a bin of fewer than {RESOLUTION_MIN_JETS} jets are left out (—); unmatched "
+        f"quantile of a bin of fewer than {MIN_BIN_JETS} jets are left out (—); unmatched "
         "gen jets are counted in cutflow.json):",
         "",
         "| gen pT [GeV] | " + " | ".join(
@@ -374,7 +368,7 @@ def response_table(hists: dict) -> tuple[str, dict]:
                 data.setdefault(s, {}).setdefault(q, []).append(entry)
                 spread = hi if q == "dr" else hi - lo
                 digits = 4 if q == "dr" else 3
-                shown = f"{spread:.{digits}f}" if n >= RESOLUTION_MIN_JETS else "—"  # one jet's IQR: a bin width
+                shown = f"{spread:.{digits}f}" if n >= MIN_BIN_JETS else "—"  # one jet's IQR: a bin width
                 cells.append("—" if not np.isfinite(med) else f"{med:.{digits}f} / {shown} ({n:.6g})")
         lines.append(f"| {edges[b]:.0f}–{edges[b + 1]:.0f} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n", data
@@ -509,17 +503,17 @@ def pileup_note(
 def resolution_series(rdata: Mapping[str, Mapping[str, list]], quantity: str) -> dict[str, dict[str, list]]:
     """Per source (legend label; the reference first, then hepgen), the response table's bins,
     IQRs and medians of ``quantity`` (``pt`` or ``mass``), as :func:`hepgen.plotting.
-    resolution_plot` takes them: bins of fewer than :data:`RESOLUTION_MIN_JETS` jets are NaN; the
-    medians' error bars are the normal approximation 0.929·IQR/√n (1.2533 σ/√n with σ = IQR/1.349;
+    resolution_plot` takes them: bins of fewer than :data:`hepgen.plotting.MIN_BIN_JETS` jets
+    are NaN; the medians' error bars are the normal approximation 0.929·IQR/√n (1.2533 σ/√n with σ = IQR/1.349;
     n: jets, or their weights' sum)."""
-    from hepgen.plotting import SOURCE_LABELS
+    from hepgen.plotting import MIN_BIN_JETS, SOURCE_LABELS
 
     series: dict[str, dict[str, list]] = {}
     for source in sorted(rdata, key=lambda s: (s not in REFERENCE_LABELS, s != "hepgen")):
         rows = rdata[source].get(quantity, [])
         if not rows:
             continue
-        keep = [r["n"] >= RESOLUTION_MIN_JETS and np.isfinite(r["median"]) for r in rows]
+        keep = [r["n"] >= MIN_BIN_JETS and np.isfinite(r["median"]) for r in rows]
         series[SOURCE_LABELS.get(source, source)] = {
             "bins": [rows[0]["bin"][0], *(r["bin"][1] for r in rows)],
             f"{quantity}_iqr": [r["iqr"] if k else np.nan for r, k in zip(rows, keep)],

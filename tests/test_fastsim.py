@@ -902,13 +902,14 @@ def test_main_job_resolution_series():
     """The main job's resolution plots take the response table's numbers: the reference first, a
     bin of too few jets left out (its IQR is the histogram's bin width), the median's error
     0.929·IQR/√n."""
-    from hepgen.run import RESOLUTION_MIN_JETS, resolution_series
+    from hepgen.plotting import MIN_BIN_JETS
+    from hepgen.run import resolution_series
 
     def rows(iqrs, ns):
         return [{"bin": [b, b + 100.0], "median": 1.0 + i, "iqr": i, "n": n}
                 for b, i, n in zip((200.0, 300.0, 400.0), iqrs, ns)]
 
-    rdata = {"hepgen": {"pt": rows((0.1, 0.08, 0.003), (400, 100, RESOLUTION_MIN_JETS - 1))},
+    rdata = {"hepgen": {"pt": rows((0.1, 0.08, 0.003), (400, 100, MIN_BIN_JETS - 1))},
              "delphes": {"pt": rows((0.11, 0.09, 0.07), (400, 100, 30))}}
     series = resolution_series(rdata, "pt")
     assert list(series) == ["Delphes", "hepgen"]
