@@ -17,6 +17,8 @@
    unpickles the processor per chunk), side by side, for two chunk sizes.
 5. The per-event cost of the full processor without the per-file overhead: the slope between
    the shipped 25- and 100-event samples of the same process.
+6. The soft tail (a checkpoint with one, ``hepgen.models.tail``): the model alone with and
+   without it, and the full processor with and without it, side by side.
 Prints the ratios, and the speed-up against Delphes' CMS card with pile-up 50 (77 ms/event on
 this machine kind, shared/data/README.md) — a reference figure, not re-measured here.
 
@@ -265,6 +267,39 @@ def per_event_slope(checkpoint: str, repeat: int) -> float:
     return 1e3 * (times[100] - times[25]) / 75
 
 
+def tail_speed(checkpoint: str, path: str, repeat: int) -> tuple[float, float, float, float]:
+    """(µs/jet without, with the soft tail at batch 10⁴; ms/event of the full processor without,
+    with it), each pair in interleaved rounds, best round each."""
+    from coffea import processor
+    from coffea.nanoevents import DelphesSchema
+
+    from hepgen.inference import Runner
+    from hepgen.processors.fastsim import FastSimProcessor
+
+    r = Runner(checkpoint, device="cpu")
+    x = real_gen(r.k)
+    r.simulate(x[:10], tail=True)
+    model: list[list[float]] = [[], []]
+    for _ in range(repeat):
+        for i, tail in enumerate((False, True)):
+            t = time.perf_counter()
+            r.simulate(x, seed=1, tail=tail)
+            model[i].append((time.perf_counter() - t) / len(x) * 1e6)
+    procs = [FastSimProcessor(checkpoint, with_reference=False, tail=tail) for tail in (False, True)]
+    n = 0
+    for proc in procs:
+        proc.runner.simulate(np.zeros((1, proc.runner.k, 3), np.float32))
+    full: list[list[float]] = [[], []]
+    for _ in range(repeat + 1):  # the first round warms up
+        for i, proc in enumerate(procs):
+            runner = processor.Runner(processor.IterativeExecutor(status=False), schema=DelphesSchema, chunksize=1000)
+            t = time.perf_counter()
+            out = runner({"bench": [path]}, processor_instance=proc, treename="Delphes")
+            full[i].append(time.perf_counter() - t)
+            n = out["events"]
+    return min(model[0]), min(model[1]), 1e3 * min(full[0][1:]) / n, 1e3 * min(full[1][1:]) / n
+
+
 def main() -> None:
     from hepgen import shipped
 
@@ -352,6 +387,10 @@ def main() -> None:
         f"per-event cost without the per-file overhead (slope 25 → 100 events): {slope:.2f} ms/event "
         f"→ {DELPHES_MS_PER_EVENT / slope:.1f}× faster than Delphes per event"
     )
+    if runner.has_tail:
+        m0, m1, p0, p1 = tail_speed(args.checkpoint, args.file, args.repeat)
+        print(f"\nthe soft tail (interleaved): model alone, batch 1e4, {m0:.1f} → {m1:.1f} µs/jet ({m1 / m0:.2f}×); "
+              f"full processor on {Path(args.file).name}, {p0:.2f} → {p1:.2f} ms/event ({p1 / p0:.2f}×)")
 
 
 if __name__ == "__main__":

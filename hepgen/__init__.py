@@ -55,7 +55,7 @@ def load(path: str | os.PathLike | None = None, device: str | None = None, **kwa
 
 def simulate(
     gen: np.ndarray, checkpoint: str | os.PathLike | None = None, seed: int = 0,
-    device: str | None = None, pid: np.ndarray | None = None,
+    device: str | None = None, pid: np.ndarray | None = None, tail: bool = False,
 ) -> np.ndarray:
     """Reco-level constituents (N, k, 3) for gen-level ones (N, any, 3), GeV, with a fast-sim.
 
@@ -66,12 +66,15 @@ def simulate(
         device: torch device.
         pid: the gen constituents' PDG ids (N, any), for a checkpoint conditioned on the
             particle content (``fastsim_content_ww_pu50``); ignored by the others.
+        tail: whole jets — the leading k, then the softer constituents beyond them from the
+            checkpoint's soft tail (:mod:`hepgen.models.tail`): (N, k + 128, 3).
 
     Example::
 
         >>> reco = hepgen.simulate(gen, seed=1)
+        >>> whole = hepgen.simulate(gen, seed=1, tail=True)   # whole[:, :50] is reco
     """
-    return load(checkpoint, device=device).simulate(gen, seed=seed, pid=pid)
+    return load(checkpoint, device=device).simulate(gen, seed=seed, pid=pid, tail=tail)
 
 
 def sample(

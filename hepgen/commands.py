@@ -65,6 +65,24 @@ def _exclude(paths) -> np.ndarray | None:
 
 
 # ---------------------------------------------------------------------- handlers
+def _part_fit(args, name: str, overrides: dict, tc, flag: str, others: tuple[str, ...], why: str, made: str,
+              fit, **extra) -> dict:
+    """Fit one part of a trained fastsim-fm checkpoint (``--refit-count``, ``--fit-tail``): the
+    flag checked against the others, then ``fit(source, data, output, tc, ...)``."""
+    if name != "fastsim_fm":
+        raise HepgenInputError(f"{flag} applies to fastsim-fm only")
+    given = [o for o in others if getattr(args, o.lstrip("-").replace("-", "_")) is not None]
+    if given or args.preset is not None or overrides.get("model"):
+        raise HepgenInputError(
+            f"{flag} {why}: drop {', '.join(others)}, --preset and the config's 'model' settings"
+        )
+    source = _source_checkpoint(getattr(args, flag.lstrip("-").replace("-", "_")), args.output, made, "its source")
+    return fit(
+        source, args.data, args.output, tc, gen_min_pt=args.gen_min_pt, split_seed=args.split_seed,
+        resume=args.resume, progress=not args.quiet, exclude_events=_exclude(args.exclude_events), **extra,
+    )
+
+
 def _source_checkpoint(path_or_name: str, output: Path, made: str, source: str) -> Path:
     """A checkpoint a training starts from (a path or shipped name), which must not be ``output``."""
     from hepgen.shipped import resolve_checkpoint
@@ -113,20 +131,19 @@ def _train(args: argparse.Namespace) -> int:
         raise HepgenInputError("--members applies to --refit-response only")
     if args.balance_pt and args.balance_pt < 1:
         raise HepgenInputError(f"--balance-pt CAP must be at least 1 (0: off), got {args.balance_pt:g}")
-    if args.refit_count is not None:
-        if name != "fastsim_fm":
-            raise HepgenInputError("--refit-count applies to fastsim-fm only")
-        if args.refit_response is not None or args.preset is not None or overrides.get("model"):
-            raise HepgenInputError(
-                "--refit-count refits the multiplicity head of its checkpoint alone: drop --refit-response, "
-                "--preset and the config's 'model' settings"
-            )
+    if args.fit_tail is not None:
+        from hepgen.train.tail import fit_tail
+
+        record = _part_fit(
+            args, name, overrides, tc, "--fit-tail", ("--refit-response", "--refit-count"),
+            "adds a soft tail to its checkpoint and changes nothing else", "the checkpoint with a tail", fit_tail,
+        )
+    elif args.refit_count is not None:
         from hepgen.train.fastsim_fm import refit_count
 
-        source = _source_checkpoint(args.refit_count, args.output, "the refitted model", "its source")
-        record = refit_count(
-            source, args.data, args.output, tc, gen_min_pt=args.gen_min_pt, split_seed=args.split_seed,
-            resume=args.resume, progress=not args.quiet, exclude_events=_exclude(args.exclude_events),
+        record = _part_fit(
+            args, name, overrides, tc, "--refit-count", ("--refit-response",),
+            "refits the multiplicity head of its checkpoint alone", "the refitted model", refit_count,
             balance=args.balance,
         )
     elif args.refit_response is not None:
@@ -299,6 +316,7 @@ def _run(args: argparse.Namespace) -> int:
         args.device, args.output, args.seed, overwrite=args.overwrite, skip_bad=args.skip_bad,
         R=args.R, scheduler=args.scheduler, retries=args.retries,
         skip_bad_files=args.skip_bad_files, maxchunks=args.maxchunks, weights=not args.no_weights,
+        tail=False if args.no_tail else None,
     )
     return 0
 
@@ -422,6 +440,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="fastsim-fm: re-train only the multiplicity head of this trained checkpoint, on the same "
         "files, with the gen set's pooled features among its inputs (count_pooled), selected on its "
         "validation cross-entropy (default lr 1e-3)",
+    )
+    t.add_argument(
+        "--fit-tail", metavar="CHECKPOINT", default=None,
+        help="fastsim-fm: fit a soft tail for this trained checkpoint (the reco constituents beyond "
+        "its leading k, from the files' whole reco jets; used by the processor, which reclusters "
+        "whole jets), on the same files; everything else is copied unchanged",
     )
     t.add_argument(
         "--members", type=POSITIVE, default=1, metavar="K",
@@ -614,6 +638,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--no-weights", action="store_true",
         help="fill the histograms unweighted (default: with the files' generator weights, "
         "Delphes Event.Weight / NanoAOD genWeight)",
+    )
+    r.add_argument(
+        "--no-tail", action="store_true",
+        help="simulate each gen jet's leading k (50) reco constituents only, without the checkpoint's "
+        "soft tail beyond them (default: whole jets where the checkpoint has a tail, as the shipped "
+        "fast-sims do)",
     )
     r.add_argument("--workers", type=_int_in(1, 512), default=2, help="processes of the futures executor, or workers of a local Dask cluster (default 2)")
     r.add_argument(

@@ -47,6 +47,10 @@ __all__ = ["Runner", "check_finite", "clear_model_cache"]
 MODEL_CACHE_SIZE = 4
 """Loaded models kept per process (the oldest dropped first)."""
 
+TAIL_STREAM = 1000
+"""Keyed-noise stream of the soft tail (:meth:`Runner.simulate` with ``tail``): apart from the
+model's own (100 + i)."""
+
 _MODELS: dict[tuple[str, str, str, str], torch.nn.Module] = {}
 
 
@@ -161,6 +165,8 @@ class Runner:
             raise HepgenInputError(f"{self.path}: unknown post-processing settings {unknown}")
         if self.postprocess.get("min_pt") and self.coordinates != "jet_polar":
             raise HepgenInputError(f"{self.path}: min_pt applies to jet_polar models only")
+        # the soft tail beyond the leading k (hepgen.models.tail), fitted into some fast-sims
+        self.tail_config: dict | None = (ckpt.get("tail") or {}).get("config")
         self._model: torch.nn.Module | None = None
         self._shared = False  # True in a pickled copy: it takes the process's loaded model
 
@@ -207,6 +213,12 @@ class Runner:
     @property
     def k(self) -> int:
         return int(self.dataset["k"])
+
+    @property
+    def has_tail(self) -> bool:
+        """Whether the checkpoint holds a soft tail (:mod:`hepgen.models.tail`): the reco
+        constituents beyond the leading :attr:`k`, for whole jets (``simulate(tail=True)``)."""
+        return self.tail_config is not None
 
     @property
     def device(self) -> torch.device:
@@ -272,6 +284,12 @@ class Runner:
             raise HepgenInputError(
                 f"{self.path}: weights do not fit model {self.name!r} ({str(exc).splitlines()[0]})"
             ) from exc
+        if "tail" in ckpt:  # loaded, cached and moved with the model it belongs to
+            from hepgen.models.tail import SoftTail, SoftTailConfig
+
+            soft_tail = SoftTail(SoftTailConfig.from_dict(ckpt["tail"]["config"]))
+            soft_tail.load_state_dict({k: v.float() for k, v in ckpt["tail"]["state_dict"].items()})
+            model.soft_tail = soft_tail
         return model.to(self.device).eval()
 
     def __getstate__(self) -> dict:
@@ -325,6 +343,7 @@ class Runner:
         keys: np.ndarray | None = None,
         progress: bool = False,
         pid: np.ndarray | None = None,
+        tail: bool = False,
     ) -> np.ndarray:
         """Reco-level constituents (N, k, 3) for gen-level constituents (N, any, 3), GeV.
 
@@ -340,10 +359,15 @@ class Runner:
             pid: the gen constituents' PDG ids (N, same particles), 0 for padding: needed by a
                 checkpoint conditioned on the particle content (:attr:`needs_pid`), ignored by
                 the others.
+            tail: also the constituents beyond the leading ``k`` (:attr:`has_tail`; a whole
+                jet, as a processor reclusters it): (N, k + m, 3), the leading ``k`` as without
+                it (but for a particle at the edge that anti-kt stability of the whole set
+                moved, in 0.4–1% of the sets), then up to ``m`` softer ones
+                (``SoftTailConfig.max_particles``), zero padded.
 
         Raises:
-            HepgenInputError: a generator checkpoint, a wrong shape, non-finite momenta, or a
-                content checkpoint without ``pid``.
+            HepgenInputError: a generator checkpoint, a wrong shape, non-finite momenta, a
+                content checkpoint without ``pid``, or ``tail`` for a checkpoint without one.
 
         Warns:
             UserWarning: gen jets harder than any the checkpoint was trained on
@@ -369,12 +393,18 @@ class Runner:
                 )
         else:
             pid = None
+        if tail and not self.has_tail:
+            raise HepgenInputError(
+                f"{self.path}: no soft tail to simulate the constituents beyond the leading {self.k} "
+                "(fit one: hepgen train fastsim-fm --fit-tail CHECKPOINT)"
+            )
         gen, pid = self._fit_k(gen, pid)
         if pid is not None:
             pid_t = torch.from_numpy(pid.astype(np.int64))
         out = np.zeros_like(gen)
         if len(gen) == 0:
-            return out
+            m = int(self.tail_config["max_particles"]) if tail and self.tail_config else 0
+            return np.zeros((0, self.k + m, 3), np.float32)
         if keys is None:
             keys = jet_keys(seed, 0, np.zeros(len(gen)), np.arange(len(gen)))
         else:
@@ -404,7 +434,27 @@ class Runner:
                         model.simulate(self.norms["gen"].forward(x), noise=noise)
                     )
                 out[rows] = y.float().cpu().numpy()
-        return out
+        return self._whole(out, gen, keys) if tail else out
+
+    def _whole(self, reco: np.ndarray, gen: np.ndarray, keys: np.ndarray) -> np.ndarray:
+        """(N, k + m, 3) whole sets: each simulated table with the soft tail that follows a full
+        one (keyed noise; :func:`~hepgen.models.tail.place_tail`)."""
+        from hepgen.models.tail import place_tail, tail_context
+
+        soft_tail = self.model.soft_tail
+        m = soft_tail.config.max_particles
+        res = np.concatenate([reco, np.zeros((len(reco), m, 3), np.float32)], axis=1)
+        full = np.flatnonzero((np.hypot(reco[..., 0], reco[..., 1]) > 0).sum(1) == reco.shape[1])
+        device = self.device
+        with torch.inference_mode():
+            for i in range(0, len(full), 8192):
+                rows = full[i : i + 8192]
+                ctx = tail_context(torch.from_numpy(reco[rows]).to(device), torch.from_numpy(gen[rows]).to(device))
+                z = torch.from_numpy(keyed_normal(keys[rows], (2,), stream=TAIL_STREAM)).to(device)
+                y = soft_tail.sample(ctx, z).double().cpu().numpy()
+                u = keyed_uniform(keys[rows], 3 * m, stream=TAIL_STREAM + 1)
+                res[rows] = place_tail(reco[rows], y, u, self.R, m)
+        return res
 
     def _warn_above_trained_pt(self, gen: np.ndarray) -> None:
         """Warn when gen jets (tables of their leading particles) are harder than any the model

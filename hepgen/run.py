@@ -204,6 +204,7 @@ def run_processor(
     retries: int = 0,
     skip_bad_files: bool = False,
     weights: bool = True,
+    tail: bool | None = None,
 ) -> dict:
     """Run the fast-sim processor over ``fileset``; returns the accumulator.
 
@@ -223,6 +224,8 @@ def run_processor(
         skip_bad_files: skip unreadable files (coffea's ``skipbadfiles``); they are listed in
             the output's ``skipped_files``.
         weights: fill the histograms with the files' generator weights (False: unweighted).
+        tail: simulate the constituents beyond the model's leading k too (None: where the
+            checkpoint has a soft tail; :class:`~hepgen.processors.fastsim.FastSimProcessor`).
     """
     from coffea import processor
 
@@ -234,7 +237,7 @@ def run_processor(
     skipped = [f for files in fileset.values() for f in files if f not in good]
     fileset = {name: [f for f in files if f in good] for name, files in fileset.items()}
     fileset = {name: files for name, files in fileset.items() if files}
-    proc = FastSimProcessor(checkpoint, device=device, seed=seed, skip_bad=skip_bad, R=R, weights=weights)
+    proc = FastSimProcessor(checkpoint, device=device, seed=seed, skip_bad=skip_bad, R=R, weights=weights, tail=tail)
     ex, client = make_executor(executor, workers, scheduler, retries)
     links = tempfile.TemporaryDirectory(prefix="hepgen-links-")
     try:
@@ -424,6 +427,21 @@ def fidelity_table(hists: dict, reference: str | None = None) -> tuple[str, dict
     return "\n".join(head + rows) + "\n", data
 
 
+def tail_note(tail: bool, k: int) -> str:
+    """The summary's line on whether the fast-sim's jets are whole (its soft tail, beyond the
+    leading ``k`` constituents it models, :mod:`hepgen.models.tail`)."""
+    if tail:
+        return (
+            f"hepgen jets are whole: the model's leading {k} constituents per gen jet and its soft "
+            f"tail beyond them (--no-tail: the leading {k} only)."
+        )
+    return (
+        f"hepgen jets hold the model's leading {k} constituents per gen jet only (no soft tail): "
+        f"whole jets of more than {k} constituents lack their softest, so their pT and mass come "
+        "out low against the reference's whole jets."
+    )
+
+
 def weights_note(files: Mapping[str, Mapping[str, Any]], weights: bool) -> str:
     """A line for fidelity.md: how the histograms were weighted (from the processor's per-file
     record of the generator weights it used)."""
@@ -557,6 +575,7 @@ def main_job(
     skip_bad_files: bool = False,
     maxchunks: int | None = None,
     weights: bool = True,
+    tail: bool | None = None,
 ) -> Path:
     """``hepgen run``: the fast-sim processor over files, then plots and the fidelity table.
 
@@ -577,13 +596,16 @@ def main_job(
     runner = Runner(ckpt, device=device)
     if runner.kind != "fastsim":
         raise HepgenInputError(f"{ckpt}: a {runner.kind} checkpoint; hepgen run needs a fast-sim")
+    if tail and not runner.has_tail:
+        raise HepgenInputError(f"{ckpt}: no soft tail (hepgen train fastsim-fm --fit-tail); run with --no-tail")
+    with_tail = runner.has_tail if tail is None else tail
     out = check_output(output, [f for fl in fs.values() for f in fl], overwrite)
     with atomic_dir(out) as tmp:
         t0 = time.perf_counter()
         acc = run_processor(
             fs, ckpt, executor, workers, chunksize, device, seed, maxchunks=maxchunks,
             skip_bad=skip_bad, R=R, scheduler=scheduler, retries=retries,
-            skip_bad_files=skip_bad_files, weights=weights,
+            skip_bad_files=skip_bad_files, weights=weights, tail=with_tail,
         )
         elapsed = time.perf_counter() - t0
         save(acc, tmp / "hists.coffea")
@@ -633,6 +655,7 @@ def main_job(
                 if reference == "reco_pf" else ""
             )
             + "\n\n"
+            + tail_note(with_tail, runner.k) + "\n\n"
             + weights_note(acc.get("files", {}), weights) + "\n\n"
             + (pileup_text + "\n\n" if pileup_text else "")
             + table

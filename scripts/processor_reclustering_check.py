@@ -2,7 +2,7 @@
 above the processor's gen threshold, the jet of *all* the particles the model made for it
 (before any clustering) against the leading reclustered hepgen jet of the same draw:
 
-    python scripts/processor_reclustering_check.py out/pairs/pairs_ww_test.root [--checkpoint NAME] [--seed S]
+    python scripts/processor_reclustering_check.py out/pairs/pairs_ww_test.root [--checkpoint NAME] [--seed S] [--tail]
 
 (`scripts/pairs_to_nanoaod.py` writes such files, one held-out jet pair per event; Delphes or
 PFNanoAOD files work as well, where events hold several gen jets only their one-jet events
@@ -25,6 +25,7 @@ def main() -> None:
     p.add_argument("file")
     p.add_argument("--checkpoint", default="fastsim_ww_pu50")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--tail", action="store_true", help="the sets with the checkpoint's soft tail (whole jets)")
     a = p.parse_args()
 
     import awkward as ak
@@ -39,7 +40,7 @@ def main() -> None:
     gen, _, _ = proc.read(events, need_reco=False)
     gen_jets = cluster(gen, proc.R, min_pt=proc.gen_min_pt)
     keys = proc.jet_keys(events, ak.to_numpy(ak.num(gen_jets)))
-    pred = predicted_particles(proc.runner, gen_jets, keys, proc.acceptance, a.seed)
+    pred = predicted_particles(proc.runner, gen_jets, keys, proc.acceptance, a.seed, tail=a.tail)
     one = ak.to_numpy(ak.num(gen_jets)) == 1
     made = pred[one]
     px, py, pz, E = (ak.to_numpy(ak.sum(made[f], axis=1)) for f in ("px", "py", "pz", "E"))
@@ -50,7 +51,7 @@ def main() -> None:
     n_jets = ak.to_numpy(ak.num(cluster(made, proc.R, min_pt=1.0)))
     gen_pt = ak.to_numpy(ak.firsts(gen_jets[one]).pt)
     print(f"{a.file}: {int(one.sum())} of {len(one)} events with one gen jet above {proc.gen_min_pt:g} GeV; "
-          f"{a.checkpoint}, seed {a.seed}\n")
+          f"{a.checkpoint}, seed {a.seed}{', with its soft tail' if a.tail else ''}\n")
     print("| gen pT [GeV] | jets | m reclustered / set, median | |Δm| > 1% | pT reclustered / set, median | > 1 jet |")
     print("|---|---|---|---|---|---|")
     for lo, hi in BINS:

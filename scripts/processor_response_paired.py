@@ -38,6 +38,9 @@ def main() -> None:
     p.add_argument("--checkpoint", default="fastsim_ww_pu50")
     p.add_argument("--seeds", type=int, default=10)
     p.add_argument("--n-boot", type=int, default=500)
+    p.add_argument("--no-tail", action="store_true",
+                   help="the model's leading k constituents only, without its soft tail: for files whose reco "
+                   "side holds only each jet's leading k (scripts/pairs_to_nanoaod.py writes such)")
     a = p.parse_args()
 
     from hepgen import shipped
@@ -53,7 +56,7 @@ def main() -> None:
         events = open_events(f)
         hp, hm = [], []
         for s in range(a.seeds):
-            proc = FastSimProcessor(a.checkpoint, seed=s)
+            proc = FastSimProcessor(a.checkpoint, seed=s, tail=False if a.no_tail else None)
             sources, _ = proc.sources(events)
             if s == 0:
                 md = match_to_gen(sources["gen"], sources[detect_events(events).reference_source], proc.R)

@@ -32,6 +32,13 @@ add_substructure() {  # CKPT FILE...: fit CKPT's substructure flow on its traini
   mv "$1.sub.pt" "$1"
   rm -f "$1.sub.pt.last.pt"
 }
+add_tail() {  # CKPT FILE...: fit CKPT's soft tail (its reco constituents beyond the leading 50, for the
+  # processor's whole jets; RESULTS.md §2 "The soft tail") on its training files, in place; last,
+  # as refits write checkpoints without it
+  hepgen train fastsim-fm --fit-tail "$1" --data "${@:2}" --exclude-events "$DEMO" -o "$1.tail.pt" \
+    --epochs 100 --schedule cosine --lr 3e-4 --patience 20 --batch-size 512 -q --overwrite
+  mv "$1.tail.pt" "$1"
+}
 D=${1:-../shared/data}
 what=${2:-all}
 WW=("$D"/fastsim_ww_pu50_highpt_s1*.h5)
@@ -92,6 +99,9 @@ if [[ $what == fastsim-v2 || $what == fastsim-mixed || $what == all ]]; then
   # `--refit-count CKPT` — better likelihood, worse transfer; RESULTS.md §2 "The multiplicity head
   # and the gen particles")
   fsfm_settings data/models/fastsim_ww_pu50.pt data/models/fastsim_fm_ww_pu50.pt
+  # the soft tail (twenty-third session): the constituents beyond the leading 50 for whole jets
+  if [[ $what != fastsim-v2 ]]; then add_tail data/models/fastsim_ww_pu50.pt "${ALL[@]}"; fi
+  if [[ $what != fastsim-mixed ]]; then add_tail data/models/fastsim_fm_ww_pu50.pt "${WW[@]}"; fi
 fi
 if [[ $what == fastsim-content || $what == all ]]; then
   # the default's particle network and multiplicity head with a jet-response flow that also sees
@@ -109,6 +119,7 @@ if [[ $what == fastsim-content || $what == all ]]; then
   # then, as the default's (2026-12-06): its substructure flow
   add_substructure data/models/fastsim_content_ww_pu50.pt "${ALL[@]}"
   fsfm_settings data/models/fastsim_content_ww_pu50.pt
+  add_tail data/models/fastsim_content_ww_pu50.pt "${ALL[@]}"
 fi
 if [[ $what == fastsim-big || $what == all ]]; then
   # the bigger fast-sim (preset gpu: hidden 128, 4 EPiC layers) trained on a GPU, stage 1 as the
@@ -137,6 +148,7 @@ c["state_dict"] = {k: v.half() if k in params and v.is_floating_point() else v f
 torch.save(c, f)
 PY
   rm -f data/models/fastsim_big_ww_pu50.pt.last.pt data/models/fastsim_big_ww_pu50.pt.member*
+  add_tail data/models/fastsim_big_ww_pu50.pt "${ALL[@]}"
 fi
 if [[ $what == fastsim || $what == all ]]; then
   # the seed-001 VAE baseline: seed 001 architecture + loss, with hepgen's residual connection and

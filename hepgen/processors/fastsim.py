@@ -36,9 +36,11 @@ __all__ = ["FastSimProcessor", "predicted_particles"]
 
 
 def predicted_particles(
-    runner: Runner, gen_jets: ak.Array, keys: np.ndarray, acceptance: Acceptance, seed: int = 0
+    runner: Runner, gen_jets: ak.Array, keys: np.ndarray, acceptance: Acceptance, seed: int = 0,
+    tail: bool = False,
 ) -> ak.Array:
-    """Fast-sim every gen jet; return each event's predicted reco particles (common format)."""
+    """Fast-sim every gen jet; return each event's predicted reco particles (common format);
+    ``tail``: with the constituents beyond the model's leading ``k`` (``Runner.has_tail``)."""
     flat = ak.flatten(gen_jets)
     # px, py, pz and, for a fast-sim conditioned on the gen particle content, the PDG id
     fields = ("px", "py", "pz", "pid") if runner.needs_pid else ("px", "py", "pz")
@@ -46,7 +48,7 @@ def predicted_particles(
     table = padded[..., :3]
     pid = padded[..., 3].astype(np.int64) if runner.needs_pid else None
     pred = apply_constituent_acceptance(
-        runner.simulate(table, seed=seed, keys=keys, pid=pid).astype(np.float64),
+        runner.simulate(table, seed=seed, keys=keys, pid=pid, tail=tail).astype(np.float64),
         acceptance.constituent_min_pt,
         acceptance.constituent_max_eta,
     )
@@ -108,6 +110,12 @@ class FastSimProcessor(HepgenProcessor):
         skip_bad: drop particles with non-finite momenta (counted) instead of stopping.
         R: jet radius (default: the checkpoint's).
         weights: fill the histograms with the files' generator weights (False: unweighted).
+        tail: simulate each jet's soft constituents beyond the model's leading ``k`` (50) too,
+            so that the reclustered jets are whole, as the file's own are (None: where the
+            checkpoint has a soft tail, :mod:`hepgen.models.tail`; the shipped default does).
+            Without it, jets of more than ``k`` constituents (22–32% of those above 200 GeV
+            with pile-up 50, up to 64% at high pT) lack their softest: median pT response
+            0.2–1.3% and mass response 0.3–3.5% low against Delphes' whole jets.
 
     Example::
 
@@ -127,16 +135,23 @@ class FastSimProcessor(HepgenProcessor):
         skip_bad: bool = False,
         R: float | None = None,
         weights: bool = True,
+        tail: bool | None = None,
     ) -> None:
         super().__init__(
             checkpoint or DEFAULT_FASTSIM, device, acceptance, seed, with_reference, skip_bad, R, weights
         )
-        if self.runner.kind != "fastsim":
-            from hepgen.errors import HepgenInputError
+        from hepgen.errors import HepgenInputError
 
+        if self.runner.kind != "fastsim":
             raise HepgenInputError(
                 f"{self.runner.path}: a {self.runner.kind} checkpoint; the fast-sim processor needs a fast-sim"
             )
+        if tail and not self.runner.has_tail:
+            raise HepgenInputError(
+                f"{self.runner.path}: no soft tail (the constituents beyond its leading {self.runner.k}); "
+                "fit one with hepgen train fastsim-fm --fit-tail, or pass tail=False"
+            )
+        self.tail = self.runner.has_tail if tail is None else bool(tail)
         self.gen_min_pt = gen_min_pt
         _warn_thresholds(
             gen_min_pt, acceptance.jet_min_pt, self.runner.dataset.get("gen_min_pt"), self.R, self.runner.R,
@@ -156,7 +171,7 @@ class FastSimProcessor(HepgenProcessor):
         (``select=False``: every reclustered jet above 100 GeV)."""
         gen_jets = self.gen_jets(events) if gen_jets is None else gen_jets
         keys = self.jet_keys(events, ak.to_numpy(ak.num(gen_jets)))
-        pred = predicted_particles(self.runner, gen_jets, keys, self.acceptance, self.seed)
+        pred = predicted_particles(self.runner, gen_jets, keys, self.acceptance, self.seed, self.tail)
         jets = cluster(pred, self.R, min_pt=self.cluster_min_pt)
         return self.select(jets) if select else jets
 
