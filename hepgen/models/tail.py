@@ -81,7 +81,7 @@ def tail_context(reco: torch.Tensor, gen: torch.Tensor) -> torch.Tensor:
 
     The reco table's own soft end (its k-th particle's pT) would say most (it follows the
     event's pile-up: residual spread of log(1 + n) 0.50 against 0.79 with these), but a fast-sim's
-    soft end is not Delphes' (the default's k-th particle: 0.30 GeV in the median against 0.57),
+    soft end is not Delphes' (the default's k-th particle: 0.30 GeV in geometric mean against 0.57, full tables),
     so the tail is drawn from what the model does reproduce.
 
     Args:
@@ -208,7 +208,7 @@ def place_tail(
     splits) a table particle at the edge that the added soft particles put out of a prong's
     reach: the leading ``k`` change there, in direction only.
     Not capped at the table's softest pT: a fast-sim's soft end is softer than Delphes' (the
-    default's k-th particle 0.30 GeV in the median, Delphes' 0.57), and capped there the tail
+    default's k-th particle 0.30 GeV in geometric mean, Delphes' 0.57), and capped there the tail
     carried half of Delphes' pT.
     """
     reco = np.asarray(reco, np.float64)
