@@ -67,7 +67,8 @@ def main() -> None:
     gen_pt, gen_m = ds.gen_jet[:, 0].astype(np.float64), ds.gen_jet[:, 3].astype(np.float64)
     d_pt, d_m, d_n = (ds.reco_jet[:, i].astype(np.float64) for i in (0, 3, 5))
     k = runner.k
-    draws = [runner.simulate(ds.gen.numpy(), seed=s, tail=True) for s in range(a.draws)]
+    pid = ds.gen_pid.numpy() if runner.needs_pid else None  # a checkpoint conditioned on the content
+    draws = [runner.simulate(ds.gen.numpy(), seed=s, tail=True, pid=pid) for s in range(a.draws)]
     lead = [_sums(o[:, :k]) for o in draws]
     whole = [_sums(o) for o in draws]
     # Delphes' own leading k, and with a tail placed from the true count and pT beyond it
