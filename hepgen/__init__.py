@@ -72,7 +72,7 @@ def simulate(
     Example::
 
         >>> reco = hepgen.simulate(gen, seed=1)
-        >>> whole = hepgen.simulate(gen, seed=1, tail=True)   # whole[:, :50] is reco
+        >>> whole = hepgen.simulate(gen, seed=1, tail=True)   # whole[:, :50]: reco (a few edge particles moved)
     """
     return load(checkpoint, device=device).simulate(gen, seed=seed, pid=pid, tail=tail)
 

@@ -132,6 +132,8 @@ def _train(args: argparse.Namespace) -> int:
     if args.balance_pt and args.balance_pt < 1:
         raise HepgenInputError(f"--balance-pt CAP must be at least 1 (0: off), got {args.balance_pt:g}")
     if args.fit_tail is not None:
+        if args.balance:
+            raise HepgenInputError("--balance does not apply to --fit-tail (the tail is fitted to every training jet)")
         from hepgen.train.tail import fit_tail
 
         record = _part_fit(

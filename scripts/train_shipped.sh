@@ -33,7 +33,7 @@ add_substructure() {  # CKPT FILE...: fit CKPT's substructure flow on its traini
   rm -f "$1.sub.pt.last.pt"
 }
 add_tail() {  # CKPT FILE...: fit CKPT's soft tail (its reco constituents beyond the leading 50, for the
-  # processor's whole jets; RESULTS.md §2 "The soft tail") on its training files, in place; last,
+  # processor's whole jets; RESULTS.md §2 "Whole jets: the soft tail") on its training files, in place; last,
   # as refits write checkpoints without it
   hepgen train fastsim-fm --fit-tail "$1" --data "${@:2}" --exclude-events "$DEMO" -o "$1.tail.pt" \
     --epochs 100 --schedule cosine --lr 3e-4 --patience 20 --batch-size 512 -q --overwrite

@@ -195,6 +195,8 @@ def test_fit_tail_cli(tmp_path, capsys):
     capsys.readouterr()
     assert main(["train", "fastsim-fm", "--fit-tail", str(src), "--refit-count", str(src), "-o", str(out), *common]) != 0
     assert "--fit-tail" in capsys.readouterr().err and not out.exists()
+    assert main(["train", "fastsim-fm", "--fit-tail", str(src), "--balance", "-o", str(out), *common]) != 0
+    assert "--balance" in capsys.readouterr().err and not out.exists()
     assert main(["train", "fastsim-fm", "--fit-tail", str(src), "-o", str(out), "--epochs", "8", "--lr", "3e-3",
                  *common]) == 0
     a, b = torch.load(src, weights_only=True), torch.load(out, weights_only=True)
