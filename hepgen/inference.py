@@ -439,12 +439,12 @@ class Runner:
     def _whole(self, reco: np.ndarray, gen: np.ndarray, keys: np.ndarray) -> np.ndarray:
         """(N, k + m, 3) whole sets: each simulated table with the soft tail that follows a full
         one (keyed noise; :func:`~hepgen.models.tail.place_tail`)."""
-        from hepgen.models.tail import place_tail, tail_context
+        from hepgen.models.tail import full_tables, place_tail, tail_context
 
         soft_tail = self.model.soft_tail
         m = soft_tail.config.max_particles
         res = np.concatenate([reco, np.zeros((len(reco), m, 3), np.float32)], axis=1)
-        full = np.flatnonzero((np.hypot(reco[..., 0], reco[..., 1]) > 0).sum(1) == reco.shape[1])
+        full = np.flatnonzero(full_tables(reco))
         device = self.device
         with torch.inference_mode():
             for i in range(0, len(full), 8192):

@@ -39,7 +39,7 @@ from torch import nn
 
 from hepgen.physics.projection import antikt_contain
 
-__all__ = ["MIN_PT", "SoftTail", "SoftTailConfig", "place_tail", "tail_context", "tail_targets"]
+__all__ = ["MIN_PT", "SoftTail", "SoftTailConfig", "full_tables", "place_tail", "tail_context", "tail_targets"]
 
 MIN_PT = 0.26
 """GeV: the tail's softest particle (the reco tables hold no particle under 0.25 GeV; the
@@ -72,6 +72,13 @@ class SoftTailConfig:
 
 def _pt(table: torch.Tensor) -> torch.Tensor:
     return torch.hypot(table[..., 0], table[..., 1])
+
+
+def full_tables(table: np.ndarray) -> np.ndarray:
+    """(N,) whether each (N, k, 3) table holds k particles: only a full table can have a tail
+    (a jet of fewer constituents than k has them all in its table)."""
+    table = np.asarray(table)
+    return (np.hypot(table[..., 0], table[..., 1]) > 0).sum(1) == table.shape[1]
 
 
 def tail_context(reco: torch.Tensor, gen: torch.Tensor) -> torch.Tensor:
@@ -212,10 +219,8 @@ def place_tail(
     carried half of Delphes' pT.
     """
     reco = np.asarray(reco, np.float64)
-    k = reco.shape[1]
     pt_tab = np.hypot(reco[..., 0], reco[..., 1])
-    full = (pt_tab > 0).sum(1) == k
-    n = np.where(full, np.floor(np.exp(y[:, 0]) - 1), 0).clip(0, max_particles).astype(np.int64)
+    n = np.where(full_tables(reco), np.floor(np.exp(y[:, 0]) - 1), 0).clip(0, max_particles).astype(np.int64)
     mean = np.maximum(0.25 + np.exp(y[:, 1]), MIN_PT + 1e-3)
     m = max_particles
     used = np.arange(m)[None, :] < n[:, None]

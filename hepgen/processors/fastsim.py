@@ -32,7 +32,7 @@ from hepgen.physics.cuts import Acceptance, apply_constituent_acceptance
 from hepgen.processors.base import HepgenProcessor
 from hepgen.shipped import DEFAULT_FASTSIM
 
-__all__ = ["FastSimProcessor", "predicted_particles"]
+__all__ = ["FastSimProcessor", "predicted_particles", "resolve_tail"]
 
 
 def predicted_particles(
@@ -53,6 +53,19 @@ def predicted_particles(
         acceptance.constituent_max_eta,
     )
     return particles_from_jets(pred, ak.to_numpy(ak.num(gen_jets)))
+
+
+def resolve_tail(runner: Runner, tail: bool | None) -> bool:
+    """Whether to simulate the soft tail beyond the model's leading ``k``: ``tail``, or (None)
+    whether the checkpoint has one; asking for it from a checkpoint without one is refused."""
+    if tail and not runner.has_tail:
+        from hepgen.errors import HepgenInputError
+
+        raise HepgenInputError(
+            f"{runner.path}: no soft tail (the constituents beyond its leading {runner.k}); fit one "
+            "with hepgen train fastsim-fm --fit-tail, or run without it (tail=False, hepgen run --no-tail)"
+        )
+    return runner.has_tail if tail is None else bool(tail)
 
 
 GEN_THRESHOLD_MARGIN = 1.5
@@ -140,18 +153,13 @@ class FastSimProcessor(HepgenProcessor):
         super().__init__(
             checkpoint or DEFAULT_FASTSIM, device, acceptance, seed, with_reference, skip_bad, R, weights
         )
-        from hepgen.errors import HepgenInputError
-
         if self.runner.kind != "fastsim":
+            from hepgen.errors import HepgenInputError
+
             raise HepgenInputError(
                 f"{self.runner.path}: a {self.runner.kind} checkpoint; the fast-sim processor needs a fast-sim"
             )
-        if tail and not self.runner.has_tail:
-            raise HepgenInputError(
-                f"{self.runner.path}: no soft tail (the constituents beyond its leading {self.runner.k}); "
-                "fit one with hepgen train fastsim-fm --fit-tail, or pass tail=False"
-            )
-        self.tail = self.runner.has_tail if tail is None else bool(tail)
+        self.tail = resolve_tail(self.runner, tail)
         self.gen_min_pt = gen_min_pt
         _warn_thresholds(
             gen_min_pt, acceptance.jet_min_pt, self.runner.dataset.get("gen_min_pt"), self.R, self.runner.R,

@@ -13,7 +13,7 @@ import torch
 from hepgen.data.datasets import JetPairDataset
 from hepgen.models import checkpoint
 from hepgen.models.device import pick_device
-from hepgen.models.tail import SoftTail, SoftTailConfig, tail_context, tail_targets
+from hepgen.models.tail import SoftTail, SoftTailConfig, full_tables, tail_context, tail_targets
 from hepgen.train.fastsim_fm import _refit_source, _splits
 from hepgen.train.loop import TrainConfig, command_line, fit_checkpointed
 
@@ -25,7 +25,7 @@ def tail_data(ds: JetPairDataset, seed: int) -> tuple[torch.Tensor, torch.Tensor
     :func:`~hepgen.models.tail.tail_context` and :func:`~hepgen.models.tail.tail_targets`, the
     dequantisation uniforms drawn from ``seed``."""
     reco = ds.reco
-    full = ((torch.hypot(reco[..., 0], reco[..., 1]) > 0).sum(1) == reco.shape[1]).nonzero(as_tuple=True)[0]
+    full = torch.from_numpy(np.flatnonzero(full_tables(reco.numpy())))
     reco_jet = torch.from_numpy(np.asarray(ds.reco_jet, np.float64))[full]
     u = torch.rand(len(full), 2, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
     return tail_context(reco[full], ds.gen[full]), tail_targets(reco[full], reco_jet, u)
