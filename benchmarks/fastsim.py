@@ -30,6 +30,7 @@ this machine kind, shared/data/README.md) — a reference figure, not re-measure
 from __future__ import annotations
 
 import argparse
+import json
 import time
 from pathlib import Path
 
@@ -315,8 +316,9 @@ def main() -> None:
                    help="flow-matching starts per jet to time side by side")
     p.add_argument("--against", nargs="*", default=[],
                    help="other fast-sim checkpoints to time side by side with --checkpoint")
-    p.add_argument("--toggle", nargs="*", default=["project_axis", "contain_antikt"],
-                   help="boolean inference settings of a v2 checkpoint to time flipped, side by side with the checkpoint's own")
+    p.add_argument("--toggle", nargs="*", default=["project_axis", "contain_antikt", 'flows_mode="scale"'],
+                   help="inference settings of a v2 checkpoint to time changed, side by side with the checkpoint's "
+                        "own: KEY (a boolean, flipped) or KEY=VALUE (VALUE in JSON)")
     args = p.parse_args()
     torch.set_num_threads(max(1, torch.get_num_threads()))
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
@@ -345,15 +347,17 @@ def main() -> None:
         for name, t in zip(names, side_by_side(runners, args.repeat)):
             print(f"  {t:8.1f} µs/jet  {name}")
     if runner.name == "fastsim_fm" and args.toggle:
-        print("\ninference settings flipped (batch 1e4, CPU, side by side with the checkpoint's own):")
-        for key in args.toggle:
-            own = bool(runner.config.get(key, False))
+        print("\ninference settings changed (batch 1e4, CPU, side by side with the checkpoint's own):")
+        for item in args.toggle:
+            key, _, value = item.partition("=")
+            own = runner.config.get(key, False)
+            other = json.loads(value) if value else not bool(own)
             t_own, t_flip = side_by_side(
-                [Runner(args.checkpoint, device="cpu"), Runner(args.checkpoint, device="cpu", settings={key: not own})],
+                [Runner(args.checkpoint, device="cpu"), Runner(args.checkpoint, device="cpu", settings={key: other})],
                 args.repeat,
             )
-            print(f"  {key}={own} (own) {t_own:8.1f} µs/jet, {key}={not own} {t_flip:8.1f} µs/jet "
-                  f"({t_own / t_flip:.2f}× the flipped cost)")
+            print(f"  {key}={own} (own) {t_own:8.1f} µs/jet, {key}={other} {t_flip:8.1f} µs/jet "
+                  f"({t_own / t_flip:.2f}× the other's cost)")
     if runner.name == "fastsim_fm" and args.candidates:
         own = runner.config.get("candidates", 1)
         print(f"\ncandidates per jet (batch 1e4, CPU, side by side; the checkpoint's: {own}):")

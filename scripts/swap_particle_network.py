@@ -1,7 +1,7 @@
 """A fast-sim v2 checkpoint with the particle network and multiplicity head of one checkpoint and
-the jet-response flow (a single flow or an ensemble) and inference settings of another, so two
-particle networks can be compared with the same response (RESULTS.md §2, "Substructure jet by
-jet"):
+the jet-response flow (a single flow or an ensemble), substructure flow, soft tail and inference
+settings of another, so two particle networks can be compared with the same response (RESULTS.md
+§2, "Substructure jet by jet"; "The soft end, halved"):
 
     python scripts/swap_particle_network.py NEW_STAGE1.pt fastsim_ww_pu50 -o OUT.pt
 
@@ -16,7 +16,9 @@ import argparse
 
 import torch
 
-RESPONSE_PREFIX = "response"
+# what comes from the response checkpoint: its response flow(s), its substructure flow and that
+# flow's standardisation
+RESPONSE_PREFIXES = ("response", "substructure", "sub_mean", "sub_std")
 SHARED_BUFFERS = ("cond_mean", "cond_std", "jet_mean", "jet_std")
 
 
@@ -43,15 +45,19 @@ def main() -> None:
             raise SystemExit(f"{name} differs: the two were not trained on the same data and split")
     config = dict(part["config"])
     config["response_members"] = resp["config"].get("response_members", 1)
-    for key in ("flow_transforms", "flow_hidden", "content", *INFERENCE_FIELDS):
+    for key in ("flow_transforms", "flow_hidden", "content", "substructure_response", *INFERENCE_FIELDS):
         if key in resp["config"]:
             config[key] = resp["config"][key]
-    state = {k: v for k, v in part["state_dict"].items() if not k.startswith(RESPONSE_PREFIX)}
-    state.update({k: v for k, v in resp["state_dict"].items() if k.startswith(RESPONSE_PREFIX)})
+    state = {k: v for k, v in part["state_dict"].items() if not k.startswith(RESPONSE_PREFIXES)}
+    state.update({k: v for k, v in resp["state_dict"].items() if k.startswith(RESPONSE_PREFIXES)})
     model = registry.build("fastsim_fm", config)
     model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()})
     out = dict(part)
     out["config"], out["state_dict"] = config, model.state_dict()
+    if "tail" in resp:  # the soft tail is learnt from the data alone (hepgen.train.tail.fit_tail)
+        out["tail"] = resp["tail"]
+    if "member_histories" in resp:
+        out["member_histories"] = resp["member_histories"]
     out["training"] = {
         "stage": "particle network swapped",
         "particles": part.get("training"),

@@ -20,7 +20,7 @@ for f in sys.argv[1:]:
         c["config"].update(steps=3, project_mass=True, contain=True, contain_antikt=True, min_pt=0.26, mass_mode="radial",
                            project_axis=True)
         if c["config"].get("substructure_response"):
-            c["config"].update(project_substructure=True, projection_rounds=16, close_mass=True)
+            c["config"].update(project_substructure=True, projection_rounds=16, close_mass=True, flows_mode="hard")
         torch.save(c, f)
 PY
 }
@@ -82,7 +82,8 @@ if [[ $what == fastsim-v2 || $what == fastsim-mixed || $what == all ]]; then
   # and, where there is a substructure flow, each annulus scaled to its Flow_1..4 draw, in 16
   # rounds with the mass projection (project_substructure, 2026-12-06), then the sets the annuli and
   # anti-kt left off their mass projected once more (close_mass, nineteenth session: RESULTS.md §2
-  # "The projections hit the drawn mass")
+  # "The projections hit the drawn mass"); each annulus' change taken mostly from its hard particles
+  # (flows_mode="hard", twenty-fourth session: RESULTS.md §2 "The soft end")
   fsfm_settings data/models/fastsim_ww_pu50.pt data/models/fastsim_fm_ww_pu50.pt
   # a flow for each jet's Flow_1..4 given the response (FSFMConfig.substructure_response; 2026-12-06,
   # RESULTS.md §2 "Substructure jet by jet: the fix"), fitted on each model's own files with its

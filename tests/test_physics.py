@@ -213,10 +213,11 @@ def test_project_jet_reaches_the_targets(mass_mode):
         project_jet(pt, eta, phi, target_pt, target_m, R, project_mass=True, mass_mode="bogus")
 
 
-def test_project_jet_reaches_target_momentum_flows():
+@pytest.mark.parametrize("flows_mode", ["scale", "hard"])
+def test_project_jet_reaches_target_momentum_flows(flows_mode):
     """``target_flows``: each annulus' particles scaled so the set's Flow_1..4 are another set's
     (up to particles the moving axis takes across an annulus edge, without the mass
-    projection); alternated with the mass projection both targets are
+    projection), with every particle of an annulus scaled alike or its hard ones most; alternated with the mass projection both targets are
     reached (targets of one set, as a joint draw gives them), the mass exactly and the flows
     closer with more rounds; a target annulus that has
     no particle, or a NaN target, leaves it as it is."""
@@ -245,14 +246,18 @@ def test_project_jet_reaches_target_momentum_flows():
     moved = table(pt * torch.take_along_dim(factor, ring, 1), eta, phi)
     target, target_pt, target_m = momentum_flows(moved, R), jet_features(moved)[:, 0:1], jet_features(moved)[:, 3:4]
     before = (momentum_flows(table(pt, eta, phi), R) - target).abs()
-    out = project_jet(pt, eta, phi, j[:, 0:1], None, R, target_flows=target, iterations=6)
+    out = project_jet(pt, eta, phi, j[:, 0:1], None, R, target_flows=target, iterations=6, flows_mode=flows_mode)
     after = (momentum_flows(table(*out), R) - target).abs()
     # (the axis moves with the pT: a particle near an annulus edge may change annulus)
-    assert after.mean() < 1e-3 < 1e-2 < before.mean() and after.max() < 0.02
+    if flows_mode == "scale":
+        assert after.mean() < 1e-3 < 1e-2 < before.mean() and after.max() < 0.02
+    else:  # an annulus' hardest particle moves the axis most: a few of these sets (one hard particle
+        # of up to 40 GeV at ΔR up to 0.4) change annuli from round to round
+        assert (after.amax(1) < 1e-2).double().mean() > 0.85 and after.mean() < before.mean() / 4
     misses = []
     for rounds in (4, 16):
         out = project_jet(pt, eta, phi, target_pt, target_m, R, project_mass=True, contain=True,
-                          mass_mode="radial", target_flows=target, iterations=rounds)
+                          mass_mode="radial", target_flows=target, iterations=rounds, flows_mode=flows_mode)
         assert torch.allclose(jet_features(table(*out))[:, 3:4], target_m, rtol=0.01)
         misses.append(float((momentum_flows(table(*out), R) - target).abs().mean()))
     assert misses[1] < misses[0] < float(before.mean()) / 3
@@ -260,8 +265,43 @@ def test_project_jet_reaches_target_momentum_flows():
     one = [torch.tensor([[10.0, 0.0]], dtype=torch.float64), torch.zeros(1, 2, dtype=torch.float64),
            torch.zeros(1, 2, dtype=torch.float64)]
     lone = project_jet(*one, torch.tensor([[10.0]], dtype=torch.float64), None, R,
-                       target_flows=torch.tensor([[0.5, 0.5, float("nan"), 0.0]], dtype=torch.float64))
-    assert torch.equal(lone[0], one[0])
+                       target_flows=torch.tensor([[0.5, 0.5, float("nan"), 0.0]], dtype=torch.float64),
+                       flows_mode=flows_mode)
+    assert torch.allclose(lone[0], one[0], rtol=1e-12, atol=0.0)
+
+
+def test_flows_hard_mode_takes_an_annulus_change_from_its_hard_particles():
+    """``flows_mode="hard"``: an annulus brought down to a third of its pT reaches its goal as in
+    ``"scale"``, but its hardest particle takes most of the change and its soft ones keep most of
+    their pT (``"scale"`` puts them all at a third); the other annuli and the particles beyond R
+    keep theirs; an unknown mode is refused."""
+    import torch
+
+    from hepgen.physics.projection import _to_flows
+
+    R = 0.5
+    # one jet: a hard core particle, an outer annulus (ΔR 0.4) of a 6 GeV and four 0.6 GeV
+    # particles, one particle beyond R
+    pt = torch.tensor([[100.0, 6.0, 0.6, 0.6, 0.6, 0.6, 1.0]], dtype=torch.float64)
+    dr = torch.tensor([[0.0, 0.40, 0.40, 0.41, 0.42, 0.43, 0.6]], dtype=torch.float64)
+    angle = torch.tensor([[0.0, 0.0, 1.5, 3.0, 4.5, 6.0, 2.0]], dtype=torch.float64)
+    eta, phi = dr * torch.cos(angle), dr * torch.sin(angle)
+    jpt = jet_features(ptetaphi_to_cartesian(torch.stack([pt, eta, phi], -1)))[:, 0:1]
+    outer = slice(1, 6)
+    # targets from the set's own flows: annulus 4 at a third, the others as they are
+    from hepgen.physics.substructure import momentum_flows
+
+    target = momentum_flows(ptetaphi_to_cartesian(torch.stack([pt, eta, phi], -1)), R)
+    target[:, 3] /= 3
+    out = {m: _to_flows(pt, eta, phi, target, R, mode=m, target_pt=jpt) for m in ("scale", "hard")}
+    for p in out.values():
+        torch.testing.assert_close(p[:, outer].sum(), pt[:, outer].sum() / 3, rtol=1e-6, atol=0.0)
+        torch.testing.assert_close(p[:, [0, 6]], pt[:, [0, 6]])  # core and beyond R untouched
+    torch.testing.assert_close(out["scale"][0, 2:6], pt[0, 2:6] / 3)
+    soft_hard, hardest = out["hard"][0, 2:6], out["hard"][0, 1]
+    assert (soft_hard > 0.45).all() and hardest < 1.0  # the 6 GeV particle took most of the 5.6 GeV
+    with pytest.raises(ValueError, match="flows mode"):
+        _to_flows(pt, eta, phi, target, R, mode="bogus")
 
 
 def test_close_mass_projects_only_the_sets_off_their_mass():

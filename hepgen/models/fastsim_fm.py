@@ -77,7 +77,7 @@ N_CONTENT = 3  # the gen jet's charged / photon / neutral-hadron pT fractions (c
 #: without retraining (``Runner(settings=...)``, ``hepgen evaluate --set``)
 INFERENCE_FIELDS = (
     "steps", "project", "project_mass", "contain", "contain_antikt", "min_pt", "mass_mode", "candidates",
-    "project_axis", "project_substructure", "projection_rounds", "close_mass",
+    "project_axis", "project_substructure", "projection_rounds", "close_mass", "flows_mode",
 )
 EPS = 1e-6
 
@@ -197,6 +197,10 @@ class FSFMConfig:
             and ``contain_antikt`` left more than 0.2% off the drawn mass (kept only where the set
             stays anti-kt stable; :func:`~hepgen.physics.projection.close_mass`, inference
             only).
+        flows_mode: how ``project_substructure`` brings an annulus to its drawn Flow_n
+            (:func:`~hepgen.physics.projection.project_jet`'s ``flows_mode``; inference only):
+            ``"scale"`` all its particles by one factor, ``"hard"`` mostly its hard ones, so that
+            its soft ones keep more of their pT (RESULTS.md §2, "The soft end").
         learning_rate: Adam's.
     """
 
@@ -230,13 +234,16 @@ class FSFMConfig:
     project_substructure: bool = False
     projection_rounds: int = 4
     close_mass: bool = False
+    flows_mode: str = "scale"
     learning_rate: float = 1e-3
 
     def __post_init__(self) -> None:
-        from hepgen.physics.projection import MASS_MODES
+        from hepgen.physics.projection import FLOWS_MODES, MASS_MODES
 
         if self.mass_mode not in MASS_MODES:
             raise ValueError(f"mass_mode must be one of {MASS_MODES}, got {self.mass_mode!r}")
+        if self.flows_mode not in FLOWS_MODES:
+            raise ValueError(f"flows_mode must be one of {FLOWS_MODES}, got {self.flows_mode!r}")
         if self.min_pt < 0:
             raise ValueError(f"min_pt must be ≥ 0, got {self.min_pt}")
         if self.response_members < 1:
@@ -963,6 +970,7 @@ class FSFM(nn.Module):
                 pt, eta, phi, target_pt, target_mass, c.R, project=c.project,
                 project_mass=c.project_mass, contain=c.contain, mass_mode=c.mass_mode,
                 iterations=c.projection_rounds, target_flows=target_flows, floor_pt=floor_pt,
+                flows_mode=c.flows_mode,
             )
         if c.contain_antikt:
             # pulling edge particles in lowers the mass: on the sets that were unstable, alternate
@@ -981,6 +989,7 @@ class FSFM(nn.Module):
                         project=c.project, project_mass=c.project_mass, contain=c.contain,
                         mass_mode=c.mass_mode, iterations=2,
                         target_flows=None if target_flows is None else target_flows[todo], floor_pt=floor_pt,
+                        flows_mode=c.flows_mode,
                     )
                     e_c, f_c = antikt_contain(p, e, f, c.R)
                     again = ((e_c != e) | (f_c != f)).any(1)
