@@ -8,8 +8,9 @@
    user can pick the trade-off (``Runner(steps=...)``, ``hepgen evaluate --steps``); and µs per
    jet for several numbers of flow-matching starts per jet (``candidates``), side by side;
    with ``--against``, other checkpoints timed side by side with ``--checkpoint``; with
-   ``--toggle KEY ...`` (default ``project_axis contain_antikt``), the checkpoint with each boolean
-   inference setting flipped, side by side with its own.
+   ``--toggle KEY|KEY=VALUE ...`` (default ``project_axis contain_antikt flows_mode="scale"``), the
+   checkpoint with each inference setting flipped (a boolean KEY) or set (VALUE in JSON), side by
+   side with its own.
 3. The processor stages on a Delphes file, events/s: read only; read + gen clustering; full
    (read, cluster, fast-sim, recluster, cuts, histograms) through coffea's Runner, with and
    without also reclustering Delphes' own EFlow candidates as the reference.
