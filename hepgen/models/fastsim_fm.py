@@ -200,7 +200,7 @@ class FSFMConfig:
         flows_mode: how ``project_substructure`` brings an annulus to its drawn Flow_n
             (:func:`~hepgen.physics.projection.project_jet`'s ``flows_mode``; inference only):
             ``"scale"`` all its particles by one factor, ``"hard"`` mostly its hard ones, so that
-            its soft ones keep more of their pT (RESULTS.md §2, "The soft end").
+            its soft ones keep more of their pT (RESULTS.md §2, "The soft end, halved").
         learning_rate: Adam's.
     """
 

@@ -112,7 +112,7 @@ def _to_flows(pt: torch.Tensor, eta: torch.Tensor, phi: torch.Tensor, target_flo
     particle's, so the change is taken mostly from the annulus' hard particles and its soft ones
     keep more of their pT: scaling whole annuli (the outer ones, full of soft particles, mostly
     down) put 10% of the boosted-WW fast-sim's constituents under 0.3 GeV against Delphes' 1%;
-    ``"hard"`` 4.4% (RESULTS.md §2, "The soft end"). There the flows are taken relative to
+    ``"hard"`` 4.3% (RESULTS.md §2, "The soft end, halved"). There the flows are taken relative to
     ``target_pt`` (B, 1), the jet pT the caller rescales to after, when given (else the current
     jet pT), so that rescaling — one factor for every particle — has little left to do."""
     if mode not in FLOWS_MODES:
