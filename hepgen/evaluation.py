@@ -158,15 +158,89 @@ def evaluate_fastsim(
             {n: jet_image(r, extent=R) for n, r in rel.items()}, out / "jet_images.png", extent=R
         )
     )
+    results["constituents"] = constituent_spectrum(
+        {reference_name: (reference.side("reco").constituents, ref_ok),
+         **{name: (samples[name], ok) for name, (_, ok) in all_obs.items()}},
+        reference_name, keys, acceptance, n_splits=n_splits, seed=seed,
+    )
     figs += response_plots(ratios, gen_feats[:, 0], bins, reference_name, out, results["response"])
     results["figures"] = [os.path.basename(p) for p in figs]
     tables = _fastsim_table(results) + "\n" + response_table(results["response"], reference_name)
     tables += "\n" + direction_table(results["direction"], reference_name, R)
     tables += "\n" + shifts_table(results["shifts"], reference_name)
+    tables += "\n" + constituents_table(results["constituents"], reference_name)
     if any(results.get("response_by_content", {}).values()):
         tables += "\n" + content_table(results["response_by_content"], reference_name)
     _write(results, out, tables)
     return results
+
+
+SOFT_PT = (0.3, 0.5, 1.0)
+"""The pT thresholds [GeV] of the constituent-spectrum table's shares of soft constituents."""
+
+
+def constituent_spectrum(
+    sources: Mapping[str, tuple[np.ndarray, np.ndarray]],
+    reference_name: str,
+    keys: np.ndarray,
+    acceptance: Acceptance = Acceptance(),
+    n_splits: int = 5,
+    seed: int = 0,
+) -> dict[str, dict]:
+    """The constituents' own pT spectrum, which no jet-level table sees (the fast-sim's
+    projections fix every jet's totals whatever its particles' spectrum; RESULTS.md §2, "The soft
+    end"): per source (name → (constituents (N, k, 3) aligned with the reference's jets, the
+    jets to use (N,) bool)), the constituents of those jets inside the constituent acceptance —
+    their number, pT quantiles (5 / 25 / 50 / 75%), shares below :data:`SOFT_PT` — and, for every
+    source but the reference, the W1 of log pT against the reference's over the floor
+    (:func:`hepgen.metrics.floor.with_floor`, split by event)."""
+    logpt = {}
+    for name, (c, ok) in sources.items():
+        inside = apply_constituent_acceptance(np.asarray(c, np.float64), acceptance.constituent_min_pt,
+                                              acceptance.constituent_max_eta)
+        pt = np.hypot(inside[..., 0], inside[..., 1])
+        logpt[name] = np.where((pt > 0) & np.asarray(ok)[:, None], np.log(np.where(pt > 0, pt, 1.0)), np.nan)
+
+    def flat(name: str, idx: np.ndarray) -> np.ndarray:
+        x = logpt[name][idx].ravel()
+        return x[np.isfinite(x)]
+
+    out: dict[str, dict] = {}
+    everything = np.arange(len(keys))
+    for name in sources:
+        pt = np.exp(flat(name, everything))
+        entry: dict = {
+            "particles": int(pt.size),
+            "quantiles": [float(q) for q in np.percentile(pt, [5, 25, 50, 75])] if pt.size else [],
+            "below": {f"{t:g}": float(np.mean(pt < t)) if pt.size else float("nan") for t in SOFT_PT},
+        }
+        if name != reference_name:
+            def metric(a, b, side, name=name):
+                return {"logpt/w1": w1(flat(reference_name, a), flat(reference_name if side == "real" else name, b))}
+
+            entry["w1_logpt"] = floor.with_floor(metric, keys, model_aligned=True, n_splits=n_splits, seed=seed)["logpt/w1"]
+        out[name] = entry
+    return out
+
+
+def constituents_table(spectrum: Mapping[str, dict], reference_name: str = "delphes") -> str:
+    """Markdown of :func:`constituent_spectrum`."""
+    lines = [
+        "Constituent pT (the constituents of the jets of the W1 table, inside the constituent acceptance; "
+        "the jet-level tables cannot see the particles' own spectrum): quantiles, shares of soft "
+        f"constituents and the W1 of log pT over the {reference_name} floor",
+        "",
+        "| source | constituents | pT 5% / 25% / 50% / 75% [GeV] | "
+        + " / ".join(f"< {t:g}" for t in SOFT_PT) + " GeV | W1(log pT) / floor |",
+        "|---|---|---|---|---|",
+    ]
+    for name, d in spectrum.items():
+        q = " / ".join(f"{v:.2f}" for v in d["quantiles"]) or "—"
+        below = " / ".join(f"{d['below'][f'{t:g}']:.3f}" for t in SOFT_PT)
+        w = d.get("w1_logpt")
+        ratio = f"{w['ratio']:.2f}" if w else f"(floor {next((x['w1_logpt']['floor'] for x in spectrum.values() if 'w1_logpt' in x), float('nan')):.4f})"
+        lines.append(f"| {name} | {d['particles']} | {q} | {below} | {ratio} |")
+    return "\n".join(lines) + "\n"
 
 
 CONTENT_BINS = {

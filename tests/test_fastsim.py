@@ -676,6 +676,10 @@ def test_simulate_and_evaluate_cli(tiny, tmp_path):
     res = json.loads((ev / "metrics.json").read_text())
     assert {"hepgen", "gen (identity)"} == set(res["features"])
     assert res["features"]["hepgen"]["pt/w1"]["floor"] > 0
+    # the constituents' own pT spectrum, beside the jet tables
+    assert set(res["constituents"]) == {"delphes", "hepgen", "gen (identity)"}
+    assert res["constituents"]["hepgen"]["w1_logpt"]["floor"] > 0
+    assert "| hepgen |" in (ev / "metrics.md").read_text().split("Constituent pT")[1]
     assert (ev / "metrics.md").exists() and all(
         (ev / f).stat().st_size > 10_000 for f in res["figures"]
     )
@@ -1121,6 +1125,33 @@ def test_processor_on_other_processes(process):
         cf = acc["cutflow"][source]
         assert cf["events"] == 50 == cf["0 jets"] + cf["1 jet"] + cf[">=2 jets"]
     assert acc["cutflow"]["hepgen"]["jets"] > 0.5 * acc["cutflow"]["delphes"]["jets"]
+
+
+def test_constituent_spectrum_against_the_floor():
+    """``constituent_spectrum``: a source that is the reference itself sits at the floor (ratio 1,
+    the same halves), one with every pT halved far above it and with more soft constituents;
+    jets left out of a source's mask, and constituents outside the acceptance, do not count."""
+    from hepgen.evaluation import constituent_spectrum, constituents_table
+
+    rng = np.random.default_rng(0)
+    n, k = 400, 20
+    pt = np.exp(rng.normal(0.5, 1.0, (n, k)))
+    eta, phi = rng.normal(0, 0.2, (n, k)), rng.normal(0, 0.2, (n, k))
+    ref = np.stack([pt * np.cos(phi), pt * np.sin(phi), pt * np.sinh(eta)], -1)
+    ok = np.ones(n, bool)
+    keys = np.arange(n) // 2  # two jets per event
+    half_ok = ok.copy()
+    half_ok[::2] = False
+    out = constituent_spectrum({"delphes": (ref, ok), "same": (ref, ok), "soft": (ref * 0.5, ok),
+                                "half": (ref, half_ok)}, "delphes", keys, n_splits=3)
+    assert "w1_logpt" not in out["delphes"]
+    assert out["same"]["w1_logpt"]["ratio"] == pytest.approx(1.0)
+    assert out["soft"]["w1_logpt"]["ratio"] > 5
+    assert out["soft"]["below"]["0.3"] > out["same"]["below"]["0.3"]
+    inside = (pt > 0.25).sum()  # the constituent acceptance: pT above 0.25 GeV (|η| here < 3.2)
+    assert out["delphes"]["particles"] == inside and out["half"]["particles"] == (pt[1::2] > 0.25).sum()
+    table = constituents_table(out)
+    assert "| soft |" in table and "(floor" in table
 
 
 def test_evaluate_acceptance_and_response_bins(tmp_path):
