@@ -234,11 +234,14 @@ def constituents_table(spectrum: Mapping[str, dict], reference_name: str = "delp
         + " / ".join(f"< {t:g}" for t in SOFT_PT) + " GeV | W1(log pT) / floor |",
         "|---|---|---|---|---|",
     ]
+    floors = [d["w1_logpt"]["floor"] for d in spectrum.values() if "w1_logpt" in d]
     for name, d in spectrum.items():
         q = " / ".join(f"{v:.2f}" for v in d["quantiles"]) or "—"
         below = " / ".join(f"{d['below'][f'{t:g}']:.3f}" for t in SOFT_PT)
-        w = d.get("w1_logpt")
-        ratio = f"{w['ratio']:.2f}" if w else f"(floor {next((x['w1_logpt']['floor'] for x in spectrum.values() if 'w1_logpt' in x), float('nan')):.4f})"
+        if "w1_logpt" in d:
+            ratio = f"{d['w1_logpt']['ratio']:.2f}"
+        else:  # the reference: the floor every ratio is taken over (the same splits for all)
+            ratio = f"(floor {floors[0]:.4f})" if floors else "—"
         lines.append(f"| {name} | {d['particles']} | {q} | {below} | {ratio} |")
     return "\n".join(lines) + "\n"
 
