@@ -220,6 +220,18 @@ class Runner:
         constituents beyond the leading :attr:`k`, for whole jets (``simulate(tail=True)``)."""
         return self.tail_config is not None
 
+    def use_tail(self, tail: bool | None) -> bool:
+        """Whether to simulate the soft tail beyond the leading :attr:`k`: ``tail``, or (None)
+        whether the checkpoint has one (:attr:`has_tail`); asking for it from a checkpoint
+        without one is refused. :meth:`simulate`, the fast-sim processor and ``hepgen run``
+        decide with it."""
+        if tail and not self.has_tail:
+            raise HepgenInputError(
+                f"{self.path}: no soft tail (the constituents beyond its leading {self.k}); fit one with "
+                "hepgen train fastsim-fm --fit-tail CHECKPOINT, or simulate without it (tail=False, hepgen run --no-tail)"
+            )
+        return self.has_tail if tail is None else bool(tail)
+
     @property
     def device(self) -> torch.device:
         return pick_device(self.device_name)
@@ -393,11 +405,7 @@ class Runner:
                 )
         else:
             pid = None
-        if tail and not self.has_tail:
-            raise HepgenInputError(
-                f"{self.path}: no soft tail to simulate the constituents beyond the leading {self.k} "
-                "(fit one: hepgen train fastsim-fm --fit-tail CHECKPOINT)"
-            )
+        tail = self.use_tail(tail)
         gen, pid = self._fit_k(gen, pid)
         if pid is not None:
             pid_t = torch.from_numpy(pid.astype(np.int64))

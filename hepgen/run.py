@@ -596,9 +596,7 @@ def main_job(
     runner = Runner(ckpt, device=device)
     if runner.kind != "fastsim":
         raise HepgenInputError(f"{ckpt}: a {runner.kind} checkpoint; hepgen run needs a fast-sim")
-    from hepgen.processors.fastsim import resolve_tail
-
-    with_tail = resolve_tail(runner, tail)  # refused now, before the output folder is made
+    with_tail = runner.use_tail(tail)  # refused now, before the output folder is made
     out = check_output(output, [f for fl in fs.values() for f in fl], overwrite)
     with atomic_dir(out) as tmp:
         t0 = time.perf_counter()

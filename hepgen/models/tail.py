@@ -37,6 +37,7 @@ import torch
 import zuko
 from torch import nn
 
+from hepgen.physics.kinematics import jet_features
 from hepgen.physics.projection import antikt_contain
 
 __all__ = ["MIN_PT", "SoftTail", "SoftTailConfig", "full_tables", "place_tail", "tail_context", "tail_targets"]
@@ -118,13 +119,6 @@ def tail_context(reco: torch.Tensor, gen: torch.Tensor) -> torch.Tensor:
     )
 
 
-def _axis(table: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(pT, η, φ) of the sum of a table."""
-    s = table.sum(1)
-    pt = torch.hypot(s[:, 0], s[:, 1]).clamp_min(1e-9)
-    return pt, torch.asinh(s[:, 2] / pt), torch.atan2(s[:, 1], s[:, 0])
-
-
 def tail_targets(reco: torch.Tensor, reco_jet: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
     """(N, 2) the flow's data for full tables: y₁ = log(1 + n + u), n = the jet's constituents beyond
     the table, and y₂ = log(mean − 0.25 GeV), mean = the pT along the table's axis that the
@@ -141,7 +135,7 @@ def tail_targets(reco: torch.Tensor, reco_jet: torch.Tensor, u: torch.Tensor) ->
     j = reco_jet.double()
     pt, phi = j[:, 0], j[:, 2]
     px, py = pt * torch.cos(phi), pt * torch.sin(phi)
-    _, _, axis_phi = _axis(reco.double())
+    axis_phi = jet_features(reco.double())[:, 2]
     tx, ty = px - reco[..., 0].double().sum(1), py - reco[..., 1].double().sum(1)
     along = tx * torch.cos(axis_phi) + ty * torch.sin(axis_phi)
     n = (j[:, 5] - reco.shape[1]).clamp_min(0)
@@ -228,9 +222,8 @@ def place_tail(
     e = np.where(used, e, 0.0)
     e_mean = e.sum(1) / np.maximum(n, 1)
     pt = MIN_PT + (mean - MIN_PT)[:, None] * e / np.maximum(e_mean, 1e-12)[:, None]
-    s = reco.sum(1)
-    axis_pt = np.maximum(np.hypot(s[:, 0], s[:, 1]), 1e-9)
-    axis_eta, axis_phi = np.arcsinh(s[:, 2] / axis_pt), np.arctan2(s[:, 1], s[:, 0])
+    axis = jet_features(reco)  # the table's axis: the tail is placed around it
+    axis_eta, axis_phi = axis[:, 1], axis[:, 2]
     dr = R * np.sqrt(u[:, m : 2 * m])
     angle = 2 * np.pi * u[:, 2 * m : 3 * m]
     dphi = dr * np.sin(angle)

@@ -32,7 +32,7 @@ from hepgen.physics.cuts import Acceptance, apply_constituent_acceptance
 from hepgen.processors.base import HepgenProcessor
 from hepgen.shipped import DEFAULT_FASTSIM
 
-__all__ = ["FastSimProcessor", "predicted_particles", "resolve_tail"]
+__all__ = ["FastSimProcessor", "predicted_particles"]
 
 
 def predicted_particles(
@@ -53,19 +53,6 @@ def predicted_particles(
         acceptance.constituent_max_eta,
     )
     return particles_from_jets(pred, ak.to_numpy(ak.num(gen_jets)))
-
-
-def resolve_tail(runner: Runner, tail: bool | None) -> bool:
-    """Whether to simulate the soft tail beyond the model's leading ``k``: ``tail``, or (None)
-    whether the checkpoint has one; asking for it from a checkpoint without one is refused."""
-    if tail and not runner.has_tail:
-        from hepgen.errors import HepgenInputError
-
-        raise HepgenInputError(
-            f"{runner.path}: no soft tail (the constituents beyond its leading {runner.k}); fit one "
-            "with hepgen train fastsim-fm --fit-tail, or run without it (tail=False, hepgen run --no-tail)"
-        )
-    return runner.has_tail if tail is None else bool(tail)
 
 
 GEN_THRESHOLD_MARGIN = 1.5
@@ -159,7 +146,7 @@ class FastSimProcessor(HepgenProcessor):
             raise HepgenInputError(
                 f"{self.runner.path}: a {self.runner.kind} checkpoint; the fast-sim processor needs a fast-sim"
             )
-        self.tail = resolve_tail(self.runner, tail)
+        self.tail = self.runner.use_tail(tail)
         self.gen_min_pt = gen_min_pt
         _warn_thresholds(
             gen_min_pt, acceptance.jet_min_pt, self.runner.dataset.get("gen_min_pt"), self.R, self.runner.R,
